@@ -1,0 +1,437 @@
+"""One session: SparkSession startup, the command loop, cancel and progress.
+
+Threads:
+  * main thread   - starts Spark, then runs statements one at a time (it must
+                    be the main thread: only it receives Python signals, and
+                    SIGINT is how a running statement is interrupted);
+  * stdin reader  - parses commands; queues runs, handles cancel/shutdown at
+                    once so they work while a statement is running;
+  * progress      - polls Spark's status tracker while a statement runs.
+"""
+
+import json
+import logging
+import os
+import platform
+import queue
+import re
+import signal
+import stat
+import sys
+import threading
+import time
+import types
+
+from epoxy_driver.repl import Repl
+
+log = logging.getLogger("epoxy_driver")
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress polls
+SHUTDOWN_GRACE = 5.0  # seconds spark.stop() gets before the process just exits
+CANCEL_SETTLE = 5.0  # seconds to wait for a cancelled statement's jobs to end
+MESSAGE_LIMIT = 2000  # characters of a `failed` message
+
+EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN = 0, 1, 2, 3
+
+
+def job_group(stmt_id):
+    return f"epoxy-statement-{stmt_id}"
+
+
+class Channel:
+    """Driver -> server events: one JSON object per line on the saved fd 1."""
+
+    def __init__(self, fd):
+        self._file = open(fd, "wb")  # buffered writer: retries partial writes
+        self._lock = threading.Lock()  # events come from several threads
+
+    def send(self, event, **fields):
+        # ensure_ascii=False then "replace": a lone surrogate in user output
+        # becomes "?" instead of an escape that strict JSON parsers reject.
+        line = json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n"
+        data = line.encode("utf-8", "replace")
+        with self._lock:
+            try:
+                self._file.write(data)
+                self._file.flush()
+            except OSError as exc:
+                # The server is gone: nobody is left to report to.  Our exit
+                # closes the JVM's stdin, which makes the JVM exit too.
+                log.error("protocol channel broken (%s); exiting", exc)
+                os._exit(EXIT_CHANNEL_BROKEN)
+        if event != "progress":
+            log.info("sent %s", _summary(fields, event))
+
+
+def _summary(fields, event):
+    brief = {k: v for k, v in fields.items() if k not in ("text", "traceback")}
+    if "text" in fields:
+        brief["text_chars"] = len(fields["text"])
+    return f"{event} {json.dumps(brief, ensure_ascii=False)[:300]}"
+
+
+def read_config():
+    """Returns (app_name, master, conf) from $EPOXY_DRIVER_CONFIG or raises ValueError."""
+    raw = os.environ.get("EPOXY_DRIVER_CONFIG")
+    if raw is None:
+        raise ValueError("EPOXY_DRIVER_CONFIG is not set")
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"EPOXY_DRIVER_CONFIG is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError("EPOXY_DRIVER_CONFIG must be a JSON object")
+    app_name, master = config.get("app_name"), config.get("master")
+    conf = config.get("conf", {})
+    for key, value in (("app_name", app_name), ("master", master)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"EPOXY_DRIVER_CONFIG: {key} must be a non-empty string")
+    if not isinstance(conf, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in conf.items()
+    ):
+        raise ValueError("EPOXY_DRIVER_CONFIG: conf must be an object of string values")
+    return app_name, master, conf
+
+
+class LogTail:
+    """What was written to the log (fd 2) since creation, if fd 2 is a file.
+
+    A JVM that dies before its gateway is up only makes PySpark say "Java
+    gateway process exited"; the reason is in the JVM's own output.  fd 2
+    is usually write-only, so the file is reopened through /proc (Linux).
+    """
+
+    PATH = "/proc/self/fd/2"
+
+    def __init__(self):
+        try:
+            st = os.fstat(2)
+            self._start = st.st_size if stat.S_ISREG(st.st_mode) else None
+        except OSError:
+            self._start = None
+
+    def read(self, limit):
+        if self._start is None:
+            return ""
+        try:
+            with open(self.PATH, "rb") as log_file:
+                log_file.seek(max(self._start, os.fstat(log_file.fileno()).st_size - 4 * limit))
+                data = log_file.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return data
+
+
+def failure_message(exc, jvm_output):
+    """A few lines saying why Spark could not start."""
+    # Py4JJavaError's text is the Java exception plus its whole stack trace.
+    message = f"{type(exc).__name__}: " + "\n".join(_reason_lines(str(exc))[:12])
+    if type(exc).__name__ != "Py4JJavaError":
+        lines = _reason_lines(jvm_output)[-12:]
+        if lines:
+            message += "\nJVM output:\n" + "\n".join(lines)
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 3] + "..."
+    return message
+
+
+_OWN_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+
+
+def _reason_lines(text):
+    """Exception lines ("Caused by: ..." included) without stack frames or our own log."""
+    return [
+        line.rstrip()
+        for line in text.strip().splitlines()
+        if line.strip()
+        and not line.lstrip().startswith(("at ", "..."))
+        and not _OWN_LOG_LINE.match(line)
+    ]
+
+
+def start_spark(app_name, master, conf):
+    # Executors' Python workers must run the same interpreter (and venv).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name).master(master)
+    # Defaults the conf may override: no web UI, and no console progress bar
+    # (it would only litter the log; progress goes out as events).
+    builder = builder.config("spark.ui.enabled", "false")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    # Round trip through the JVM, so `ready` means statements can run.  A
+    # tiny job also warms up the planner for the first statement.
+    spark.range(1).count()
+    return spark
+
+
+class Driver:
+    def __init__(self, channel):
+        self.channel = channel
+        self.spark = self.sc = self.repl = None
+        self._commands = queue.Queue()  # runs and shutdown, for the main thread
+        self._lock = threading.Lock()  # guards the three fields below
+        self._running = None  # id of the statement being executed
+        self._cancel_requested = False
+        self._shutting_down = False
+        self._busy = threading.Event()  # wakes the progress thread
+
+    def attach(self, spark):
+        from pyspark.sql import SQLContext
+
+        self.spark = spark
+        self.sc = spark.sparkContext
+        # Passing the session avoids SQLContext's deprecation warning.
+        sql_context = SQLContext(self.sc, spark)
+        # The user namespace is a real __main__ module, so plain pickle (and
+        # anything else looking up sys.modules["__main__"]) finds user classes.
+        main = types.ModuleType("__main__")
+        main.__dict__.update(spark=spark, sc=self.sc, sqlContext=sql_context)
+        sys.modules["__main__"] = main
+        self.repl = Repl(main.__dict__)
+
+    # --- main thread -----------------------------------------------------
+
+    def serve(self):
+        signal.signal(signal.SIGINT, self._on_sigint)  # replaces PySpark's handler
+        threading.Thread(target=self._report_progress, name="progress", daemon=True).start()
+        while True:
+            command = self._commands.get()
+            if command[0] == "shutdown" or self._shutting_down:
+                break  # statements still queued behind a shutdown are dropped
+            _, stmt_id, code = command
+            self._run_statement(stmt_id, code)
+        log.info("stopping Spark")
+        try:
+            self.spark.stop()
+        except Exception:
+            log.exception("spark.stop() failed")
+        log.info("exiting")
+        return EXIT_OK
+
+    def _on_sigint(self, signum, frame):
+        # Only user code is interrupted; in the driver's own code an exception
+        # could tear a protocol message in half.
+        if self.repl.executing:
+            raise KeyboardInterrupt
+
+    def _run_statement(self, stmt_id, code):
+        group = job_group(stmt_id)
+        with self._lock:
+            self._running, self._cancel_requested = stmt_id, False
+        log.info("statement %s: running %d chars of code", stmt_id, len(code))
+        self.channel.send("started", id=stmt_id)
+        try:
+            self.sc.setJobGroup(group, f"epoxy statement {stmt_id}", interruptOnCancel=True)
+        except Exception:
+            log.exception("setJobGroup failed")  # the statement will tell the user
+        self._busy.set()
+        result = self.repl.run(code, should_abort=lambda: self._cancel_requested)
+        with self._lock:  # from here on, cancel() and progress ignore the statement
+            self._running = None
+            cancelled = self._cancel_requested
+        self._busy.clear()
+        if cancelled and result["status"] == "error":
+            # Whatever the interruption raised (KeyboardInterrupt, a
+            # Py4JJavaError from the killed job, ...), the user asked for it.
+            log.info("statement %s cancelled (%s)", stmt_id, result["ename"])
+            self._settle_cancelled_jobs(group)
+            result = {"status": "cancelled", "text": result["text"]}
+        self.channel.send("result", id=stmt_id, **result)
+
+    def _settle_cancelled_jobs(self, group):
+        """Waits until the group's jobs are gone, so `cancelled` means stopped.
+
+        Cancelling again on every poll also catches a job the interrupted
+        JVM call submitted after the first cancelJobGroup.
+        """
+        deadline = time.monotonic() + CANCEL_SETTLE
+        try:
+            tracker = self.sc.statusTracker()
+            while True:
+                running = [
+                    job
+                    for job in tracker.getJobIdsForGroup(group)
+                    if getattr(tracker.getJobInfo(job), "status", None) == "RUNNING"
+                ]
+                if not running:
+                    return
+                if time.monotonic() > deadline:
+                    log.warning("jobs %s of %s still running after cancel", running, group)
+                    return
+                self.sc.cancelJobGroup(group)
+                time.sleep(0.1)
+        except Exception:
+            log.exception("could not check the cancelled jobs")
+
+    # --- stdin reader thread ---------------------------------------------
+
+    def read_commands(self, stdin):
+        for line in stdin:
+            try:
+                self._handle_line(line)
+            except Exception:  # never let a bad command kill the reader
+                log.exception("error handling command %r", line[:200])
+        log.info("stdin closed")
+        self.request_shutdown()
+
+    def _handle_line(self, line):
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line.decode("utf-8"))
+        except ValueError:
+            log.warning("ignoring unparseable command %r", line[:200])
+            return
+        op = msg.get("op") if isinstance(msg, dict) else None
+        stmt_id = msg.get("id") if isinstance(msg, dict) else None
+        valid_id = isinstance(stmt_id, int) and not isinstance(stmt_id, bool)
+        if op == "run" and valid_id and isinstance(msg.get("code"), str):
+            self._commands.put(("run", stmt_id, msg["code"]))
+        elif op == "cancel" and valid_id:
+            self.cancel(stmt_id)
+        elif op == "shutdown":
+            log.info("shutdown requested")
+            self.request_shutdown()
+        else:
+            log.warning("ignoring invalid command %r", line[:200])
+
+    def cancel(self, stmt_id):
+        with self._lock:
+            if self._running != stmt_id or self._cancel_requested:
+                log.info("ignoring cancel of %s: not running", stmt_id)
+                return
+            self._cancel_requested = True
+        log.info("statement %s: cancel requested", stmt_id)
+        # In local mode SIGINT alone does not stop a job that a py4j call
+        # waits for; cancelling the job group does (and kills its tasks).
+        try:
+            self.sc.cancelJobGroup(job_group(stmt_id))
+        except Exception:
+            log.exception("cancelJobGroup failed")
+        with self._lock:
+            # Under the lock: the statement cannot finish and the next one
+            # start between this check and the signal.
+            if self._running == stmt_id:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def request_shutdown(self):
+        with self._lock:
+            if self._shutting_down:
+                return
+            self._shutting_down = True
+            running = self._running
+        self._commands.put(("shutdown",))
+        # A statement that ignores the interrupt or a hanging spark.stop()
+        # must not keep the session alive.
+        timer = threading.Timer(SHUTDOWN_GRACE, _force_exit)
+        timer.daemon = True
+        timer.start()
+        if running is not None:
+            self.cancel(running)
+
+    # --- progress thread -------------------------------------------------
+
+    def _report_progress(self):
+        last_id = last_value = None
+        while True:
+            self._busy.wait()
+            time.sleep(PROGRESS_INTERVAL)
+            stmt_id = self._running
+            if stmt_id is None:
+                continue
+            if stmt_id != last_id:
+                last_id, last_value = stmt_id, None
+            try:
+                value = self._progress(job_group(stmt_id))
+            except Exception as exc:  # e.g. the user stopped the SparkContext
+                log.debug("progress poll failed: %s", exc)
+                continue
+            if value is None or value == last_value:
+                continue
+            with self._lock:
+                if self._running == stmt_id:  # never after the statement's result
+                    self.channel.send("progress", id=stmt_id, progress=value)
+                    last_value = value
+
+    def _progress(self, group):
+        """Completed / total tasks over the stages of the group's jobs."""
+        tracker = self.sc.statusTracker()
+        done = total = 0
+        seen = set()
+        for job_id in tracker.getJobIdsForGroup(group):
+            job = tracker.getJobInfo(job_id)
+            if job is None:
+                continue
+            for stage_id in job.stageIds:
+                if stage_id in seen:
+                    continue
+                seen.add(stage_id)
+                stage = tracker.getStageInfo(stage_id)
+                if stage is None:
+                    continue
+                total += stage.numTasks
+                # A finished job counts fully: its skipped stages never run.
+                done += stage.numCompletedTasks if job.status == "RUNNING" else stage.numTasks
+        if total == 0:
+            return None
+        return round(min(done / total, 1.0), 4)
+
+
+def _force_exit():
+    log.warning("shutdown took longer than %.0fs; exiting now", SHUTDOWN_GRACE)
+    logging.shutdown()
+    os._exit(EXIT_OK)
+
+
+def _setup_logging():
+    handler = logging.StreamHandler(sys.stderr)  # fd 2 is the session's log file
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # chatty at INFO
+
+
+def main(command_fd, event_fd):
+    _setup_logging()
+    channel = Channel(event_fd)
+    try:
+        app_name, master, conf = read_config()
+    except ValueError as exc:
+        log.error("%s", exc)
+        channel.send("failed", message=str(exc))
+        return EXIT_BAD_CONFIG
+    log.info("starting Spark: app %r, master %r, conf %s", app_name, master, conf)
+
+    # Read commands from the start, so that EOF or shutdown during a slow
+    # startup still ends the process (through the shutdown timer).
+    driver = Driver(channel)
+    commands = open(command_fd, "rb")
+    threading.Thread(target=driver.read_commands, args=(commands,), name="stdin", daemon=True).start()
+
+    started = time.monotonic()
+    jvm_output = LogTail()
+    try:
+        spark = start_spark(app_name, master, conf)
+    except Exception as exc:
+        message = failure_message(exc, jvm_output.read(MESSAGE_LIMIT))
+        log.exception("could not start Spark")
+        channel.send("failed", message=message)
+        logging.shutdown()
+        os._exit(EXIT_SPARK_FAILED)  # skip atexit/joins; the JVM follows us
+    driver.attach(spark)
+    log.info("Spark %s ready after %.1fs", spark.version, time.monotonic() - started)
+    channel.send(
+        "ready",
+        spark_version=spark.version,
+        python_version=platform.python_version(),
+        pid=os.getpid(),
+    )
+    code = driver.serve()
+    logging.shutdown()
+    os._exit(code)  # non-daemon threads left by user code must not block the exit

@@ -1,0 +1,91 @@
+//! Glue's operations as typed requests: decode the JSON body, validate it against the model's
+//! constraints, call the service, encode the output shape. One file per operation group.
+
+pub mod error;
+mod sessions;
+mod statements;
+mod tags;
+pub mod validate;
+
+use crate::sessions::SessionService;
+use crate::sessions::model::Tenant;
+use error::{ApiError, ErrorCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Who is asking and how to build URLs back to this server.
+pub struct Context {
+    pub tenant: Tenant,
+    /// `http://host:port` as the client addressed us (for GetSystemLogsForSession).
+    pub base_url: String,
+}
+
+/// The operations epoxy serves, by their `X-Amz-Target` suffix.
+pub const OPERATIONS: &[&str] = &[
+    "CreateSession",
+    "GetSession",
+    "ListSessions",
+    "StopSession",
+    "DeleteSession",
+    "RunStatement",
+    "GetStatement",
+    "ListStatements",
+    "CancelStatement",
+    "TagResource",
+    "UntagResource",
+    "GetTags",
+    "GetSystemLogsForSession",
+    "GetSessionEndpoint",
+];
+
+/// Runs one Glue operation; `operation` is the part after `AWSGlue.`.
+pub async fn dispatch(
+    service: &SessionService,
+    ctx: &Context,
+    operation: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    match operation {
+        "CreateSession" => sessions::create(service, ctx, parse(body)?).await,
+        "GetSession" => sessions::get(service, ctx, parse(body)?).await,
+        "ListSessions" => sessions::list(service, ctx, parse(body)?).await,
+        "StopSession" => sessions::stop(service, ctx, parse(body)?).await,
+        "DeleteSession" => sessions::delete(service, ctx, parse(body)?).await,
+        "GetSystemLogsForSession" => sessions::system_logs(service, ctx, parse(body)?).await,
+        "GetSessionEndpoint" => sessions::endpoint(service, ctx, parse(body)?).await,
+        "RunStatement" => statements::run(service, ctx, parse(body)?).await,
+        "GetStatement" => statements::get(service, ctx, parse(body)?).await,
+        "ListStatements" => statements::list(service, ctx, parse(body)?).await,
+        "CancelStatement" => statements::cancel(service, ctx, parse(body)?).await,
+        "TagResource" => tags::tag(service, ctx, parse(body)?).await,
+        "UntagResource" => tags::untag(service, ctx, parse(body)?).await,
+        "GetTags" => tags::get(service, ctx, parse(body)?).await,
+        other => Err(ApiError::new(
+            ErrorCode::UnknownOperation,
+            format!(
+                "Operation {other} is not supported: epoxy serves the Glue Interactive Sessions operations ({})",
+                OPERATIONS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Decodes the input shape; a wrong JSON type or a duplicate member is the client's error.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Serialization,
+            format!("The request body does not match the operation's input shape: {e}"),
+        )
+    })
+}
+
+/// Epoch milliseconds → the JSON 1.1 timestamp: epoch seconds with a fraction.
+fn epoch_seconds(ms: i64) -> Value {
+    serde_json::json!(ms as f64 / 1000.0)
+}

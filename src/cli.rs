@@ -1,0 +1,81 @@
+//! Command line: `epoxy serve` and `epoxy provision`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "epoxy",
+    version,
+    about = "AWS Glue Interactive Sessions, self-hosted, on real PySpark drivers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Create (or check) the Python/PySpark runtime in the data dir, then exit.
+    Provision(RuntimeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// Where sessions, logs and the runtime live.
+    #[arg(long, env = "EPOXY_DATA_DIR", default_value = "./epoxy-data")]
+    pub data_dir: PathBuf,
+    /// Use this Python (it must import pyspark 3.5) instead of provisioning a venv.
+    #[arg(long, env = "EPOXY_PYTHON")]
+    pub python: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Accept any credentials as account 000000000000 (the default without --accounts).
+    Open,
+    /// Verify SigV4 signatures against --accounts.
+    Sigv4,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// Every session runs on its own PySpark driver.
+    Spark,
+    /// Control plane only: sessions are records, statements are refused (like an emulator).
+    None,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, env = "EPOXY_LISTEN", default_value = "127.0.0.1:4747")]
+    pub listen: SocketAddr,
+    /// Spark master for the drivers: local[*], spark://host:7077, k8s://…
+    #[arg(long, env = "EPOXY_SPARK_MASTER", default_value = "local[*]")]
+    pub spark_master: String,
+    /// Drivers kept started with the default configuration, for near-instant sessions.
+    #[arg(long, env = "EPOXY_WARM_POOL", default_value_t = 1)]
+    pub warm_pool: usize,
+    /// Accounts file (TOML, one [[account]] per access key); enables SigV4 verification.
+    #[arg(long, env = "EPOXY_ACCOUNTS")]
+    pub accounts: Option<PathBuf>,
+    /// Authentication: sigv4 needs --accounts; open serves anyone (loopback only unless given explicitly).
+    #[arg(long, env = "EPOXY_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+    /// Statement execution: spark (default) or none (control plane only).
+    #[arg(long, env = "EPOXY_RUNTIME", value_enum, default_value_t = RuntimeKind::Spark)]
+    #[arg(long = "runtime", id = "runtime_kind")]
+    pub runtime_kind: RuntimeKind,
+    /// Live drivers allowed at once [default: from memory and cores].
+    #[arg(long, env = "EPOXY_MAX_LIVE_SESSIONS")]
+    pub max_live_sessions: Option<usize>,
+    /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
+    #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
+    pub minute_seconds: f64,
+}

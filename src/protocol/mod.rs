@@ -1,0 +1,209 @@
+//! HTTP: one port for Glue (AWS JSON 1.1), STS GetCallerIdentity (awsQuery), `/health` and the
+//! driver-log URLs. Decodes the wire, asks auth who is calling, hands the operation to the api
+//! layer and encodes its answer or error exactly as botocore parses them.
+
+mod json;
+mod query;
+
+use crate::api::{
+    self, Context,
+    error::{ApiError, ErrorCode},
+};
+use crate::auth::Authenticator;
+use crate::auth::sigv4::RequestParts;
+use crate::sessions::SessionService;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+/// Largest request body accepted: a 68,000-character statement, 75 × 4 KiB arguments and 50
+/// tags fit many times over, even fully `\u`-escaped.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// An oversized body is still read (and dropped) up to this much, so the client gets the 413
+/// on a healthy connection instead of a reset.
+const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// What every request handler shares.
+pub struct App {
+    pub service: Arc<SessionService>,
+    pub auth: Authenticator,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/logs/{token}", get(logs))
+        .fallback(handle)
+        .with_state(app)
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let body = serde_json::json!({ "status": "ok", "live_drivers": app.service.live_drivers() });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The URL GetSystemLogsForSession hands out: the token is the credential.
+async fn logs(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    let Some(path) = app.service.log_path(&token) else {
+        return (StatusCode::NOT_FOUND, "no such log\n").into_response();
+    };
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            "this session has no driver log (yet)\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Reads at most `MAX_BODY_BYTES`; past that, drains a bounded amount and reports the size.
+async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                ErrorCode::Serialization,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let target = headers
+        .get("x-amz-target")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_query = target.is_none()
+        && header_str(&headers, "content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) if is_query => return query::error(&request_id, &e),
+        Err(e) => return json::error(&request_id, &e),
+    };
+    if method != Method::POST || uri.path() != "/" {
+        let e = ApiError::new(
+            ErrorCode::UnknownOperation,
+            format!(
+                "No operation at {method} {}; AWS APIs are POST /",
+                uri.path()
+            ),
+        );
+        return json::error(&request_id, &e).into_response_with(StatusCode::NOT_FOUND);
+    }
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    if is_query {
+        return query::handle(&app, &parts, &request_id);
+    }
+    let result = glue(&app, &parts, target.as_deref()).await;
+    match result {
+        Ok(value) => json::success(&request_id, &value),
+        Err(e) => {
+            if e.code == ErrorCode::InternalService {
+                tracing::error!(request_id, error = %e, "internal error");
+            }
+            json::error(&request_id, &e)
+        }
+    }
+}
+
+async fn glue(
+    app: &App,
+    parts: &RequestParts<'_>,
+    target: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let target = target.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownOperation,
+            "Missing X-Amz-Target header: expected AWSGlue.<Operation>",
+        )
+    })?;
+    let operation = target.strip_prefix("AWSGlue.").ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownOperation,
+            format!("Unknown target {target:?}: expected AWSGlue.<Operation>"),
+        )
+    })?;
+    let content_type = header_str(parts.headers, "content-type").unwrap_or("");
+    if !content_type.starts_with("application/x-amz-json-1.1")
+        && !content_type.starts_with("application/x-amz-json-1.0")
+    {
+        return Err(ApiError::new(
+            ErrorCode::Serialization,
+            format!("Content-Type must be application/x-amz-json-1.1, not {content_type:?}"),
+        ));
+    }
+    let caller = app.auth.authenticate(parts, "glue")?;
+    let host = header_str(parts.headers, "host")
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1");
+    let ctx = Context {
+        tenant: caller.tenant,
+        base_url: format!("http://{host}"),
+    };
+    let started = std::time::Instant::now();
+    let result = api::dispatch(&app.service, &ctx, operation, parts.body).await;
+    tracing::debug!(
+        operation,
+        ok = result.is_ok(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    result
+}
+
+/// Re-statusing a built error response (404 for paths that are not an AWS endpoint).
+trait WithStatus {
+    fn into_response_with(self, status: StatusCode) -> Response;
+}
+
+impl WithStatus for Response {
+    fn into_response_with(mut self, status: StatusCode) -> Response {
+        *self.status_mut() = status;
+        self
+    }
+}

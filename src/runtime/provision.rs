@@ -1,0 +1,212 @@
+//! Makes sure a Python with the pinned PySpark and a Java 17+ exist before any driver starts:
+//! a venv under the data dir, created on first start with pip's own progress shown, reused after.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned runtime (Glue 5.0 parity: Spark 3.5).
+pub const REQUIREMENTS: &str = include_str!("../../python/requirements.lock");
+
+/// The driver's source, written next to the venv on every start so it always matches the binary.
+const DRIVER_FILES: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../../python/epoxy_driver/__init__.py"),
+    ),
+    (
+        "__main__.py",
+        include_str!("../../python/epoxy_driver/__main__.py"),
+    ),
+    (
+        "driver.py",
+        include_str!("../../python/epoxy_driver/driver.py"),
+    ),
+    ("repl.py", include_str!("../../python/epoxy_driver/repl.py")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(
+        "Java 17 or newer is required to run Spark, but {0}. Install a JDK 17+ (e.g. `apt-get install openjdk-17-jre-headless`) and put it on PATH or set JAVA_HOME"
+    )]
+    Java(String),
+    #[error("Python runtime: {0}")]
+    Python(String),
+    #[error("I/O error in {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A ready runtime: the interpreter with pyspark and the folder holding `epoxy_driver`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub python: PathBuf,
+    pub driver_dir: PathBuf,
+    pub java_major: u32,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
+    move |source| ProvisionError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checks Java, then uses `python` if given (it must import pyspark) or provisions the venv.
+pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, ProvisionError> {
+    let java_major = check_java()?;
+    let runtime_dir = data_dir.join("runtime");
+    std::fs::create_dir_all(&runtime_dir).map_err(io_err(&runtime_dir))?;
+    let python = match python {
+        Some(p) => p.to_path_buf(),
+        None => ensure_venv(&runtime_dir.join("venv"))?,
+    };
+    let version = pyspark_version(&python).map_err(ProvisionError::Python)?;
+    tracing::info!(python = %python.display(), pyspark = %version, java = java_major, "runtime ready");
+    let driver_dir = runtime_dir.join("driver");
+    let package = driver_dir.join("epoxy_driver");
+    std::fs::create_dir_all(&package).map_err(io_err(&package))?;
+    for (name, source) in DRIVER_FILES {
+        let path = package.join(name);
+        std::fs::write(&path, source).map_err(io_err(&path))?;
+    }
+    Ok(Runtime {
+        python,
+        driver_dir,
+        java_major,
+    })
+}
+
+fn java_binary() -> PathBuf {
+    match std::env::var_os("JAVA_HOME") {
+        Some(home) if !home.is_empty() => Path::new(&home).join("bin").join("java"),
+        _ => PathBuf::from("java"),
+    }
+}
+
+fn check_java() -> Result<u32, ProvisionError> {
+    let java = java_binary();
+    let output = Command::new(&java).arg("-version").output().map_err(|e| {
+        ProvisionError::Java(format!("`{} -version` could not run ({e})", java.display()))
+    })?;
+    let text = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    let major = parse_java_major(&text).ok_or_else(|| {
+        ProvisionError::Java(format!(
+            "`{} -version` printed no version I understand: {text}",
+            java.display()
+        ))
+    })?;
+    if major < 17 {
+        return Err(ProvisionError::Java(format!(
+            "{} is Java {major}",
+            java.display()
+        )));
+    }
+    Ok(major)
+}
+
+/// `openjdk version "17.0.15" …` → 17; `"1.8.0_392"` → 8.
+fn parse_java_major(text: &str) -> Option<u32> {
+    let quoted = text.split('"').nth(1)?;
+    let mut parts = quoted.split(['.', '_', '-', '+']);
+    let first: u32 = parts.next()?.parse().ok()?;
+    if first == 1 {
+        parts.next()?.parse().ok()
+    } else {
+        Some(first)
+    }
+}
+
+fn pyspark_version(python: &Path) -> Result<String, String> {
+    let output = Command::new(python)
+        .args(["-c", "import pyspark, sys; print(pyspark.__version__); sys.exit(0 if sys.version_info >= (3, 9) else 3)"])
+        .output()
+        .map_err(|e| format!("{} could not run: {e}", python.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} cannot import pyspark (Python 3.9+ with pyspark 3.5 is needed): {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Creates the venv and installs the pinned requirements unless a previous run completed that.
+fn ensure_venv(venv: &Path) -> Result<PathBuf, ProvisionError> {
+    let python = venv.join("bin").join("python");
+    let marker = venv.join("epoxy-requirements.lock");
+    if std::fs::read_to_string(&marker).is_ok_and(|m| m == REQUIREMENTS) && python.exists() {
+        return Ok(python);
+    }
+    eprintln!(
+        "epoxy: provisioning the PySpark runtime in {} (first start; downloads ~320 MB)…",
+        venv.display()
+    );
+    let base = std::env::var("EPOXY_BASE_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(
+        Command::new(&base)
+            .args(["-m", "venv", "--clear"])
+            .arg(venv),
+        "create the venv",
+    )?;
+    let requirements = venv.join("requirements.lock");
+    std::fs::write(&requirements, REQUIREMENTS).map_err(io_err(&requirements))?;
+    run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "on",
+                "-r",
+            ])
+            .arg(&requirements),
+        "install pyspark",
+    )?;
+    std::fs::write(&marker, REQUIREMENTS).map_err(io_err(&marker))?;
+    eprintln!("epoxy: PySpark runtime ready");
+    Ok(python)
+}
+
+/// Runs a set-up step with its output on the terminal, so progress is visible.
+fn run(command: &mut Command, what: &str) -> Result<(), ProvisionError> {
+    let status = command.status().map_err(|e| {
+        ProvisionError::Python(format!(
+            "could not {what}: {e} (is python3 with the venv module installed?)"
+        ))
+    })?;
+    if !status.success() {
+        return Err(ProvisionError::Python(format!(
+            "could not {what}: the command failed with {status}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_java_major;
+
+    #[test]
+    fn java_versions() {
+        assert_eq!(
+            parse_java_major("openjdk version \"17.0.15\" 2025-04-15"),
+            Some(17)
+        );
+        assert_eq!(parse_java_major("java version \"1.8.0_392\""), Some(8));
+        assert_eq!(
+            parse_java_major("openjdk version \"21\" 2023-09-19"),
+            Some(21)
+        );
+        assert_eq!(parse_java_major("garbage"), None);
+    }
+}

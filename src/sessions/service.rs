@@ -1,0 +1,562 @@
+//! Glue's session and statement operations, tenancy, paging, admission and timeouts.
+
+use super::model::{
+    Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+};
+use super::now_ms;
+use super::supervisor::{Registry, Supervisor, SupervisorCommand};
+use super::token::{Position, TokenSigner};
+use crate::api::error::{ApiError, ErrorCode};
+use crate::runtime::DriverRuntime;
+use crate::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// ListStatements has no MaxResults; pages are this long.
+const STATEMENTS_PER_PAGE: usize = 100;
+/// How long DeleteSession waits for a live driver to stop before deleting anyway.
+const DELETE_WAIT: Duration = Duration::from_secs(20);
+
+/// Settings of the service that come from the command line.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Length of one "minute" of Timeout/IdleTimeout; shortened in tests.
+    pub minute: Duration,
+    /// Live drivers allowed at once (PROVISIONING, READY, STOPPING sessions).
+    pub max_live_sessions: usize,
+}
+
+/// A validated CreateSession.
+pub struct NewSessionRequest {
+    pub id: String,
+    pub spec: SessionSpec,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub struct SessionService {
+    store: Arc<dyn SessionStore>,
+    runtime: Option<Arc<DriverRuntime>>,
+    registry: Registry,
+    /// Serialises the live-count check with the insert, so the limit holds under concurrency.
+    admission: tokio::sync::Mutex<()>,
+    tokens: TokenSigner,
+    config: ServiceConfig,
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Duplicate => ApiError::new(ErrorCode::AlreadyExists, "Session already exists"),
+        StoreError::TooManyTags(n) => {
+            ApiError::invalid_input(format!("A resource may carry at most {n} tags"))
+        }
+        other => {
+            tracing::error!(error = %other, "store failure");
+            ApiError::internal(format!("The request could not be completed: {other}"))
+        }
+    }
+}
+
+impl SessionService {
+    /// Opens the service over `store`; with a runtime, sessions get drivers, and sessions left
+    /// live by a previous server process are failed (their drivers died with it).
+    pub async fn start(
+        store: Arc<dyn SessionStore>,
+        runtime: Option<Arc<DriverRuntime>>,
+        config: ServiceConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let secret = store.secret()?;
+        let service = Arc::new(Self {
+            store,
+            runtime,
+            registry: Registry::default(),
+            admission: tokio::sync::Mutex::new(()),
+            tokens: TokenSigner::new(secret),
+            config,
+        });
+        if service.runtime.is_some() {
+            let recovered = service.end_live_sessions_now(
+                "The epoxy server restarted while this session was live; its driver is gone. Create a new session.",
+            )?;
+            if recovered > 0 {
+                tracing::warn!(recovered, "sessions left live by a previous run were ended");
+            }
+            tokio::spawn(Arc::clone(&service).enforce_timeouts());
+        }
+        Ok(service)
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+            .map_err(store_error)
+    }
+
+    /// Ends every live session (drivers do not outlive the server): STOPPING → STOPPED, others
+    /// FAILED with `message`; unfinished statements → ERROR. Sessions stay readable.
+    pub async fn end_live_sessions(&self, message: &str) {
+        if self.runtime.is_none() {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let this_message = message.to_string();
+        let ended = tokio::task::spawn_blocking(move || end_live(&*store, &this_message)).await;
+        if !matches!(ended, Ok(Ok(_))) {
+            tracing::error!("could not record the end of live sessions; the next start will");
+        }
+    }
+
+    fn end_live_sessions_now(&self, message: &str) -> Result<usize, StoreError> {
+        end_live(&*self.store, message)
+    }
+
+    /// Looks a session up in the caller's tenancy; another tenant's session does not exist.
+    pub async fn session(&self, tenant: &Tenant, id: &str) -> Result<Session, ApiError> {
+        let (t, i) = (tenant.clone(), id.to_string());
+        self.db(move |s| s.session(&t, &i))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("Session {id} not found")))
+    }
+
+    pub async fn create_session(
+        &self,
+        tenant: &Tenant,
+        request: NewSessionRequest,
+    ) -> Result<Session, ApiError> {
+        let _admission = match &self.runtime {
+            Some(_) => Some(self.admission.lock().await),
+            None => None,
+        };
+        if self.runtime.is_some() {
+            let live = self
+                .registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len();
+            if live >= self.config.max_live_sessions {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceNumberLimitExceeded,
+                    format!(
+                        "This server runs at most {} live sessions (--max-live-sessions); stop or delete one first",
+                        self.config.max_live_sessions
+                    ),
+                ));
+            }
+        }
+        let tenant_c = tenant.clone();
+        let id = request.id.clone();
+        let session = self
+            .db(move |s| {
+                s.insert_session(NewSession {
+                    tenant: &tenant_c,
+                    id: &request.id,
+                    spec: &request.spec,
+                    tags: &request.tags,
+                    created_ms: now_ms(),
+                })
+            })
+            .await
+            .map_err(|e| match e.code {
+                ErrorCode::AlreadyExists => ApiError::new(
+                    ErrorCode::AlreadyExists,
+                    format!("Session {id} already exists"),
+                ),
+                _ => e,
+            })?;
+        match &self.runtime {
+            Some(runtime) => Supervisor::spawn(
+                session.clone(),
+                Arc::clone(&self.store),
+                Arc::clone(runtime),
+                Arc::clone(&self.registry),
+            ),
+            None => {
+                // Control plane only: the committed record is the whole session.
+                let key = session.key;
+                self.db(move |s| s.transition(key, SessionStatus::Ready, None, now_ms()))
+                    .await?;
+            }
+        }
+        Ok(session)
+    }
+
+    pub async fn list_sessions(
+        &self,
+        tenant: &Tenant,
+        tags: BTreeMap<String, String>,
+        max_results: usize,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<Session>, Option<String>), ApiError> {
+        let scope = format!(
+            "ListSessions\0{}\0{}\0{}",
+            tenant.account,
+            tenant.region,
+            serde_json::to_string(&tags).unwrap_or_default()
+        );
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(token) => Some(self.tokens.verify(&scope, token).ok_or_else(|| {
+                ApiError::invalid_input(
+                    "Invalid NextToken: it was not issued for this caller and filter",
+                )
+            })?),
+            None => None,
+        };
+        let t = tenant.clone();
+        let mut page = self
+            .db(move |s| {
+                s.list_sessions(PageQuery {
+                    tenant: &t,
+                    tags: &tags,
+                    after: after.as_ref().map(|p| (p.c, p.i.as_str())),
+                    limit: max_results + 1,
+                })
+            })
+            .await?;
+        let next = if page.len() > max_results {
+            page.truncate(max_results);
+            page.last().map(|last| {
+                self.tokens.issue(
+                    &scope,
+                    &Position {
+                        c: last.created_ms,
+                        i: last.id.clone(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok((page, next))
+    }
+
+    pub async fn stop_session(&self, tenant: &Tenant, id: &str) -> Result<(), ApiError> {
+        let session = self.session(tenant, id).await?;
+        if !session.status.can_become(SessionStatus::Stopping) {
+            return Err(ApiError::illegal_state(format!(
+                "Session {id} is {}; only PROVISIONING or READY sessions can be stopped",
+                session.status
+            )));
+        }
+        self.begin_stop(&session, None).await
+    }
+
+    /// STOPPING in the store, then the session's task stops the driver and records STOPPED.
+    async fn begin_stop(
+        &self,
+        session: &Session,
+        reply: Option<oneshot::Sender<()>>,
+    ) -> Result<(), ApiError> {
+        let key = session.key;
+        let moved = self
+            .db(move |s| s.transition(key, SessionStatus::Stopping, None, now_ms()))
+            .await?;
+        if moved.is_none() {
+            return Err(ApiError::illegal_state(format!(
+                "Session {} changed state; try again",
+                session.id
+            )));
+        }
+        if !self.send(key, SupervisorCommand::Shutdown(reply)) {
+            // No task (control-plane mode, or it just ended): nothing to wait for.
+            self.db(move |s| s.transition(key, SessionStatus::Stopped, None, now_ms()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, key: i64, command: SupervisorCommand) -> bool {
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        registry
+            .get(&key)
+            .is_some_and(|tx| tx.send(command).is_ok())
+    }
+
+    pub async fn delete_session(&self, tenant: &Tenant, id: &str) -> Result<(), ApiError> {
+        let session = self.session(tenant, id).await?;
+        if session.status.can_become(SessionStatus::Stopping) {
+            let (tx, rx) = oneshot::channel();
+            self.begin_stop(&session, Some(tx)).await?;
+            if tokio::time::timeout(DELETE_WAIT, rx).await.is_err() {
+                tracing::warn!(
+                    session = id,
+                    "driver still stopping at delete; deleting the record anyway"
+                );
+            }
+        } else if session.status == SessionStatus::Stopping {
+            return Err(ApiError::illegal_state(format!(
+                "Session {id} is STOPPING; delete it once it is STOPPED"
+            )));
+        }
+        let key = session.key;
+        self.db(move |s| s.delete_session(key)).await
+    }
+
+    /// The session a Glue ARN names, in the caller's tenancy.
+    async fn session_by_arn(&self, tenant: &Tenant, arn: &str) -> Result<Session, ApiError> {
+        let prefix = format!("arn:aws:glue:{}:{}:session/", tenant.region, tenant.account);
+        let not_found = || ApiError::not_found(format!("Resource {arn} not found"));
+        let id = arn.strip_prefix(&prefix).ok_or_else(not_found)?;
+        self.session(tenant, id).await.map_err(|_| not_found())
+    }
+
+    pub async fn get_tags(
+        &self,
+        tenant: &Tenant,
+        arn: &str,
+    ) -> Result<BTreeMap<String, String>, ApiError> {
+        let key = self.session_by_arn(tenant, arn).await?.key;
+        self.db(move |s| s.tags(key)).await
+    }
+
+    pub async fn tag_resource(
+        &self,
+        tenant: &Tenant,
+        arn: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let key = self.session_by_arn(tenant, arn).await?.key;
+        self.db(move |s| s.add_tags(key, &tags)).await
+    }
+
+    pub async fn untag_resource(
+        &self,
+        tenant: &Tenant,
+        arn: &str,
+        keys: Vec<String>,
+    ) -> Result<(), ApiError> {
+        let key = self.session_by_arn(tenant, arn).await?.key;
+        self.db(move |s| s.remove_tags(key, &keys)).await
+    }
+
+    pub async fn run_statement(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        code: String,
+    ) -> Result<i64, ApiError> {
+        let session = self.session(tenant, session_id).await?;
+        if self.runtime.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::OperationNotSupported,
+                "This epoxy server runs with --runtime none (control plane only) and executes no statements",
+            ));
+        }
+        self.ensure_ready(&session)?;
+        let key = session.key;
+        let id = self.db(move |s| s.insert_statement(key, &code)).await?;
+        let Some(id) = id else {
+            // The session left READY between the check and the insert.
+            let now = self.session(tenant, session_id).await?;
+            self.ensure_ready(&now)?;
+            return Err(ApiError::illegal_state(format!(
+                "Session {session_id} is not READY"
+            )));
+        };
+        self.send(key, SupervisorCommand::Wake);
+        Ok(id)
+    }
+
+    fn ensure_ready(&self, session: &Session) -> Result<(), ApiError> {
+        match session.status {
+            SessionStatus::Ready => Ok(()),
+            // The Glue kernel offers to restart the session on exactly this error.
+            SessionStatus::Timeout => Err(ApiError::invalid_input(format!(
+                "Session {} has timed out (TIMEOUT); create a new session",
+                session.id
+            ))),
+            other => Err(ApiError::illegal_state(format!(
+                "Session {} is {other}; statements run only on READY sessions",
+                session.id
+            ))),
+        }
+    }
+
+    pub async fn get_statement(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        id: i64,
+    ) -> Result<Statement, ApiError> {
+        let key = self.session(tenant, session_id).await?.key;
+        self.db(move |s| s.statement(key, id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Statement {id} not found in session {session_id}"))
+            })
+    }
+
+    pub async fn list_statements(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<Statement>, Option<String>), ApiError> {
+        let key = self.session(tenant, session_id).await?.key;
+        let scope = format!(
+            "ListStatements\0{}\0{}\0{key}",
+            tenant.account, tenant.region
+        );
+        let after = match next_token.filter(|t| !t.is_empty()) {
+            Some(token) => Some(
+                self.tokens
+                    .verify(&scope, token)
+                    .ok_or_else(|| {
+                        ApiError::invalid_input(
+                            "Invalid NextToken: it was not issued for this session",
+                        )
+                    })?
+                    .c,
+            ),
+            None => None,
+        };
+        let mut page = self
+            .db(move |s| s.statements(key, after, STATEMENTS_PER_PAGE + 1))
+            .await?;
+        let next = if page.len() > STATEMENTS_PER_PAGE {
+            page.truncate(STATEMENTS_PER_PAGE);
+            page.last().map(|last| {
+                self.tokens.issue(
+                    &scope,
+                    &Position {
+                        c: last.id,
+                        i: String::new(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok((page, next))
+    }
+
+    pub async fn cancel_statement(
+        &self,
+        tenant: &Tenant,
+        session_id: &str,
+        id: i64,
+    ) -> Result<(), ApiError> {
+        let statement = self.get_statement(tenant, session_id, id).await?;
+        let key = self.session(tenant, session_id).await?.key;
+        match statement.state {
+            StatementState::Waiting => {
+                let cancelled = self
+                    .db(move |s| {
+                        let output = StatementOutput::error(
+                            String::new(),
+                            "StatementCancelled",
+                            "The statement was cancelled before it started".into(),
+                            Vec::new(),
+                        );
+                        s.update_statement(
+                            key,
+                            id,
+                            &[StatementState::Waiting],
+                            StatementUpdate::Finished {
+                                state: StatementState::Cancelled,
+                                output: &output,
+                                at_ms: now_ms(),
+                            },
+                        )
+                    })
+                    .await?;
+                if !cancelled {
+                    // It started meanwhile: cancel it as a running statement.
+                    return Box::pin(self.cancel_statement(tenant, session_id, id)).await;
+                }
+                Ok(())
+            }
+            StatementState::Running => {
+                self.db(move |s| {
+                    s.update_statement(
+                        key,
+                        id,
+                        &[StatementState::Running],
+                        StatementUpdate::Cancelling,
+                    )
+                })
+                .await?;
+                self.send(key, SupervisorCommand::Cancel(id));
+                Ok(())
+            }
+            StatementState::Cancelling => Ok(()),
+            done => Err(ApiError::illegal_state(format!(
+                "Statement {id} is already {done}; only WAITING or RUNNING statements can be cancelled"
+            ))),
+        }
+    }
+
+    /// A token for the session's driver log, served at `/logs/<token>`.
+    pub async fn log_token(&self, tenant: &Tenant, id: &str) -> Result<String, ApiError> {
+        let session = self.session(tenant, id).await?;
+        Ok(self.tokens.issue(
+            "logs",
+            &Position {
+                c: session.key,
+                i: String::new(),
+            },
+        ))
+    }
+
+    /// The log file a token names, if it is genuine.
+    pub fn log_path(&self, token: &str) -> Option<PathBuf> {
+        let position = self.tokens.verify("logs", token)?;
+        Some(self.runtime.as_ref()?.log_path(position.c))
+    }
+
+    /// Moves READY sessions past their Timeout or IdleTimeout to TIMEOUT and frees their drivers.
+    async fn enforce_timeouts(self: Arc<Self>) {
+        let minute_ms = (self.config.minute.as_millis() as i64).max(1);
+        let tick = Duration::from_millis((minute_ms as u64 / 10).clamp(100, 5_000));
+        loop {
+            tokio::time::sleep(tick).await;
+            let due = match self.db(move |s| s.timed_out(now_ms(), minute_ms)).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "timeout check failed");
+                    continue;
+                }
+            };
+            for (key, reason) in due {
+                let moved = self
+                    .db(move |s| s.transition(key, SessionStatus::Timeout, Some(&reason), now_ms()))
+                    .await;
+                if matches!(moved, Ok(Some(_))) {
+                    tracing::info!(session_key = key, "session timed out");
+                    self.send(key, SupervisorCommand::Shutdown(None));
+                }
+            }
+        }
+    }
+
+    /// Live drivers (for status output).
+    pub fn live_drivers(&self) -> usize {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+fn end_live(store: &dyn SessionStore, message: &str) -> Result<usize, StoreError> {
+    let live = store.live_sessions()?;
+    let at_ms = now_ms();
+    for session in &live {
+        let output =
+            StatementOutput::error(String::new(), "DriverLost", message.into(), Vec::new());
+        store.finish_pending_statements(session.key, StatementState::Error, &output, at_ms)?;
+        let to = if session.status == SessionStatus::Stopping {
+            SessionStatus::Stopped
+        } else {
+            SessionStatus::Failed
+        };
+        store.transition(session.key, to, Some(message), at_ms)?;
+    }
+    Ok(live.len())
+}

@@ -1,0 +1,279 @@
+//! One task per live session: acquires its driver, feeds it the queued statements one at a time,
+//! records results and progress, and turns the driver's death or a stop into the right states.
+//! The store is the only state; the task just moves it on.
+
+use super::model::{Session, SessionStatus, StatementOutput, StatementState};
+use super::now_ms;
+use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle};
+use crate::runtime::{DriverProfile, DriverRuntime};
+use crate::store::{SessionStore, StatementUpdate, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a driver gets to stop Spark before its process group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// What the service asks of a session's task.
+#[derive(Debug)]
+pub enum SupervisorCommand {
+    /// A statement was queued.
+    Wake,
+    /// Interrupt this statement if it is the running one.
+    Cancel(i64),
+    /// Stop the driver; the store already says STOPPING or TIMEOUT. Replies when done.
+    Shutdown(Option<oneshot::Sender<()>>),
+}
+
+/// The live sessions' task inboxes, by session key.
+pub type Registry = Arc<Mutex<HashMap<i64, mpsc::UnboundedSender<SupervisorCommand>>>>;
+
+pub struct Supervisor {
+    key: i64,
+    store: Arc<dyn SessionStore>,
+    runtime: Arc<DriverRuntime>,
+    commands: mpsc::UnboundedReceiver<SupervisorCommand>,
+    registry: Registry,
+}
+
+/// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
+async fn db<T: Send + 'static>(
+    store: &Arc<dyn SessionStore>,
+    f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
+) -> Option<T> {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || f(&*store)).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "store call failed in a session task");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store call panicked in a session task");
+            None
+        }
+    }
+}
+
+fn cancelled_output(text: String, why: &str) -> StatementOutput {
+    StatementOutput::error(text, "StatementCancelled", why.to_string(), Vec::new())
+}
+
+impl Supervisor {
+    /// Registers the session's inbox and starts its task.
+    pub fn spawn(
+        session: Session,
+        store: Arc<dyn SessionStore>,
+        runtime: Arc<DriverRuntime>,
+        registry: Registry,
+    ) {
+        let (tx, commands) = mpsc::unbounded_channel();
+        registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.key, tx);
+        let supervisor = Supervisor {
+            key: session.key,
+            store,
+            runtime,
+            commands,
+            registry,
+        };
+        tokio::spawn(supervisor.run(session));
+    }
+
+    async fn run(mut self, session: Session) {
+        let profile = DriverProfile::for_session(
+            session.spec.worker_type.as_deref(),
+            &session.spec.default_arguments,
+        );
+        let acquired = tokio::select! {
+            driver = self.runtime.acquire(self.key, &session.id, &profile) => Ok(driver),
+            reply = until_shutdown(&mut self.commands) => Err(reply),
+        };
+        match acquired {
+            Err(reply) => self.finish_stop(reply).await,
+            Ok(Err(message)) => {
+                let key = self.key;
+                db(&self.store, move |s| {
+                    s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
+                })
+                .await;
+            }
+            Ok(Ok(driver)) => {
+                let key = self.key;
+                let ready = db(&self.store, move |s| {
+                    s.transition(key, SessionStatus::Ready, None, now_ms())
+                })
+                .await;
+                if matches!(ready, Some(Some(_))) {
+                    self.serve(driver).await;
+                } else {
+                    // Stopped (or deleted) while the driver was starting.
+                    driver.shutdown(STOP_GRACE).await;
+                    let reply = until_shutdown_now(&mut self.commands);
+                    self.finish_stop(reply).await;
+                }
+            }
+        }
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+
+    async fn serve(&mut self, mut driver: DriverHandle) {
+        let mut running = self.start_next(&mut driver).await;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(SupervisorCommand::Wake) if running.is_none() => running = self.start_next(&mut driver).await,
+                    Some(SupervisorCommand::Wake) => {}
+                    Some(SupervisorCommand::Cancel(id)) if running == Some(id) => {
+                        if let Err(e) = driver.send(&DriverCommand::Cancel { id }).await {
+                            tracing::warn!(error = %e, "could not send cancel; the driver is likely gone");
+                        }
+                    }
+                    Some(SupervisorCommand::Cancel(_)) => {}
+                    Some(SupervisorCommand::Shutdown(reply)) => {
+                        driver.shutdown(STOP_GRACE).await;
+                        self.finish_stop(reply).await;
+                        return;
+                    }
+                    None => {
+                        driver.shutdown(STOP_GRACE).await;
+                        return;
+                    }
+                },
+                event = driver.next_event() => match event {
+                    DriverEvent::Progress { id, progress } if running == Some(id) && progress.is_finite() => {
+                        let key = self.key;
+                        db(&self.store, move |s| {
+                            s.update_statement(key, id, &[StatementState::Running, StatementState::Cancelling], StatementUpdate::Progress(progress))
+                        }).await;
+                    }
+                    DriverEvent::Result { id, status, text, ename, evalue, traceback } if running == Some(id) => {
+                        let (state, output) = match status.as_str() {
+                            "ok" => (StatementState::Available, StatementOutput::ok(text)),
+                            "cancelled" => (StatementState::Cancelled, cancelled_output(text, "The statement was cancelled")),
+                            _ => (
+                                StatementState::Available,
+                                StatementOutput::error(
+                                    text,
+                                    ename.as_deref().unwrap_or("Error"),
+                                    evalue.unwrap_or_default(),
+                                    traceback,
+                                ),
+                            ),
+                        };
+                        let key = self.key;
+                        db(&self.store, move |s| {
+                            let at_ms = now_ms();
+                            s.update_statement(
+                                key,
+                                id,
+                                &[StatementState::Running, StatementState::Cancelling],
+                                StatementUpdate::Finished { state, output: &output, at_ms },
+                            )?;
+                            s.touch(key, at_ms)
+                        }).await;
+                        running = self.start_next(&mut driver).await;
+                    }
+                    DriverEvent::Exited { reason } => {
+                        self.driver_died(reason).await;
+                        return;
+                    }
+                    other => tracing::debug!(?other, "driver event ignored"),
+                },
+            }
+        }
+    }
+
+    /// Sends the oldest WAITING statement to the driver; its id, or None when the queue is empty.
+    async fn start_next(&mut self, driver: &mut DriverHandle) -> Option<i64> {
+        loop {
+            let key = self.key;
+            let next = db(&self.store, move |s| {
+                let Some(statement) = s.next_waiting(key)? else {
+                    return Ok(None);
+                };
+                let claimed = s.update_statement(
+                    key,
+                    statement.id,
+                    &[StatementState::Waiting],
+                    StatementUpdate::Running { at_ms: now_ms() },
+                )?;
+                Ok(Some((statement, claimed)))
+            })
+            .await??;
+            let (statement, claimed) = next;
+            if !claimed {
+                continue; // cancelled between the read and the claim
+            }
+            if let Err(e) = driver
+                .send(&DriverCommand::Run {
+                    id: statement.id,
+                    code: &statement.code,
+                })
+                .await
+            {
+                // The driver is gone; its Exited event follows and fails the session.
+                tracing::warn!(error = %e, "could not send a statement to the driver");
+            }
+            return Some(statement.id);
+        }
+    }
+
+    async fn driver_died(&self, reason: String) {
+        let key = self.key;
+        db(&self.store, move |s| {
+            let at_ms = now_ms();
+            let output =
+                StatementOutput::error(String::new(), "DriverLost", reason.clone(), Vec::new());
+            s.finish_pending_statements(key, StatementState::Error, &output, at_ms)?;
+            s.transition(key, SessionStatus::Failed, Some(&reason), at_ms)
+        })
+        .await;
+    }
+
+    /// After the driver is gone on request: pending statements are cancelled, STOPPING → STOPPED.
+    async fn finish_stop(&self, reply: Option<oneshot::Sender<()>>) {
+        let key = self.key;
+        db(&self.store, move |s| {
+            let at_ms = now_ms();
+            let output = cancelled_output(String::new(), "The session was stopped");
+            s.finish_pending_statements(key, StatementState::Cancelled, &output, at_ms)?;
+            s.transition(key, SessionStatus::Stopped, None, at_ms)
+        })
+        .await;
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Waits for a Shutdown (other commands mean nothing before the driver is ready).
+async fn until_shutdown(
+    commands: &mut mpsc::UnboundedReceiver<SupervisorCommand>,
+) -> Option<oneshot::Sender<()>> {
+    loop {
+        match commands.recv().await {
+            Some(SupervisorCommand::Shutdown(reply)) => return reply,
+            Some(_) => {}
+            None => return None,
+        }
+    }
+}
+
+/// A Shutdown already queued, if any.
+fn until_shutdown_now(
+    commands: &mut mpsc::UnboundedReceiver<SupervisorCommand>,
+) -> Option<oneshot::Sender<()>> {
+    while let Ok(command) = commands.try_recv() {
+        if let SupervisorCommand::Shutdown(reply) = command {
+            return reply;
+        }
+    }
+    None
+}

@@ -1,0 +1,119 @@
+//! Persistence behind a trait, so the embedded SQLite store can give way to a shared database
+//! when several epoxy nodes serve one fleet. Calls are synchronous and short; the service runs
+//! them off the async threads.
+
+pub mod sqlite;
+
+use crate::sessions::model::{
+    Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+};
+use std::collections::BTreeMap;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a session with this id already exists")]
+    Duplicate,
+    #[error("the session would have more than {0} tags")]
+    TooManyTags(usize),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// A session to insert, with its tags, in one transaction.
+pub struct NewSession<'a> {
+    pub tenant: &'a Tenant,
+    pub id: &'a str,
+    pub spec: &'a SessionSpec,
+    pub tags: &'a BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// One page of ListSessions: the tenant's sessions carrying every tag in `tags`, after the
+/// `(created_ms, id)` position `after`, in that order.
+pub struct PageQuery<'a> {
+    pub tenant: &'a Tenant,
+    pub tags: &'a BTreeMap<String, String>,
+    pub after: Option<(i64, &'a str)>,
+    pub limit: usize,
+}
+
+/// How a statement moves on.
+pub enum StatementUpdate<'a> {
+    Running {
+        at_ms: i64,
+    },
+    Progress(f64),
+    Cancelling,
+    Finished {
+        state: StatementState,
+        output: &'a StatementOutput,
+        at_ms: i64,
+    },
+}
+
+/// The most tags one session may carry (Glue's limit per resource).
+pub const MAX_TAGS: usize = 50;
+
+pub trait SessionStore: Send + Sync + 'static {
+    fn insert_session(&self, new: NewSession<'_>) -> Result<Session, StoreError>;
+    fn session(&self, tenant: &Tenant, id: &str) -> Result<Option<Session>, StoreError>;
+    fn session_by_key(&self, key: i64) -> Result<Option<Session>, StoreError>;
+    fn list_sessions(&self, query: PageQuery<'_>) -> Result<Vec<Session>, StoreError>;
+    /// Moves the session to `to` if its current status may become `to`; `None` if it may not.
+    /// READY stamps `ready_ms`; terminal states stamp `completed_ms`.
+    fn transition(
+        &self,
+        key: i64,
+        to: SessionStatus,
+        error_message: Option<&str>,
+        at_ms: i64,
+    ) -> Result<Option<Session>, StoreError>;
+    fn delete_session(&self, key: i64) -> Result<(), StoreError>;
+    fn touch(&self, key: i64, at_ms: i64) -> Result<(), StoreError>;
+    /// Sessions counted against the live-driver limit.
+    fn live_sessions(&self) -> Result<Vec<Session>, StoreError>;
+    /// READY sessions idle for `idle_timeout` minutes (no statement pending) or older than
+    /// `timeout` minutes, with the reason.
+    fn timed_out(&self, now_ms: i64, minute_ms: i64) -> Result<Vec<(i64, String)>, StoreError>;
+
+    fn tags(&self, key: i64) -> Result<BTreeMap<String, String>, StoreError>;
+    fn add_tags(&self, key: i64, tags: &BTreeMap<String, String>) -> Result<(), StoreError>;
+    fn remove_tags(&self, key: i64, keys: &[String]) -> Result<(), StoreError>;
+
+    /// Appends a WAITING statement and returns its id (0, 1, … per session), only while the
+    /// session is READY (checked in the same transaction); `None` otherwise.
+    fn insert_statement(&self, key: i64, code: &str) -> Result<Option<i64>, StoreError>;
+    fn statement(&self, key: i64, id: i64) -> Result<Option<Statement>, StoreError>;
+    fn statements(
+        &self,
+        key: i64,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Statement>, StoreError>;
+    /// The oldest WAITING statement, which runs next.
+    fn next_waiting(&self, key: i64) -> Result<Option<Statement>, StoreError>;
+    /// Applies `update` if the statement is in one of `from`; false otherwise.
+    fn update_statement(
+        &self,
+        key: i64,
+        id: i64,
+        from: &[StatementState],
+        update: StatementUpdate<'_>,
+    ) -> Result<bool, StoreError>;
+    /// Ends every unfinished statement of a session that lost its driver.
+    fn finish_pending_statements(
+        &self,
+        key: i64,
+        state: StatementState,
+        output: &StatementOutput,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// A persistent random key for signing tokens, made on first use.
+    fn secret(&self) -> Result<Vec<u8>, StoreError>;
+}

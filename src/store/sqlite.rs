@@ -1,0 +1,617 @@
+//! The embedded store: one SQLite file in the data dir, WAL mode, versioned migrations. One
+//! connection writes (SQLite allows one writer); a few read in parallel.
+
+use super::{MAX_TAGS, NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
+use crate::sessions::model::{
+    Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+const READERS: usize = 4;
+
+const SESSION_COLUMNS: &str = "s.rowid, s.account, s.region, s.id, s.spec, s.status, s.error_message, \
+     s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms";
+
+const STATEMENT_COLUMNS: &str = "id, code, state, output, progress, started_ms, completed_ms";
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = Connection::open(path)?;
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                mode,
+                "SQLite refused WAL mode; concurrent reads will wait on writes"
+            );
+        }
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = self.readers[i].lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Migration(format!(
+            "the database has schema version {applied}, newer than this epoxy knows ({}); use a newer epoxy",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Migration(format!("migration {}: {e}", i + 1)))?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+    let spec: String = row.get(4)?;
+    let status: String = row.get(5)?;
+    let spec = match serde_json::from_str::<SessionSpec>(&spec) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(StoreError::Corrupt(format!("session spec: {e}")))),
+    };
+    let status = match status.parse::<SessionStatus>() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(StoreError::Corrupt(e))),
+    };
+    Ok(Ok(Session {
+        key: row.get(0)?,
+        tenant: Tenant {
+            account: row.get(1)?,
+            region: row.get(2)?,
+        },
+        id: row.get(3)?,
+        spec,
+        status,
+        error_message: row.get(6)?,
+        created_ms: row.get(7)?,
+        ready_ms: row.get(8)?,
+        completed_ms: row.get(9)?,
+        last_activity_ms: row.get(10)?,
+    }))
+}
+
+fn statement_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Statement, StoreError>> {
+    let state: String = row.get(2)?;
+    let output: Option<String> = row.get(3)?;
+    let state = match state.parse::<StatementState>() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(StoreError::Corrupt(e))),
+    };
+    let output = match output
+        .map(|o| serde_json::from_str::<StatementOutput>(&o))
+        .transpose()
+    {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(StoreError::Corrupt(format!("statement output: {e}")))),
+    };
+    Ok(Ok(Statement {
+        id: row.get(0)?,
+        code: row.get(1)?,
+        state,
+        output,
+        progress: row.get(4)?,
+        started_ms: row.get(5)?,
+        completed_ms: row.get(6)?,
+    }))
+}
+
+/// Runs a query whose rows decode to `Result<T, StoreError>` and collects them.
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&Row<'_>) -> rusqlite::Result<Result<T, StoreError>>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, decode)?;
+    rows.map(|r| r?).collect()
+}
+
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&Row<'_>) -> rusqlite::Result<Result<T, StoreError>>,
+) -> Result<Option<T>, StoreError> {
+    Ok(collect(conn, sql, params, decode)?.into_iter().next())
+}
+
+fn in_list(states: &[&str]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl SessionStore for SqliteStore {
+    fn insert_session(&self, new: NewSession<'_>) -> Result<Session, StoreError> {
+        let spec =
+            serde_json::to_string(new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
+                "INSERT INTO sessions (account, region, id, spec, status, created_ms, last_activity_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'PROVISIONING', ?5, ?5)",
+                params![new.tenant.account, new.tenant.region, new.id, spec, new.created_ms],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::Duplicate);
+                }
+                other => other?,
+            };
+            let key = tx.last_insert_rowid();
+            insert_tags(&tx, key, new.tags)?;
+            let session = one(
+                &tx,
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.rowid = ?1"),
+                [key],
+                session_from_row,
+            )?
+            .ok_or_else(|| StoreError::Corrupt("inserted session vanished".into()))?;
+            tx.commit()?;
+            Ok(session)
+        })
+    }
+
+    fn session(&self, tenant: &Tenant, id: &str) -> Result<Option<Session>, StoreError> {
+        self.read(|conn| {
+            one(
+                conn,
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.account = ?1 AND s.region = ?2 AND s.id = ?3"
+                ),
+                params![tenant.account, tenant.region, id],
+                session_from_row,
+            )
+        })
+    }
+
+    fn session_by_key(&self, key: i64) -> Result<Option<Session>, StoreError> {
+        self.read(|conn| {
+            one(
+                conn,
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.rowid = ?1"),
+                [key],
+                session_from_row,
+            )
+        })
+    }
+
+    fn list_sessions(&self, q: PageQuery<'_>) -> Result<Vec<Session>, StoreError> {
+        // With a filter, the first tag's index drives the scan in page order; the other tags
+        // are checked per row. Without one, the tenant's order index does.
+        let mut args: Vec<Value> = vec![
+            q.tenant.account.clone().into(),
+            q.tenant.region.clone().into(),
+        ];
+        let mut tags = q.tags.iter();
+        let (from, order_by) = match tags.next() {
+            Some((k, v)) => {
+                args.push(k.clone().into());
+                args.push(v.clone().into());
+                (
+                    "tags d JOIN sessions s ON s.rowid = d.session \
+                     WHERE d.account = ?1 AND d.region = ?2 AND d.key = ?3 AND d.value = ?4",
+                    "d.created_ms, d.id",
+                )
+            }
+            None => (
+                "sessions s WHERE s.account = ?1 AND s.region = ?2",
+                "s.created_ms, s.id",
+            ),
+        };
+        let mut sql = format!("SELECT {SESSION_COLUMNS} FROM {from}");
+        for (k, v) in tags {
+            args.push(k.clone().into());
+            args.push(v.clone().into());
+            let n = args.len();
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM tags t WHERE t.session = s.rowid AND t.key = ?{} AND t.value = ?{n})",
+                n - 1
+            ));
+        }
+        if let Some((created_ms, id)) = q.after {
+            args.push(created_ms.into());
+            args.push(id.to_string().into());
+            let n = args.len();
+            let (c, i) = order_by.split_once(", ").unwrap_or((order_by, order_by));
+            sql.push_str(&format!(" AND ({c}, {i}) > (?{}, ?{n})", n - 1));
+        }
+        args.push((q.limit as i64).into());
+        sql.push_str(&format!(" ORDER BY {order_by} LIMIT ?{}", args.len()));
+        self.read(|conn| collect(conn, &sql, params_from_iter(args), session_from_row))
+    }
+
+    fn transition(
+        &self,
+        key: i64,
+        to: SessionStatus,
+        error_message: Option<&str>,
+        at_ms: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let sources: Vec<&str> = SessionStatus::sources_of(to)
+            .into_iter()
+            .map(|s| s.as_str())
+            .collect();
+        let stamp = match to {
+            SessionStatus::Ready => "ready_ms = ?3, last_activity_ms = ?3",
+            s if !s.is_live() => "completed_ms = ?3",
+            _ => "last_activity_ms = last_activity_ms",
+        };
+        let sql = format!(
+            "UPDATE sessions SET status = ?2, {stamp}, error_message = COALESCE(?4, error_message)
+             WHERE rowid = ?1 AND status IN ({}) RETURNING {}",
+            in_list(&sources),
+            // RETURNING cannot name a table alias.
+            SESSION_COLUMNS.replace("s.", "")
+        );
+        self.write(|conn| {
+            one(
+                conn,
+                &sql,
+                params![key, to.as_str(), at_ms, error_message],
+                session_from_row,
+            )
+        })
+    }
+
+    fn delete_session(&self, key: i64) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute("DELETE FROM sessions WHERE rowid = ?1", [key])?;
+            Ok(())
+        })
+    }
+
+    fn touch(&self, key: i64, at_ms: i64) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2) WHERE rowid = ?1",
+                params![key, at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn live_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.read(|conn| {
+            collect(
+                conn,
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.status IN ('PROVISIONING', 'READY', 'STOPPING')"
+                ),
+                [],
+                session_from_row,
+            )
+        })
+    }
+
+    fn timed_out(&self, now_ms: i64, minute_ms: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let live = self.live_sessions()?;
+        let mut due = Vec::new();
+        for s in live
+            .into_iter()
+            .filter(|s| s.status == SessionStatus::Ready)
+        {
+            let ready = s.ready_ms.unwrap_or(s.created_ms);
+            if now_ms - ready >= i64::from(s.spec.timeout) * minute_ms {
+                due.push((
+                    s.key,
+                    format!(
+                        "Session timed out after its Timeout of {} minutes",
+                        s.spec.timeout
+                    ),
+                ));
+                continue;
+            }
+            if now_ms - s.last_activity_ms >= i64::from(s.spec.idle_timeout) * minute_ms
+                && self.next_pending(s.key)?.is_none()
+            {
+                due.push((
+                    s.key,
+                    format!(
+                        "Session timed out after {} minutes without a statement (IdleTimeout)",
+                        s.spec.idle_timeout
+                    ),
+                ));
+            }
+        }
+        Ok(due)
+    }
+
+    fn tags(&self, key: i64) -> Result<BTreeMap<String, String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT key, value FROM tags WHERE session = ?1")?;
+            let rows = stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn add_tags(&self, key: i64, tags: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            insert_tags(&tx, key, tags)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn remove_tags(&self, key: i64, keys: &[String]) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            for k in keys {
+                tx.execute(
+                    "DELETE FROM tags WHERE session = ?1 AND key = ?2",
+                    params![key, k],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn insert_statement(&self, key: i64, code: &str) -> Result<Option<i64>, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let status: Option<String> = tx
+                .query_row("SELECT status FROM sessions WHERE rowid = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if status.as_deref() != Some("READY") {
+                return Ok(None);
+            }
+            let id: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(id) + 1, 0) FROM statements WHERE session = ?1",
+                [key],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO statements (session, id, code, state) VALUES (?1, ?2, ?3, 'WAITING')",
+                params![key, id, code],
+            )?;
+            tx.commit()?;
+            Ok(Some(id))
+        })
+    }
+
+    fn statement(&self, key: i64, id: i64) -> Result<Option<Statement>, StoreError> {
+        self.read(|conn| {
+            one(
+                conn,
+                &format!(
+                    "SELECT {STATEMENT_COLUMNS} FROM statements WHERE session = ?1 AND id = ?2"
+                ),
+                params![key, id],
+                statement_from_row,
+            )
+        })
+    }
+
+    fn statements(
+        &self,
+        key: i64,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Statement>, StoreError> {
+        self.read(|conn| {
+            collect(
+                conn,
+                &format!(
+                    "SELECT {STATEMENT_COLUMNS} FROM statements WHERE session = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+                ),
+                params![key, after.unwrap_or(-1), limit as i64],
+                statement_from_row,
+            )
+        })
+    }
+
+    fn next_waiting(&self, key: i64) -> Result<Option<Statement>, StoreError> {
+        self.read(|conn| {
+            one(
+                conn,
+                &format!(
+                    "SELECT {STATEMENT_COLUMNS} FROM statements WHERE session = ?1 AND state = 'WAITING' ORDER BY id LIMIT 1"
+                ),
+                [key],
+                statement_from_row,
+            )
+        })
+    }
+
+    fn update_statement(
+        &self,
+        key: i64,
+        id: i64,
+        from: &[StatementState],
+        update: StatementUpdate<'_>,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let guard = format!(
+            "WHERE session = ?1 AND id = ?2 AND state IN ({})",
+            in_list(&from)
+        );
+        self.write(|conn| {
+            let changed = match update {
+                StatementUpdate::Running { at_ms } => conn.execute(
+                    &format!("UPDATE statements SET state = 'RUNNING', started_ms = ?3 {guard}"),
+                    params![key, id, at_ms],
+                )?,
+                StatementUpdate::Progress(p) => conn.execute(
+                    &format!("UPDATE statements SET progress = ?3 {guard}"),
+                    params![key, id, p.clamp(0.0, 1.0)],
+                )?,
+                StatementUpdate::Cancelling => conn.execute(
+                    &format!("UPDATE statements SET state = 'CANCELLING' {guard}"),
+                    params![key, id],
+                )?,
+                StatementUpdate::Finished {
+                    state,
+                    output,
+                    at_ms,
+                } => {
+                    let output = serde_json::to_string(output)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let progress = if state == StatementState::Available {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    conn.execute(
+                        &format!(
+                            "UPDATE statements SET state = ?3, output = ?4, completed_ms = ?5,
+                             started_ms = CASE started_ms WHEN 0 THEN ?5 ELSE started_ms END,
+                             progress = MAX(progress, ?6) {guard}"
+                        ),
+                        params![key, id, state.as_str(), output, at_ms, progress],
+                    )?
+                }
+            };
+            Ok(changed == 1)
+        })
+    }
+
+    fn finish_pending_statements(
+        &self,
+        key: i64,
+        state: StatementState,
+        output: &StatementOutput,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let output =
+            serde_json::to_string(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE statements SET state = ?2, output = ?3, completed_ms = ?4,
+                 started_ms = CASE started_ms WHEN 0 THEN ?4 ELSE started_ms END
+                 WHERE session = ?1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING')",
+                params![key, state.as_str(), output, at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn secret(&self) -> Result<Vec<u8>, StoreError> {
+        self.write(|conn| {
+            let existing: Option<Vec<u8>> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(secret) = existing {
+                return Ok(secret);
+            }
+            let secret: Vec<u8> = (0..2)
+                .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                .collect();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('secret', ?1)",
+                [&secret],
+            )?;
+            Ok(secret)
+        })
+    }
+}
+
+impl SqliteStore {
+    fn next_pending(&self, key: i64) -> Result<Option<i64>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id FROM statements WHERE session = ?1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING') LIMIT 1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+}
+
+/// Upserts tags inside the caller's transaction and enforces the per-session limit.
+fn insert_tags(
+    tx: &rusqlite::Transaction<'_>,
+    key: i64,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    for (k, v) in tags {
+        tx.execute(
+            "INSERT INTO tags (session, key, value, account, region, created_ms, id)
+             SELECT rowid, ?2, ?3, account, region, created_ms, id FROM sessions WHERE rowid = ?1
+             ON CONFLICT (session, key) DO UPDATE SET value = excluded.value",
+            params![key, k, v],
+        )?;
+    }
+    let total: usize =
+        tx.query_row("SELECT COUNT(*) FROM tags WHERE session = ?1", [key], |r| {
+            r.get(0)
+        })?;
+    if total > MAX_TAGS {
+        return Err(StoreError::TooManyTags(MAX_TAGS));
+    }
+    Ok(())
+}

@@ -1,0 +1,380 @@
+"""Protocol tests for the per-session PySpark driver (python/epoxy_driver).
+
+The driver is spawned directly, without the server, with the interpreter
+named by $EPOXY_TEST_RUNTIME_PYTHON (one that has pyspark installed):
+
+    EPOXY_TEST_RUNTIME_PYTHON=/path/to/venv/bin/python \\
+        /path/to/venv/bin/python -m pytest tests/python/test_driver_protocol.py -q
+
+A JVM start costs ~10 s, so most tests share one module-scoped driver; only
+startup failure and stdin EOF get processes of their own.
+"""
+
+import itertools
+import json
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+RUNTIME_PYTHON = os.environ.get("EPOXY_TEST_RUNTIME_PYTHON")
+pytestmark = pytest.mark.skipif(
+    not RUNTIME_PYTHON, reason="EPOXY_TEST_RUNTIME_PYTHON is not set"
+)
+
+PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
+READY_TIMEOUT = 90  # seconds; a cold JVM start on 2 cores takes ~10 s
+STATEMENT_TIMEOUT = 60
+
+_ids = itertools.count(1)
+
+
+class Driver:
+    """A driver process; its stderr goes to a file, like the server does it."""
+
+    def __init__(self, master="local[2]", conf=None, config=None):
+        self.app_name = f"epoxy-test-{uuid.uuid4().hex[:12]}"
+        if config is None:
+            config = {
+                "app_name": self.app_name,
+                "master": master,
+                "conf": {"spark.driver.memory": "512m", **(conf or {})},
+            }
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(PYTHON_DIR)
+        env["EPOXY_DRIVER_CONFIG"] = config if isinstance(config, str) else json.dumps(config)
+        self.log = tempfile.NamedTemporaryFile(prefix="epoxy-driver-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [RUNTIME_PYTHON, "-u", "-m", "epoxy_driver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+        )
+        self.started_at = time.monotonic()
+        self.events = queue.Queue()
+        threading.Thread(target=self._read_events, daemon=True).start()
+
+    def _read_events(self):
+        for line in self.proc.stdout:
+            # Every line on the channel must be one JSON object.
+            self.events.put(json.loads(line))
+        self.events.put(None)  # EOF
+
+    def send_raw(self, data: bytes):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def send(self, **msg):
+        self.send_raw(json.dumps(msg).encode() + b"\n")
+
+    def next_event(self, timeout):
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no event within {timeout}s; log:\n{self.log_text()[-3000:]}")
+        assert event is not None, f"driver closed its channel; log:\n{self.log_text()[-3000:]}"
+        return event
+
+    def wait_for(self, predicate, timeout):
+        """Returns the first event matching predicate (others are dropped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next_event(max(0.01, deadline - time.monotonic()))
+            if predicate(event):
+                return event
+
+    def start(self, code):
+        stmt_id = next(_ids)
+        self.send(op="run", id=stmt_id, code=code)
+        self.wait_for(lambda e: e.get("id") == stmt_id and e["event"] == "started", STATEMENT_TIMEOUT)
+        return stmt_id
+
+    def result(self, stmt_id, timeout=STATEMENT_TIMEOUT):
+        """Returns (result event, progress events of the statement)."""
+        progress = []
+        while True:
+            event = self.wait_for(lambda e: e.get("id") == stmt_id, timeout)
+            if event["event"] == "result":
+                return event, progress
+            assert event["event"] == "progress", event
+            progress.append(event)
+
+    def run(self, code, timeout=STATEMENT_TIMEOUT):
+        return self.result(self.start(code), timeout)[0]
+
+    def log_text(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.unlink(self.log.name)
+
+
+def java_processes_of(app_name):
+    """PIDs of live java processes whose command line names the app."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        if "java" in cmdline and app_name in cmdline and "State:\tZ" not in status:
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def driver():
+    drv = Driver(conf={"spark.sql.shuffle.partitions": "4"})
+    try:
+        ready = drv.next_event(READY_TIMEOUT)
+        assert ready["event"] == "ready", ready
+        drv.ready = ready
+        drv.ready_seconds = time.monotonic() - drv.started_at
+        yield drv
+        drv.send(op="shutdown")
+        assert drv.proc.wait(timeout=15) == 0
+    finally:
+        drv.kill()
+
+
+def test_ready_event(driver):
+    ready = driver.ready
+    assert ready["spark_version"] == "3.5.8"
+    assert ready["python_version"].count(".") == 2
+    assert ready["pid"] == driver.proc.pid
+    print(f"driver start -> ready: {driver.ready_seconds:.1f}s")
+
+
+def test_trailing_expression_value(driver):
+    stmt_id = driver.start("1+1")
+    result, _ = driver.result(stmt_id)
+    assert result == {"event": "result", "id": stmt_id, "status": "ok", "text": "2"}
+    assert driver.run('"a"')["text"] == "'a'"
+    assert driver.run("None")["text"] == ""
+
+
+def test_print_output(driver):
+    result = driver.run('print("hello")')
+    assert (result["status"], result["text"]) == ("ok", "hello\n")
+
+
+def test_output_then_expression_and_stderr(driver):
+    result = driver.run('import sys\nprint("out")\nprint("err", file=sys.stderr)\n6 * 7')
+    assert result["text"] == "out\nerr\n42"
+
+
+def test_unicode_output(driver):
+    assert driver.run('print("h\\u00e9llo \\u2713")')["text"] == "h\u00e9llo \u2713\n"
+    # A lone surrogate must not make the channel line invalid UTF-8.
+    assert driver.run('print("a\\udcff")')["text"] == "a?\n"
+
+
+def test_state_across_statements(driver):
+    assert driver.run("x = 40")["text"] == ""
+    assert driver.run("x + 2")["text"] == "42"
+    assert driver.run("def f(n):\n    return n * 2")["status"] == "ok"
+    assert driver.run("f(x)")["text"] == "80"
+
+
+def test_namespace(driver):
+    result = driver.run("(__name__, type(spark).__name__, type(sc).__name__, type(sqlContext).__name__)")
+    assert result["text"] == "('__main__', 'SparkSession', 'SparkContext', 'SQLContext')"
+
+
+def test_spark_count(driver):
+    assert driver.run("spark.range(100).count()")["text"] == "100"
+
+
+def test_python_udf(driver):
+    result = driver.run("sc.parallelize(range(8), 4).map(lambda v: v * 2).collect()")
+    assert result["text"] == "[0, 2, 4, 6, 8, 10, 12, 14]"
+
+
+def test_error_traceback(driver):
+    result = driver.run("1/0")
+    assert result["status"] == "error"
+    assert result["ename"] == "ZeroDivisionError"
+    assert result["evalue"] == "division by zero"
+    assert result["traceback"] == [
+        "Traceback (most recent call last):\n",
+        '  File "<stdin>", line 1, in <module>\n',
+        "ZeroDivisionError: division by zero\n",
+    ]
+
+
+def test_error_keeps_output_and_user_frames_only(driver):
+    result = driver.run('print("before")\ndef g():\n    raise ValueError("bad")\ng()')
+    assert result["status"] == "error"
+    assert result["text"] == "before\n"
+    assert result["traceback"][-1] == "ValueError: bad\n"
+    assert all("epoxy_driver" not in line for line in result["traceback"])
+    assert '  File "<stdin>", line 3, in g\n' in result["traceback"]
+
+
+def test_syntax_error(driver):
+    result = driver.run("1 +")
+    assert result["status"] == "error"
+    assert result["ename"] == "SyntaxError"
+    assert result["traceback"][-1].startswith("SyntaxError")
+
+
+def test_system_exit_is_an_error(driver):
+    result = driver.run("import sys\nsys.exit(3)")
+    assert (result["status"], result["ename"], result["evalue"]) == ("error", "SystemExit", "3")
+    assert driver.run("1+1")["text"] == "2"
+
+
+def test_progress_events(driver):
+    # Two stages of 16 slow tasks on 2 cores: a few seconds of progress.
+    stmt_id = driver.start(
+        "sc.parallelize(range(16), 16)"
+        ".map(lambda v: (__import__('time').sleep(0.3), (v % 2, v))[1])"
+        ".reduceByKey(lambda a, b: a + b).collect()"
+    )
+    result, progress = driver.result(stmt_id)
+    assert result["status"] == "ok"
+    assert progress, "no progress events"
+    values = [p["progress"] for p in progress]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert values == sorted(values) and len(set(values)) == len(values)  # only on change
+    assert any(0 < v < 1 for v in values)
+
+
+def cancel_and_wait(driver, stmt_id, limit):
+    t0 = time.monotonic()
+    driver.send(op="cancel", id=stmt_id)
+    result, _ = driver.result(stmt_id, timeout=limit + 5)
+    elapsed = time.monotonic() - t0
+    assert result["status"] == "cancelled", result
+    assert elapsed < limit, f"cancel took {elapsed:.1f}s"
+    return result
+
+
+def test_cancel_python_sleep(driver):
+    stmt_id = driver.start('import time\nprint("sleeping")\ntime.sleep(120)')
+    time.sleep(1)
+    result = cancel_and_wait(driver, stmt_id, limit=5)
+    assert result["text"] == "sleeping\n"
+    assert driver.run("1+1")["text"] == "2"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # Blocked in the JVM (py4j call) on a job that would run for ages.
+        "spark.range(10**12).selectExpr('sum(id)').collect()",
+        # Python worker tasks sleeping.
+        "sc.parallelize(range(100), 4).map(lambda v: __import__('time').sleep(30)).count()",
+    ],
+    ids=["jvm-job", "python-tasks"],
+)
+def test_cancel_spark_job(driver, code):
+    stmt_id = driver.start(code)
+    # Wait until the job really runs (its first progress event).
+    driver.wait_for(lambda e: e.get("id") == stmt_id and e["event"] == "progress", 30)
+    cancel_and_wait(driver, stmt_id, limit=10)
+    assert driver.run("sc.statusTracker().getActiveJobsIds()")["text"] == "[]"
+    assert driver.run("spark.range(10).count()")["text"] == "10"
+
+
+def test_cancel_of_unknown_statement_is_ignored(driver):
+    driver.send(op="cancel", id=999999)
+    assert driver.run("1+1")["text"] == "2"
+
+
+def test_huge_output_truncated(driver):
+    result = driver.run('for i in range(300000):\n    print("y" * 10)')
+    assert result["status"] == "ok"
+    kept, marker = result["text"][: 1 << 20], result["text"][1 << 20 :]
+    assert kept == ("y" * 10 + "\n") * (len(kept) // 11) + "y" * (len(kept) % 11)
+    assert marker == f"\n[epoxy: output truncated, {300000 * 11 - (1 << 20)} more bytes]"
+
+
+def test_fd1_writes_do_not_reach_the_channel(driver):
+    # Native code and the JVM write to fd 1 directly; that must land in the log.
+    marker = f"fd1-{uuid.uuid4().hex}"
+    result = driver.run(f'import os\nos.write(1, b"{marker}\\n")\nos.write(2, b"{marker}-2\\n")\n"done"')
+    assert result["text"] == "'done'"
+    log = driver.log_text()
+    assert marker + "\n" in log and marker + "-2\n" in log
+
+
+def test_user_code_cannot_read_commands(driver):
+    # fd 0 is /dev/null for user code; the commands come in on a private fd.
+    result = driver.run("input()")
+    assert (result["status"], result["ename"]) == ("error", "EOFError")
+    result = driver.run('import subprocess\nsubprocess.run(["cat"], capture_output=True, timeout=10).stdout')
+    assert result["text"] == "b''"
+
+
+def test_garbage_is_ignored(driver):
+    driver.send_raw(b"this is not json\n")
+    driver.send_raw(b"[1, 2, 3]\n")
+    driver.send_raw(b'{"op": "bogus", "id": 1}\n')
+    driver.send_raw(b'{"op": "run", "id": "no-code"}\n')
+    driver.send_raw(b"\xff\xfe\n\n")
+    assert driver.run("1+1")["text"] == "2"
+    assert driver.proc.poll() is None
+
+
+def test_startup_failure():
+    # An invalid heap size makes the JVM die at once; the reason is only in
+    # the JVM's output, which the driver must relay.
+    drv = Driver(conf={"spark.driver.memory": "notanumber"})
+    try:
+        event = drv.next_event(60)
+        assert event["event"] == "failed", event
+        assert "notanumber" in event["message"], event["message"]
+        assert len(event["message"]) <= 2000
+        assert drv.proc.wait(timeout=15) == 1
+        assert drv.events.get(timeout=5) is None  # nothing after `failed`
+    finally:
+        drv.kill()
+
+
+@pytest.mark.parametrize(
+    "config",
+    ['{"app_name": "x"}', "not json", {"app_name": "x", "master": "local", "conf": {"a": 1}}],
+    ids=["missing-master", "not-json", "non-string-conf"],
+)
+def test_invalid_config(config):
+    drv = Driver(config=config)
+    try:
+        event = drv.next_event(30)
+        assert event["event"] == "failed" and event["message"], event
+        assert drv.proc.wait(timeout=15) == 2
+    finally:
+        drv.kill()
+
+
+def test_stdin_eof_ends_driver_and_jvm():
+    drv = Driver(master="local[1]")
+    try:
+        assert drv.next_event(READY_TIMEOUT)["event"] == "ready"
+        assert java_processes_of(drv.app_name), "JVM of the driver not found"
+        # EOF while a statement is running: the server died mid-statement.
+        drv.start("import time\ntime.sleep(120)")
+        t0 = time.monotonic()
+        drv.proc.stdin.close()
+        assert drv.proc.wait(timeout=15) == 0
+        exit_seconds = time.monotonic() - t0
+        deadline = time.monotonic() + 15
+        while java_processes_of(drv.app_name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not java_processes_of(drv.app_name), "JVM outlived the driver"
+        assert exit_seconds < 10, exit_seconds
+    finally:
+        drv.kill()
