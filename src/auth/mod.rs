@@ -49,6 +49,22 @@ impl From<SigV4Error> for ApiError {
     }
 }
 
+/// Regions become part of ARNs and tenancy keys: only AWS-style names (`us-east-1`) are taken.
+fn valid_region(region: &str) -> Result<(), ApiError> {
+    if region.is_empty()
+        || region.len() > 32
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ApiError::new(
+            ErrorCode::IncompleteSignature,
+            "Credential should be scoped to a valid region (lower-case letters, digits and '-')",
+        ));
+    }
+    Ok(())
+}
+
 impl Authenticator {
     /// Checks the request's signature for `service` (`glue` or `sts`) and returns the caller.
     pub fn authenticate(&self, req: &RequestParts<'_>, service: &str) -> Result<Caller, ApiError> {
@@ -64,6 +80,7 @@ impl Authenticator {
                 let (key, region) = parsed
                     .map(|a| (a.access_key_id, a.region))
                     .unwrap_or_else(|| ("anonymous".into(), DEFAULT_REGION.into()));
+                valid_region(&region)?;
                 Ok(Caller {
                     arn: format!("arn:aws:iam::{OPEN_ACCOUNT}:root"),
                     tenant: Tenant {
@@ -88,6 +105,7 @@ impl Authenticator {
                     )
                 })?;
                 sigv4::check_scope(&auth, None, service)?;
+                valid_region(&auth.region)?;
                 sigv4::verify(
                     &auth,
                     req,

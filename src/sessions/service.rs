@@ -83,8 +83,8 @@ impl SessionService {
             if recovered > 0 {
                 tracing::warn!(recovered, "sessions left live by a previous run were ended");
             }
-            tokio::spawn(Arc::clone(&service).enforce_timeouts());
         }
+        tokio::spawn(Arc::clone(&service).enforce_timeouts());
         Ok(service)
     }
 

@@ -352,36 +352,31 @@ impl SessionStore for SqliteStore {
     }
 
     fn timed_out(&self, now_ms: i64, minute_ms: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        let live = self.live_sessions()?;
-        let mut due = Vec::new();
-        for s in live
-            .into_iter()
-            .filter(|s| s.status == SessionStatus::Ready)
-        {
-            let ready = s.ready_ms.unwrap_or(s.created_ms);
-            if now_ms - ready >= i64::from(s.spec.timeout) * minute_ms {
-                due.push((
-                    s.key,
-                    format!(
-                        "Session timed out after its Timeout of {} minutes",
-                        s.spec.timeout
-                    ),
-                ));
-                continue;
-            }
-            if now_ms - s.last_activity_ms >= i64::from(s.spec.idle_timeout) * minute_ms
-                && self.next_pending(s.key)?.is_none()
-            {
-                due.push((
-                    s.key,
-                    format!(
-                        "Session timed out after {} minutes without a statement (IdleTimeout)",
-                        s.spec.idle_timeout
-                    ),
-                ));
-            }
-        }
-        Ok(due)
+        // One indexed pass over READY sessions; the limits live in the spec JSON.
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT s.rowid,
+                        ?1 - COALESCE(s.ready_ms, s.created_ms) >= json_extract(s.spec, '$.Timeout') * ?2,
+                        json_extract(s.spec, '$.Timeout'), json_extract(s.spec, '$.IdleTimeout')
+                 FROM sessions s
+                 WHERE s.status = 'READY'
+                   AND (?1 - COALESCE(s.ready_ms, s.created_ms) >= json_extract(s.spec, '$.Timeout') * ?2
+                        OR (?1 - s.last_activity_ms >= json_extract(s.spec, '$.IdleTimeout') * ?2
+                            AND NOT EXISTS (SELECT 1 FROM statements t WHERE t.session = s.rowid
+                                            AND t.state IN ('WAITING', 'RUNNING', 'CANCELLING'))))",
+            )?;
+            let rows = stmt.query_map(params![now_ms, minute_ms], |r| {
+                let (key, expired, timeout, idle): (i64, bool, i64, i64) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let reason = if expired {
+                    format!("Session timed out after its Timeout of {timeout} minutes")
+                } else {
+                    format!("Session timed out after {idle} minutes without a statement (IdleTimeout)")
+                };
+                Ok((key, reason))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     fn tags(&self, key: i64) -> Result<BTreeMap<String, String>, StoreError> {
@@ -574,20 +569,6 @@ impl SessionStore for SqliteStore {
                 [&secret],
             )?;
             Ok(secret)
-        })
-    }
-}
-
-impl SqliteStore {
-    fn next_pending(&self, key: i64) -> Result<Option<i64>, StoreError> {
-        self.read(|conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT id FROM statements WHERE session = ?1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING') LIMIT 1",
-                    [key],
-                    |r| r.get(0),
-                )
-                .optional()?)
         })
     }
 }

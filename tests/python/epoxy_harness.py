@@ -134,8 +134,11 @@ class EpoxyServer:
         self._starts += 1
         self.stderr_path = Path(self._own_tmp) / f"stderr-{self._starts}.log"
         stderr_f = open(self.stderr_path, "wb")
-        env = dict(os.environ)
+        # The server reads EPOXY_* variables as defaults for its flags (EPOXY_ACCOUNTS would turn
+        # on SigV4 in an "open" fixture): only what this harness passes may configure it.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EPOXY_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")
         if self.env:
             env.update(self.env)
         self.proc = subprocess.Popen(
@@ -257,14 +260,23 @@ def client_config(**overrides) -> Config:
     return Config(**kwargs)
 
 
+_SESSIONS: dict[tuple, boto3.session.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def _client(service, url, access_key, secret, region, **cfg):
     access_key = access_key or DEV_KEY[0]
     secret = secret or DEV_KEY[1]
-    # A fresh Session per client: boto3's default session is not thread-safe to create clients from.
-    session = boto3.session.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret, region_name=region
-    )
-    return session.client(service, endpoint_url=url, config=client_config(**cfg))
+    # Creating clients is not thread-safe, using them is. Reusing one boto3 Session per
+    # credential set keeps the (large) Glue model loaded once, so a client costs milliseconds.
+    key = (access_key, secret, region)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _SESSIONS[key] = boto3.session.Session(
+                aws_access_key_id=access_key, aws_secret_access_key=secret, region_name=region
+            )
+        return session.client(service, endpoint_url=url, config=client_config(**cfg))
 
 
 def glue_client(url, access_key=None, secret=None, region=REGION, **cfg):

@@ -341,3 +341,16 @@ def test_paging_1000_sessions_under_concurrent_churn(server_factory):
         f"\ncreated 1200 in {create_s:.1f}s; walked {len(seen)} ids in {pages} pages in {walk_s:.2f}s "
         f"while {during['created']} were created and {during['deleted']} deleted"
     )
+
+
+def test_token_survives_deletion_of_its_anchor(glue, uid):
+    """Keyset paging: deleting the last session of a page doesn't break or repeat the walk."""
+    ids = [f"anchor-{uid}-{i}" for i in range(6)]
+    for sid in ids:
+        create_session(glue, sid, Tags={"anchor": uid})
+    first = glue.list_sessions(MaxResults=2, Tags={"anchor": uid})
+    assert len(first["Ids"]) == 2
+    for sid in first["Ids"]:
+        glue.delete_session(Id=sid)
+    rest, _ = list_all(glue, max_results=2, tags={"anchor": uid}, NextToken=first["NextToken"])
+    assert sorted(first["Ids"] + rest) == sorted(ids)

@@ -14,7 +14,9 @@ from epoxy_harness import (
 
 COMPARED = ("Id", "Status", "CreatedOn", "CompletedOn", "Role", "Command", "GlueVersion", "IdleTimeout",
             "MaxCapacity", "WorkerType", "NumberOfWorkers", "Description", "DefaultArguments",
-            "Connections", "ExecutionTime", "DPUSeconds")
+            "Connections", "SecurityConfiguration", "SessionType")
+# Running sessions may report a growing ExecutionTime; only finished ones have fixed accounting.
+FINAL_ONLY = ("ExecutionTime", "DPUSeconds")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,8 @@ def _snapshot(glue, ids):
     out = {}
     for sid in ids:
         s = glue.get_session(Id=sid)["Session"]
-        out[sid] = ({k: s.get(k) for k in COMPARED}, glue.get_tags(ResourceArn=session_arn(sid))["Tags"])
+        fields = COMPARED + (FINAL_ONLY if s["Status"] in ("STOPPED", "FAILED", "TIMEOUT") else ())
+        out[sid] = ({k: s.get(k) for k in fields}, glue.get_tags(ResourceArn=session_arn(sid))["Tags"])
     return out
 
 

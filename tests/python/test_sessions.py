@@ -300,3 +300,56 @@ def test_list_returns_created_sessions(glue, uid):
     for page in pages:
         for s in page["Sessions"]:
             assert "Timeout" not in s and "Tags" not in s
+
+
+class TestConcurrency:
+    """Races between clients must resolve like Glue: one winner, typed errors, no lost updates."""
+
+    @staticmethod
+    def _codes(server, fn, n):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from botocore.exceptions import ClientError
+
+        clients = [server.glue() for _ in range(min(n, 16))]
+
+        def one(i):
+            try:
+                fn(clients[i % len(clients)], i)
+                return "ok"
+            except ClientError as e:
+                return e.response["Error"]["Code"]
+
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            return sorted(pool.map(one, range(n)))
+
+    def test_same_id_created_once(self, server, glue, uid):
+        sid = f"race-{uid}"
+        codes = self._codes(server, lambda g, i: create_session(g, sid, Description=f"c{i}"), 24)
+        assert codes.count("ok") == 1, codes
+        assert set(codes) == {"ok", "AlreadyExistsException"}, codes
+        assert list_all(glue)[0].count(sid) == 1
+
+    def test_concurrent_tagging_loses_nothing(self, server, glue, uid):
+        sid = f"race-tag-{uid}"
+        create_session(glue, sid)
+        arn = session_arn(sid)
+        codes = self._codes(server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"k{i}": str(i)}), 40)
+        assert codes == ["ok"] * 40, codes
+        assert glue.get_tags(ResourceArn=arn)["Tags"] == {f"k{i}": str(i) for i in range(40)}
+
+    def test_concurrent_tagging_respects_50_limit(self, server, glue, uid):
+        sid = f"race-tag50-{uid}"
+        create_session(glue, sid, Tags={f"base{i}": "v" for i in range(40)})
+        arn = session_arn(sid)
+        codes = self._codes(server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"n{i}": "v"}), 20)
+        assert codes.count("ok") == 10, codes
+        assert len(glue.get_tags(ResourceArn=arn)["Tags"]) == 50
+
+    def test_concurrent_stop_has_one_winner(self, server, glue, uid):
+        sid = f"race-stop-{uid}"
+        create_session(glue, sid)
+        wait_for_status(glue, sid, "READY", timeout=10)
+        codes = self._codes(server, lambda g, i: g.stop_session(Id=sid), 12)
+        assert codes.count("ok") >= 1 and set(codes) <= {"ok", "IllegalSessionStateException"}, codes
+        wait_for_status(glue, sid, "STOPPED", timeout=15)

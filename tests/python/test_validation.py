@@ -77,6 +77,12 @@ CREATE_CASES = [
     ("connections-1001", {"Connections": {"Connections": [f"c{i}" for i in range(1001)]}}, ["Connections"]),
     ("connection-name-256", {"Connections": {"Connections": ["c" * 256]}}, ["Connections"]),
     ("security-config-256", {"SecurityConfiguration": "s" * 256}, ["SecurityConfiguration"]),
+    ("security-config-newline", {"SecurityConfiguration": "a\nb"}, ["SecurityConfiguration"]),
+    ("description-control-char", {"Description": "bell\x07"}, ["Description"]),
+    ("args-value-nul", {"DefaultArguments": {"--k": "x\x00y"}}, ["DefaultArguments"]),
+    ("id-256-multibyte", {"Id": "é" * 256}, ["Id"]),
+    ("id-control-char", {"Id": "a\x1fb"}, ["Id"]),
+    ("max-capacity-below-2", {"MaxCapacity": 1.0}, ["MaxCapacity"]),
 ]
 
 
@@ -94,7 +100,7 @@ def test_create_session_rejects(glue, uid, overrides, fields):
     assert _names_field(msg, fields), f"message should name {fields}: {msg!r}"
     after = set(list_all(glue)[0])
     assert after == before, f"rejected CreateSession changed ListSessions: {after ^ before}"
-    if isinstance(args.get("Id"), str) and 0 < len(args["Id"]) <= 255 and "\n" not in args["Id"]:
+    if "Id" not in fields:  # the Id itself is valid: the session must not exist
         expect_client_error(glue.get_session, "EntityNotFoundException", Id=args["Id"])
 
 
@@ -102,6 +108,11 @@ def test_create_session_rejects(glue, uid, overrides, fields):
 ACCEPT_CASES = [
     ("id-255", {"Id": lambda uid: ("i" * (254 - len(uid))) + "-" + uid}),
     ("id-unicode", {"Id": lambda uid: f"sésame-☃-😀-{uid}"}),
+    # Lengths count characters, not UTF-8 bytes: 255 two- and four-byte characters are fine.
+    ("id-255-two-byte", {"Id": lambda uid: ("é" * (254 - len(uid))) + "-" + uid}),
+    ("id-255-four-byte", {"Id": lambda uid: ("😀" * (254 - len(uid))) + "-" + uid}),
+    ("id-with-tab", {"Id": lambda uid: f"tab\there-{uid}"}),
+    ("tag-key-128-four-byte", {"Tags": {"😀" * 128: "é" * 256}}),
     ("glue-3.0", {"GlueVersion": "3.0"}),
     ("glue-5.0", {"GlueVersion": "5.0"}),
     ("glue-auto", {"GlueVersion": "auto"}),
@@ -210,6 +221,8 @@ TYPE_CASES = [
     ("max-results-string", "ListSessions", {"MaxResults": "10"}),
     ("next-token-number", "ListSessions", {"NextToken": 5}),
     ("untag-keys-string", "UntagResource", {"ResourceArn": session_arn("x"), "TagsToRemove": "a"}),
+    ("lone-surrogate", "CreateSession",
+     '{"Id": "\\ud800", "Role": "%s", "Command": {"Name": "glueetl"}}' % ROLE_OK),
 ]
 
 
@@ -237,6 +250,8 @@ def _assert_protocol_error(r):
         pytest.fail(f"error body is not JSON: {r}")
     assert isinstance(body, dict) and isinstance(body.get("__type"), str) and body["__type"], r
     assert "Message" in body or "message" in body, r
+    assert r.headers.get("x-amzn-errortype", "").split(":")[0] == body["__type"], (
+        f"x-amzn-ErrorType header should carry the code too (smithy SDKs read it first): {r.headers}")
 
 
 PROTOCOL_CASES = [

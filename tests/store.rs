@@ -1,0 +1,928 @@
+//! The SQLite store through the `SessionStore` trait: records, tenancy, keyset paging, tag
+//! filters, the lifecycle guard, tag limits, statements, persistence and schema versions.
+
+use epoxy::sessions::model::{
+    Command, Session, SessionSpec, SessionStatus, StatementOutput, StatementState, Tenant,
+};
+use epoxy::store::sqlite::SqliteStore;
+use epoxy::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+use SessionStatus::{Failed, Provisioning, Ready, Stopped, Stopping, Timeout};
+
+const ALL_STATES: [SessionStatus; 6] = [Provisioning, Ready, Failed, Timeout, Stopping, Stopped];
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+struct Db {
+    dir: TempDir,
+    store: SqliteStore,
+}
+
+impl Db {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&db_path(dir.path())).expect("open store");
+        Self { dir, store }
+    }
+
+    fn path(&self) -> PathBuf {
+        db_path(self.dir.path())
+    }
+
+    /// Closes the store and opens the same file again.
+    fn reopen(self) -> Self {
+        let Self { dir, store } = self;
+        drop(store);
+        let store = SqliteStore::open(&db_path(dir.path())).expect("reopen store");
+        Self { dir, store }
+    }
+
+    fn insert(&self, t: &Tenant, id: &str, created_ms: i64, tags: &[(&str, &str)]) -> Session {
+        self.try_insert(t, id, created_ms, &tag_map(tags), &spec(id))
+            .unwrap_or_else(|e| panic!("insert {id}: {e}"))
+    }
+
+    fn try_insert(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        created_ms: i64,
+        tags: &BTreeMap<String, String>,
+        spec: &SessionSpec,
+    ) -> Result<Session, StoreError> {
+        self.store.insert_session(NewSession {
+            tenant,
+            id,
+            spec,
+            tags,
+            created_ms,
+        })
+    }
+
+    fn get(&self, t: &Tenant, id: &str) -> Option<Session> {
+        self.store.session(t, id).expect("session lookup")
+    }
+
+    fn page(
+        &self,
+        t: &Tenant,
+        tags: &BTreeMap<String, String>,
+        after: Option<&Session>,
+        limit: usize,
+    ) -> Vec<Session> {
+        self.store
+            .list_sessions(PageQuery {
+                tenant: t,
+                tags,
+                after: after.map(|s| (s.created_ms, s.id.as_str())),
+                limit,
+            })
+            .expect("list_sessions")
+    }
+
+    /// Every page of a listing, walked by keyset from the last session of each page.
+    fn pages(
+        &self,
+        t: &Tenant,
+        tags: &BTreeMap<String, String>,
+        limit: usize,
+    ) -> Vec<Vec<Session>> {
+        let mut pages: Vec<Vec<Session>> = Vec::new();
+        loop {
+            let page = self.page(t, tags, pages.last().and_then(|p| p.last()), limit);
+            if page.is_empty() {
+                return pages;
+            }
+            pages.push(page);
+        }
+    }
+
+    fn ids(&self, t: &Tenant) -> Vec<String> {
+        order_keys(&self.pages(t, &BTreeMap::new(), 1000).concat())
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    }
+
+    fn move_to(&self, key: i64, to: SessionStatus, at_ms: i64) -> Option<Session> {
+        self.store
+            .transition(key, to, None, at_ms)
+            .expect("transition")
+    }
+
+    /// A fresh session in `state`, reached along the documented lifecycle.
+    fn session_in(&self, state: SessionStatus, id: &str) -> Session {
+        let path: &[SessionStatus] = match state {
+            Provisioning => &[],
+            Ready => &[Ready],
+            Stopping => &[Ready, Stopping],
+            Stopped => &[Ready, Stopping, Stopped],
+            Failed => &[Failed],
+            Timeout => &[Ready, Timeout],
+        };
+        let mut s = self.insert(&tenant("111111111111", "us-east-1"), id, 1, &[]);
+        for (i, &next) in path.iter().enumerate() {
+            s = self
+                .move_to(s.key, next, 10 + i as i64)
+                .unwrap_or_else(|| panic!("{id}: {:?} -> {next:?} refused", s.status));
+        }
+        s
+    }
+
+    fn tags(&self, key: i64) -> BTreeMap<String, String> {
+        self.store.tags(key).expect("tags")
+    }
+}
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("epoxy.db")
+}
+
+fn tenant(account: &str, region: &str) -> Tenant {
+    Tenant {
+        account: account.into(),
+        region: region.into(),
+    }
+}
+
+fn alice() -> Tenant {
+    tenant("111111111111", "us-east-1")
+}
+
+fn spec(description: &str) -> SessionSpec {
+    SessionSpec {
+        description: Some(description.into()),
+        role: "arn:aws:iam::123456789012:role/Glue".into(),
+        command: Command {
+            name: Some("glueetl".into()),
+            python_version: Some("3".into()),
+        },
+        timeout: 10,
+        idle_timeout: 5,
+        default_arguments: BTreeMap::new(),
+        connections: None,
+        max_capacity: 5.0,
+        number_of_workers: None,
+        worker_type: None,
+        security_configuration: None,
+        glue_version: "5.0".into(),
+        session_type: "LIVY".into(),
+    }
+}
+
+fn tag_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn numbered_tags(prefix: &str, n: usize) -> BTreeMap<String, String> {
+    (0..n)
+        .map(|i| (format!("{prefix}{i}"), "v".into()))
+        .collect()
+}
+
+fn order_keys(sessions: &[Session]) -> Vec<(i64, String)> {
+    sessions
+        .iter()
+        .map(|s| (s.created_ms, s.id.clone()))
+        .collect()
+}
+
+/// Strictly increasing in (created_ms, id): ordered and free of duplicates.
+#[track_caller]
+fn assert_strictly_ordered(keys: &[(i64, String)]) {
+    for pair in keys.windows(2) {
+        assert!(pair[0] < pair[1], "out of order or repeated: {pair:?}");
+    }
+}
+
+/// Ids that do not follow insertion order, with several sessions sharing each created_ms.
+fn scrambled_id(i: usize) -> String {
+    format!("s-{:04}", (i * 7919) % 10_000)
+}
+
+fn ok_output(text: &str) -> StatementOutput {
+    StatementOutput {
+        status: "ok".into(),
+        text: text.into(),
+        error_name: None,
+        error_value: None,
+        traceback: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// records and tenancy
+
+#[test]
+fn inserted_session_reads_back() {
+    let db = Db::new();
+    let t = alice();
+    let inserted = db.insert(&t, "s1", 1_000, &[("team", "data")]);
+    assert_eq!(inserted.id, "s1");
+    assert_eq!(inserted.tenant, t);
+    assert_eq!(inserted.status, Provisioning);
+    assert_eq!(inserted.created_ms, 1_000);
+    assert_eq!(inserted.spec, spec("s1"));
+    assert_eq!((inserted.ready_ms, inserted.completed_ms), (None, None));
+    assert_eq!(db.get(&t, "s1").as_ref(), Some(&inserted));
+    assert_eq!(
+        db.store.session_by_key(inserted.key).unwrap().as_ref(),
+        Some(&inserted)
+    );
+    assert_eq!(db.tags(inserted.key), tag_map(&[("team", "data")]));
+    assert_eq!(db.get(&t, "s2"), None);
+    assert_eq!(db.store.session_by_key(inserted.key + 1000).unwrap(), None);
+}
+
+#[test]
+fn duplicate_id_is_refused_and_changes_nothing() {
+    let db = Db::new();
+    let t = alice();
+    let original = db.insert(&t, "s1", 1_000, &[("a", "1")]);
+    let again = db.try_insert(&t, "s1", 2_000, &tag_map(&[("b", "2")]), &spec("other"));
+    assert!(
+        matches!(again, Err(StoreError::Duplicate)),
+        "expected Duplicate, got {again:?}"
+    );
+    assert_eq!(db.get(&t, "s1").as_ref(), Some(&original));
+    assert_eq!(db.tags(original.key), tag_map(&[("a", "1")]));
+    assert_eq!(db.ids(&t), ["s1"]);
+}
+
+#[test]
+fn tenants_are_isolated() {
+    let db = Db::new();
+    let tenants = [
+        tenant("111111111111", "us-east-1"),
+        tenant("222222222222", "us-east-1"),
+        tenant("111111111111", "eu-west-1"),
+    ];
+    for (i, t) in tenants.iter().enumerate() {
+        let desc = format!("{}/{}", t.account, t.region);
+        db.try_insert(t, "shared", i as i64, &tag_map(&[("k", "v")]), &spec(&desc))
+            .unwrap_or_else(|e| panic!("same id in {desc}: {e}"));
+        db.insert(t, &format!("own-{i}"), 100, &[("k", "v")]);
+    }
+    let keys: BTreeSet<i64> = tenants
+        .iter()
+        .map(|t| db.get(t, "shared").unwrap().key)
+        .collect();
+    assert_eq!(keys.len(), 3, "three distinct records");
+    for (i, t) in tenants.iter().enumerate() {
+        let found = db.get(t, "shared").unwrap();
+        assert_eq!(&found.tenant, t);
+        assert_eq!(
+            found.spec.description.as_deref(),
+            Some(format!("{}/{}", t.account, t.region).as_str())
+        );
+        assert_eq!(db.ids(t), ["shared".to_string(), format!("own-{i}")]);
+        let filtered = db.page(t, &tag_map(&[("k", "v")]), None, 100);
+        assert!(filtered.iter().all(|s| &s.tenant == t), "{filtered:?}");
+        assert_eq!(filtered.len(), 2);
+        for j in (0..3).filter(|&j| j != i) {
+            assert_eq!(
+                db.get(t, &format!("own-{j}")),
+                None,
+                "own-{j} seen from {t:?}"
+            );
+        }
+    }
+    assert_eq!(db.get(&tenant("333333333333", "us-east-1"), "shared"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// keyset paging
+
+#[test]
+fn paging_1200_sessions_is_complete_and_ordered() {
+    let db = Db::new();
+    let t = alice();
+    for i in 0..1200 {
+        db.insert(&t, &scrambled_id(i), (i / 3) as i64, &[]);
+    }
+    db.insert(&tenant("222222222222", "us-east-1"), "foreign", 5, &[]);
+
+    let pages = db.pages(&t, &BTreeMap::new(), 100);
+    assert_eq!(pages.len(), 12);
+    assert!(pages.iter().all(|p| p.len() == 100));
+    let seen = order_keys(&pages.concat());
+    assert_strictly_ordered(&seen);
+    let mut expected: Vec<(i64, String)> = (0..1200)
+        .map(|i| ((i / 3) as i64, scrambled_id(i)))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn paging_survives_inserts_and_deletes_between_pages() {
+    let db = Db::new();
+    let t = alice();
+    let mut stable: BTreeSet<(i64, String)> = BTreeSet::new();
+    for i in 0..1200 {
+        let s = db.insert(&t, &scrambled_id(i), (i / 3) as i64 * 10, &[]);
+        stable.insert((s.created_ms, s.id));
+    }
+    // Sessions inserted ahead of the cursor must show up; deleted ones must not.
+    let mut inserted_ahead: BTreeSet<(i64, String)> = BTreeSet::new();
+    let mut deleted: BTreeSet<(i64, String)> = BTreeSet::new();
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut cursor: Option<Session> = None;
+    let mut round = 0;
+    loop {
+        let page = db.page(&t, &BTreeMap::new(), cursor.as_ref(), 100);
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        seen.extend(order_keys(&page));
+        round += 1;
+        let at = last.created_ms;
+        // Behind the cursor, tied with it on either side of its id, and ahead of it.
+        for (n, created) in [at - 5, at, at, at + 3, at + 4000].into_iter().enumerate() {
+            let id = if n == 1 {
+                format!("a-{round}") // sorts before "s-…": behind the cursor at a tie
+            } else {
+                format!("z-{round}-{n}")
+            };
+            let s = db.insert(&t, &id, created, &[]);
+            if (s.created_ms, s.id.as_str()) > (last.created_ms, last.id.as_str()) {
+                inserted_ahead.insert((s.created_ms, s.id));
+            }
+        }
+        // Delete a few sessions not reached yet, and one already seen.
+        let ahead = db.page(&t, &BTreeMap::new(), Some(&last), 40);
+        for victim in ahead
+            .iter()
+            .step_by(9)
+            .chain(page.first())
+            .filter(|s| !s.id.starts_with('z'))
+        {
+            db.store.delete_session(victim.key).unwrap();
+            let k = (victim.created_ms, victim.id.clone());
+            stable.remove(&k);
+            if (victim.created_ms, victim.id.as_str()) > (last.created_ms, last.id.as_str()) {
+                deleted.insert(k);
+            }
+        }
+        cursor = Some(last);
+    }
+    assert!(round > 12, "only {round} pages");
+    assert_strictly_ordered(&seen);
+    let seen: BTreeSet<(i64, String)> = seen.into_iter().collect();
+    let missing: Vec<_> = stable.difference(&seen).collect();
+    assert!(missing.is_empty(), "never listed: {missing:?}");
+    let missing: Vec<_> = inserted_ahead.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "inserted ahead, never listed: {missing:?}"
+    );
+    let ghosts: Vec<_> = deleted.intersection(&seen).collect();
+    assert!(
+        ghosts.is_empty(),
+        "deleted before reached, yet listed: {ghosts:?}"
+    );
+}
+
+#[test]
+fn tag_filters_are_and_and_pages_are_full() {
+    let db = Db::new();
+    let t = alice();
+    let other = tenant("222222222222", "us-east-1");
+    let mut all: Vec<((i64, String), BTreeMap<String, String>)> = Vec::new();
+    for i in 0..300 {
+        let team = if i % 2 == 0 { "a" } else { "b" };
+        let env = if i % 3 == 0 { "prod" } else { "dev" };
+        let mut tags = vec![("team", team), ("env", env)];
+        if i % 5 == 0 {
+            tags.push(("extra", "x"));
+        }
+        let s = db.insert(&t, &scrambled_id(i), (i / 4) as i64, &tags);
+        db.insert(&other, &s.id, s.created_ms, &tags);
+        all.push(((s.created_ms, s.id), tag_map(&tags)));
+    }
+    all.sort();
+    // The first key in the filter's order ("env", "extra") drives the scan; the others are
+    // checked per row. Neither may change the answer.
+    let filters = [
+        tag_map(&[("team", "a")]),
+        tag_map(&[("team", "a"), ("env", "prod")]),
+        tag_map(&[("team", "b"), ("extra", "x")]),
+        tag_map(&[("team", "a"), ("env", "prod"), ("extra", "x")]),
+    ];
+    for filter in filters {
+        let expected: Vec<(i64, String)> = all
+            .iter()
+            .filter(|(_, tags)| filter.iter().all(|(k, v)| tags.get(k) == Some(v)))
+            .map(|(key, _)| key.clone())
+            .collect();
+        assert!(!expected.is_empty(), "{filter:?} selects nothing");
+        for limit in [7, 50] {
+            let pages = db.pages(&t, &filter, limit);
+            let (last, full) = pages.split_last().expect("at least one page");
+            assert!(
+                full.iter().all(|p| p.len() == limit) && last.len() <= limit,
+                "{filter:?} limit {limit}: page sizes {:?}",
+                pages.iter().map(Vec::len).collect::<Vec<_>>()
+            );
+            let listed = pages.concat();
+            assert!(listed.iter().all(|s| s.tenant == t));
+            assert_eq!(order_keys(&listed), expected, "{filter:?} limit {limit}");
+        }
+    }
+    for filter in [
+        tag_map(&[("team", "a"), ("env", "qa")]),
+        tag_map(&[("team", "A")]),
+        tag_map(&[("nope", "a")]),
+    ] {
+        let none = db.page(&t, &filter, None, 100);
+        assert!(none.is_empty(), "{filter:?}: {none:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lifecycle
+
+/// The lifecycle of the spec (c.1): PROVISIONING → READY | FAILED | STOPPING,
+/// READY → STOPPING | FAILED | TIMEOUT, STOPPING → STOPPED | FAILED; nothing leaves an end state.
+fn legal(from: SessionStatus, to: SessionStatus) -> bool {
+    matches!(
+        (from, to),
+        (Provisioning, Ready | Failed | Stopping)
+            | (Ready, Stopping | Failed | Timeout)
+            | (Stopping, Stopped | Failed)
+    )
+}
+
+#[test]
+fn transitions_follow_the_state_machine() {
+    let db = Db::new();
+    for from in ALL_STATES {
+        for to in ALL_STATES {
+            let id = format!("{from:?}-{to:?}");
+            let before = db.session_in(from, &id);
+            let moved = db
+                .store
+                .transition(before.key, to, Some("why"), 1_000)
+                .unwrap();
+            let after = db.store.session_by_key(before.key).unwrap().unwrap();
+            if !legal(from, to) {
+                assert_eq!(moved, None, "{from:?} -> {to:?} must be refused");
+                assert_eq!(
+                    after, before,
+                    "{from:?} -> {to:?} refused but changed the record"
+                );
+                continue;
+            }
+            let moved = moved.unwrap_or_else(|| panic!("{from:?} -> {to:?} must be allowed"));
+            assert_eq!(moved, after, "returned record differs from the stored one");
+            assert_eq!(after.status, to);
+            assert_eq!(after.error_message.as_deref(), Some("why"));
+            assert_eq!(
+                after.ready_ms,
+                if to == Ready {
+                    Some(1_000)
+                } else {
+                    before.ready_ms
+                },
+                "{from:?} -> {to:?} ready_ms"
+            );
+            let terminal = matches!(to, Stopped | Failed | Timeout);
+            assert_eq!(
+                after.completed_ms,
+                terminal.then_some(1_000),
+                "{from:?} -> {to:?} completed_ms"
+            );
+            assert_eq!((after.id.as_str(), after.created_ms), (id.as_str(), 1));
+        }
+    }
+}
+
+#[test]
+fn ready_and_stop_stamp_their_times() {
+    let db = Db::new();
+    let s = db.insert(&alice(), "s1", 100, &[]);
+    let ready = db.move_to(s.key, Ready, 200).unwrap();
+    assert_eq!((ready.ready_ms, ready.completed_ms), (Some(200), None));
+    assert_eq!(ready.last_activity_ms, 200);
+    assert_eq!(ready.error_message, None, "no message was given");
+    let stopping = db.move_to(s.key, Stopping, 300).unwrap();
+    assert_eq!(
+        (stopping.ready_ms, stopping.completed_ms),
+        (Some(200), None)
+    );
+    let stopped = db.move_to(s.key, Stopped, 400).unwrap();
+    assert_eq!(
+        (stopped.ready_ms, stopped.completed_ms),
+        (Some(200), Some(400))
+    );
+    assert_eq!(db.move_to(s.key, Ready, 500), None);
+    assert_eq!(db.store.session_by_key(s.key).unwrap(), Some(stopped));
+    assert_eq!(db.move_to(s.key + 99, Ready, 500), None, "unknown key");
+}
+
+#[test]
+fn live_sessions_and_timeouts() {
+    let db = Db::new();
+    let minute = 1_000;
+    db.session_in(Provisioning, "p");
+    db.session_in(Stopping, "st");
+    db.session_in(Stopped, "done");
+    let idle = db.insert(&alice(), "idle", 0, &[]);
+    let busy = db.insert(&alice(), "busy", 0, &[]);
+    let old = db.insert(&alice(), "old", 0, &[]);
+    for s in [&idle, &busy, &old] {
+        db.move_to(s.key, Ready, 0).unwrap();
+    }
+    db.store
+        .insert_statement(busy.key, "spin()")
+        .unwrap()
+        .unwrap();
+    db.store.touch(old.key, 9 * minute).unwrap();
+
+    let live: BTreeSet<String> = db
+        .store
+        .live_sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let expected: BTreeSet<String> = ["p", "st", "idle", "busy", "old"].map(String::from).into();
+    assert_eq!(live, expected);
+
+    // spec(): Timeout 10 minutes, IdleTimeout 5.
+    let due = |now: i64| -> BTreeSet<i64> {
+        db.store
+            .timed_out(now, minute)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert!(due(4 * minute).is_empty());
+    assert_eq!(due(5 * minute), [idle.key].into(), "idle, nothing pending");
+    assert_eq!(due(10 * minute), [idle.key, busy.key, old.key].into());
+}
+
+// ---------------------------------------------------------------------------------------------
+// tags
+
+#[test]
+fn too_many_tags_roll_back() {
+    let db = Db::new();
+    let s = db.insert(&alice(), "s1", 1, &[]);
+    db.store.add_tags(s.key, &numbered_tags("old", 40)).unwrap();
+    let before = db.tags(s.key);
+
+    let err = db.store.add_tags(s.key, &numbered_tags("new", 11));
+    assert!(matches!(err, Err(StoreError::TooManyTags(50))), "{err:?}");
+    assert_eq!(
+        db.tags(s.key),
+        before,
+        "a refused add_tags changed the tags"
+    );
+
+    db.store.add_tags(s.key, &numbered_tags("new", 10)).unwrap();
+    assert_eq!(db.tags(s.key).len(), 50);
+    // Overwriting existing keys does not add tags.
+    db.store
+        .add_tags(s.key, &tag_map(&[("old0", "changed")]))
+        .unwrap();
+    let full = db.tags(s.key);
+    assert_eq!((full.len(), full["old0"].as_str()), (50, "changed"));
+    let err = db
+        .store
+        .add_tags(s.key, &tag_map(&[("old1", "x"), ("one-more", "x")]));
+    assert!(matches!(err, Err(StoreError::TooManyTags(_))), "{err:?}");
+    assert_eq!(
+        db.tags(s.key),
+        full,
+        "the overwrite in a refused call must not stick"
+    );
+}
+
+#[test]
+fn insert_with_too_many_tags_stores_nothing() {
+    let db = Db::new();
+    let t = alice();
+    let err = db.try_insert(&t, "s1", 1, &numbered_tags("k", 51), &spec("s1"));
+    assert!(matches!(err, Err(StoreError::TooManyTags(_))), "{err:?}");
+    assert_eq!(db.get(&t, "s1"), None);
+    assert!(db.page(&t, &tag_map(&[("k0", "v")]), None, 10).is_empty());
+    let s = db.insert(&t, "s1", 1, &[("k0", "v")]);
+    assert_eq!(db.tags(s.key).len(), 1);
+}
+
+#[test]
+fn remove_tags_removes_only_named_keys() {
+    let db = Db::new();
+    let s = db.insert(&alice(), "s1", 1, &[("a", "1"), ("b", "2"), ("c", "3")]);
+    db.store
+        .remove_tags(s.key, &["a".into(), "missing".into(), "c".into()])
+        .unwrap();
+    assert_eq!(db.tags(s.key), tag_map(&[("b", "2")]));
+    assert!(
+        db.page(&alice(), &tag_map(&[("a", "1")]), None, 10)
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// statements
+
+#[test]
+fn statements_only_on_ready_sessions_numbered_per_session() {
+    let db = Db::new();
+    let s = db.insert(&alice(), "s1", 1, &[]);
+    assert_eq!(
+        db.store.insert_statement(s.key, "1").unwrap(),
+        None,
+        "PROVISIONING"
+    );
+    db.move_to(s.key, Ready, 2).unwrap();
+    let ids: Vec<Option<i64>> = ["a", "b", "c"]
+        .iter()
+        .map(|code| db.store.insert_statement(s.key, code).unwrap())
+        .collect();
+    assert_eq!(ids, [Some(0), Some(1), Some(2)]);
+
+    let other = db.session_in(Ready, "s2");
+    assert_eq!(db.store.insert_statement(other.key, "x").unwrap(), Some(0));
+    assert_eq!(
+        db.store.insert_statement(s.key + 999, "x").unwrap(),
+        None,
+        "no session"
+    );
+    for state in [Stopping, Stopped, Failed, Timeout] {
+        let gone = db.session_in(state, &format!("in-{state:?}"));
+        assert_eq!(
+            db.store.insert_statement(gone.key, "x").unwrap(),
+            None,
+            "{state:?}"
+        );
+        assert!(db.store.statements(gone.key, None, 10).unwrap().is_empty());
+    }
+
+    let first = db.store.statement(s.key, 0).unwrap().unwrap();
+    assert_eq!(
+        (first.code.as_str(), first.state),
+        ("a", StatementState::Waiting)
+    );
+    assert_eq!(
+        (first.progress, first.started_ms, first.completed_ms),
+        (0.0, 0, 0)
+    );
+    assert_eq!(first.output, None);
+    assert_eq!(db.store.statement(s.key, 3).unwrap(), None);
+    let page = |after, limit| -> Vec<i64> {
+        let list = db.store.statements(s.key, after, limit).unwrap();
+        list.iter().map(|st| st.id).collect()
+    };
+    assert_eq!(page(None, 2), [0, 1]);
+    assert_eq!(page(Some(1), 10), [2]);
+    assert_eq!(page(Some(2), 10), Vec::<i64>::new());
+}
+
+#[test]
+fn statement_updates_are_guarded() {
+    use StatementState::*;
+    let db = Db::new();
+    let s = db.session_in(Ready, "s1");
+    for code in ["a", "b", "c"] {
+        db.store.insert_statement(s.key, code).unwrap();
+    }
+    let update =
+        |id, from: &[StatementState], u| db.store.update_statement(s.key, id, from, u).unwrap();
+    let get = |id| db.store.statement(s.key, id).unwrap().unwrap();
+
+    assert_eq!(
+        db.store.next_waiting(s.key).unwrap().map(|st| st.id),
+        Some(0)
+    );
+    assert!(update(0, &[Waiting], StatementUpdate::Running { at_ms: 5 }));
+    assert_eq!(
+        db.store.next_waiting(s.key).unwrap().map(|st| st.id),
+        Some(1)
+    );
+    assert!(
+        !update(0, &[Waiting], StatementUpdate::Running { at_ms: 6 }),
+        "no longer WAITING"
+    );
+    assert_eq!((get(0).state, get(0).started_ms), (Running, 5));
+    assert!(update(0, &[Running], StatementUpdate::Progress(0.5)));
+    assert_eq!(get(0).progress, 0.5);
+    assert!(
+        !update(1, &[Running], StatementUpdate::Cancelling),
+        "1 is WAITING"
+    );
+    assert_eq!(get(1).state, Waiting);
+
+    let out = ok_output("42");
+    let finish = |at_ms| StatementUpdate::Finished {
+        state: Available,
+        output: &out,
+        at_ms,
+    };
+    assert!(update(0, &[Running, Cancelling], finish(9)));
+    let done = get(0);
+    assert_eq!(
+        (done.state, done.completed_ms, done.started_ms),
+        (Available, 9, 5)
+    );
+    assert_eq!(done.output.as_ref(), Some(&out));
+    assert_eq!(done.progress, 1.0);
+    assert!(
+        !update(0, &[Running, Cancelling], finish(10)),
+        "already final"
+    );
+    assert_eq!(get(0), done);
+    assert!(
+        !update(7, &[Waiting], StatementUpdate::Running { at_ms: 1 }),
+        "no such statement"
+    );
+}
+
+#[test]
+fn finish_pending_ends_only_unfinished_statements() {
+    use StatementState::*;
+    let db = Db::new();
+    let s = db.session_in(Ready, "s1");
+    let other = db.session_in(Ready, "s2");
+    for _ in 0..4 {
+        db.store.insert_statement(s.key, "x").unwrap();
+    }
+    db.store.insert_statement(other.key, "y").unwrap();
+    let out = ok_output("done");
+    db.store
+        .update_statement(s.key, 0, &[Waiting], StatementUpdate::Running { at_ms: 3 })
+        .unwrap();
+    db.store
+        .update_statement(
+            s.key,
+            0,
+            &[Running],
+            StatementUpdate::Finished {
+                state: Available,
+                output: &out,
+                at_ms: 4,
+            },
+        )
+        .unwrap();
+    db.store
+        .update_statement(s.key, 1, &[Waiting], StatementUpdate::Running { at_ms: 5 })
+        .unwrap();
+    db.store
+        .update_statement(s.key, 2, &[Waiting], StatementUpdate::Running { at_ms: 6 })
+        .unwrap();
+    db.store
+        .update_statement(s.key, 2, &[Running], StatementUpdate::Cancelling)
+        .unwrap();
+    let finished_before = db.store.statement(s.key, 0).unwrap();
+
+    let lost = StatementOutput::error(String::new(), "DriverLost", "gone".into(), Vec::new());
+    db.store
+        .finish_pending_statements(s.key, Error, &lost, 50)
+        .unwrap();
+
+    assert_eq!(db.store.statement(s.key, 0).unwrap(), finished_before);
+    for (id, started) in [(1, 5), (2, 6), (3, 50)] {
+        let st = db.store.statement(s.key, id).unwrap().unwrap();
+        assert_eq!(
+            (st.state, st.completed_ms, st.started_ms),
+            (Error, 50, started),
+            "#{id}"
+        );
+        assert_eq!(st.output.as_ref(), Some(&lost));
+    }
+    assert_eq!(db.store.next_waiting(s.key).unwrap(), None);
+    let untouched = db.store.statement(other.key, 0).unwrap().unwrap();
+    assert_eq!(
+        untouched.state, Waiting,
+        "another session's statement was ended"
+    );
+}
+
+#[test]
+fn deleting_a_session_deletes_its_tags_and_statements() {
+    let db = Db::new();
+    let s = db.session_in(Ready, "s1");
+    db.store.add_tags(s.key, &tag_map(&[("k", "v")])).unwrap();
+    db.store.insert_statement(s.key, "x").unwrap();
+    db.store.delete_session(s.key).unwrap();
+    assert_eq!(db.get(&alice(), "s1"), None);
+    assert!(db.tags(s.key).is_empty());
+    assert_eq!(db.store.statement(s.key, 0).unwrap(), None);
+    assert!(
+        db.page(&alice(), &tag_map(&[("k", "v")]), None, 10)
+            .is_empty()
+    );
+    // The id is free again.
+    db.insert(&alice(), "s1", 5, &[]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// persistence and schema
+
+#[test]
+fn everything_survives_a_reopen() {
+    let db = Db::new();
+    let t = alice();
+    let s1 = db.insert(&t, "s1", 1, &[("a", "1")]);
+    db.move_to(s1.key, Ready, 2).unwrap();
+    db.store.insert_statement(s1.key, "print(1)").unwrap();
+    db.store
+        .update_statement(
+            s1.key,
+            0,
+            &[StatementState::Waiting],
+            StatementUpdate::Finished {
+                state: StatementState::Available,
+                output: &ok_output("1"),
+                at_ms: 3,
+            },
+        )
+        .unwrap();
+    let s2 = db.insert(&tenant("222222222222", "eu-west-1"), "s2", 4, &[]);
+    db.store
+        .transition(s2.key, Failed, Some("boom"), 5)
+        .unwrap();
+    let secret = db.store.secret().unwrap();
+    assert!(
+        secret.len() >= 16,
+        "secret too short: {} bytes",
+        secret.len()
+    );
+    assert_eq!(
+        db.store.secret().unwrap(),
+        secret,
+        "secret changed between calls"
+    );
+
+    let sessions_before = [db.get(&t, "s1"), db.store.session_by_key(s2.key).unwrap()];
+    let statements_before = db.store.statements(s1.key, None, 10).unwrap();
+
+    let db = db.reopen();
+    let sessions_after = [db.get(&t, "s1"), db.store.session_by_key(s2.key).unwrap()];
+    assert_eq!(sessions_after, sessions_before);
+    assert_eq!(db.tags(s1.key), tag_map(&[("a", "1")]));
+    assert_eq!(
+        db.store.statements(s1.key, None, 10).unwrap(),
+        statements_before
+    );
+    assert_eq!(
+        db.store.secret().unwrap(),
+        secret,
+        "token secret lost on reopen"
+    );
+    assert_eq!(db.store.insert_statement(s1.key, "next").unwrap(), Some(1));
+    let again = db.try_insert(&t, "s1", 9, &BTreeMap::new(), &spec("x"));
+    assert!(matches!(again, Err(StoreError::Duplicate)), "{again:?}");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let db = Db::new();
+    db.insert(&alice(), "s1", 1, &[]);
+    let path = db.path();
+    let Db { dir, store } = db;
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let known: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        known >= 1,
+        "a fresh database must record its schema version"
+    );
+    let future = known + 7;
+    conn.pragma_update(None, "user_version", future).unwrap();
+    drop(conn);
+
+    match SqliteStore::open(&path) {
+        Err(StoreError::Migration(message)) => {
+            assert!(message.contains(&future.to_string()), "{message}");
+        }
+        Err(other) => panic!("expected a Migration error, got {other:?}"),
+        Ok(_) => panic!("a database from a newer epoxy was opened"),
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let after: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(after, future, "the refused database was modified");
+    drop(dir);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    assert!(SqliteStore::open(&path).is_err());
+}
