@@ -13,6 +13,9 @@ use std::time::Duration;
 
 /// Live sessions the machine can hold: each driver is a JVM of ~1 GiB heap plus Python, and
 /// more than a few per core make every session slow.
+/// How long in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 fn default_max_live_sessions() -> usize {
     // SAFETY: sysconf only reads system configuration values.
     let (pages, page_size) = unsafe {
@@ -89,9 +92,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
-    axum::serve(listener, protocol::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
+    // SHUTDOWN_GRACE, then end the live sessions and exit.
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&signalled);
+    let server = axum::serve(listener, protocol::router(app)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
+        notify.notify_waiters();
+    });
+    tokio::select! {
+        served = server => served?,
+        _ = async { signalled.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("in-flight requests still running after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs());
+        }
+    }
     tracing::info!("shutting down: ending live sessions");
     service
         .end_live_sessions(

@@ -104,7 +104,7 @@ class Repl:
                 self._execute(code, out)
             finally:
                 self.executing = False
-        except BaseException as exc:  # noqa: B902 - SystemExit/KeyboardInterrupt too
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt too
             error = exc
         self.executing = False
         sys.stdout, sys.stderr = saved

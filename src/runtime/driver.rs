@@ -96,6 +96,8 @@ impl DriverHandle {
             .env("PYTHONPATH", driver_dir)
             .env("EPOXY_DRIVER_CONFIG", config_json)
             .env("PYTHONUNBUFFERED", "1")
+            // A SPARK_HOME would make PySpark use another Spark than the pinned one.
+            .env_remove("SPARK_HOME")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

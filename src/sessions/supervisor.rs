@@ -15,6 +15,17 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a driver gets to stop Spark before its process group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a cancelled statement may take to stop before its driver is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(30);
+
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the service asks of a session's task.
 #[derive(Debug)]
 pub enum SupervisorCommand {
@@ -125,12 +136,24 @@ impl Supervisor {
 
     async fn serve(&mut self, mut driver: DriverHandle) {
         let mut running = self.start_next(&mut driver).await;
+        // Set while a cancel is outstanding: user code that swallows the interrupt gets this long.
+        let mut cancel_deadline: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
+                _ = sleep_until(cancel_deadline) => {
+                    drop(driver);
+                    self.driver_died(format!(
+                        "Statement {} ignored the cancel request for {} s (it caught the interrupt or is stuck in native code); the driver was stopped",
+                        running.unwrap_or_default(),
+                        CANCEL_GRACE.as_secs()
+                    )).await;
+                    return;
+                }
                 command = self.commands.recv() => match command {
                     Some(SupervisorCommand::Wake) if running.is_none() => running = self.start_next(&mut driver).await,
                     Some(SupervisorCommand::Wake) => {}
                     Some(SupervisorCommand::Cancel(id)) if running == Some(id) => {
+                        cancel_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CANCEL_GRACE);
                         if let Err(e) = driver.send(&DriverCommand::Cancel { id }).await {
                             tracing::warn!(error = %e, "could not send cancel; the driver is likely gone");
                         }
@@ -178,6 +201,7 @@ impl Supervisor {
                             )?;
                             s.touch(key, at_ms)
                         }).await;
+                        cancel_deadline = None;
                         running = self.start_next(&mut driver).await;
                     }
                     DriverEvent::Exited { reason } => {

@@ -202,6 +202,13 @@ class EpoxyServer:
             raise ServerDied(f"epoxy exited with {rc} on SIGTERM\n{self.describe()}")
         return self.start()
 
+    def crash(self) -> None:
+        """SIGKILL (no chance to flush or clean up), as a power cut of the process would be."""
+        self._stopped_on_purpose = True
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
+        self._kill()
+
     def _kill(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -208,6 +208,12 @@ def test_forged_token_is_invalid_input(glue, populated, forge):
     assert glue.list_sessions(NextToken=token, MaxResults=2, Tags={"suite": run})["Ids"]
 
 
+@pytest.mark.parametrize("size", [400_000, 400_001])
+def test_huge_token_is_rejected(glue, size):
+    """NextToken is at most 400,000 characters; neither a maximal garbage token nor a longer one is a 5xx."""
+    expect_client_error(glue.list_sessions, ("InvalidInputException", "ValidationException"), NextToken="A" * size)
+
+
 def test_token_reused_with_other_filter_is_invalid_input(glue, populated, uid):
     run, _ = populated
     token = _real_token(glue, {"suite": run})

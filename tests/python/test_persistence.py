@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from epoxy_harness import (
@@ -92,3 +95,45 @@ def test_graceful_sigterm_exit_code(restartable):
     assert rc == 0, f"epoxy exited with {rc} on SIGTERM\n{restartable.describe()}"
     restartable.start()
     assert restartable.glue().get_session(Id="p-workers")["Session"]["WorkerType"] == "G.2X"
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_acknowledged_creates_survive_stop_under_load(restartable, how):
+    """Every CreateSession that got a 200 before the process ended is there after restart."""
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(n):
+        g = restartable.glue()
+        i = 0
+        while not stop.is_set():
+            sid = f"load-{how}-{n}-{i}"
+            i += 1
+            try:
+                create_session(g, sid, Tags={"load": how})
+            except Exception:  # noqa: BLE001 — the server going away mid-request is expected here
+                return
+            with lock:
+                acked.append(sid)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    if how == "sigterm":
+        rc = restartable.stop()
+        assert rc == 0, f"exit code {rc} on SIGTERM under load\n{restartable.describe()}"
+    else:
+        restartable.crash()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(acked) > 20, f"only {len(acked)} creates were acknowledged before the stop"
+    restartable.start()
+    glue = restartable.glue()
+    present = set(list_all(glue, max_results=1000, tags={"load": how})[0])
+    missing = set(acked) - present
+    assert not missing, f"{len(missing)} acknowledged sessions lost after {how}, e.g. {sorted(missing)[:5]}"
+    sid = sorted(acked)[0]
+    assert glue.get_tags(ResourceArn=session_arn(sid))["Tags"] == {"load": how}

@@ -353,3 +353,29 @@ class TestConcurrency:
         codes = self._codes(server, lambda g, i: g.stop_session(Id=sid), 12)
         assert codes.count("ok") >= 1 and set(codes) <= {"ok", "IllegalSessionStateException"}, codes
         wait_for_status(glue, sid, "STOPPED", timeout=15)
+
+
+def test_many_concurrent_connections(server, glue, uid):
+    """64 clients at once, each on its own keep-alive connection: all answered, none dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sid = f"conc-{uid}"
+    create_session(glue, sid)
+    clients = [server.glue() for _ in range(64)]
+
+    def hammer(i):
+        c = clients[i]
+        for _ in range(10):
+            assert c.get_session(Id=sid)["Session"]["Id"] == sid
+            c.list_sessions(MaxResults=5)
+        return True
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        assert all(pool.map(hammer, range(64)))
+
+
+def test_timeout_alone_sets_idle_timeout(glue, uid):
+    """Model doc: IdleTimeout defaults to the Timeout value for Spark ETL sessions."""
+    s = create_session(glue, f"to-{uid}", Timeout=60)
+    assert s["IdleTimeout"] == 60
+    assert "Timeout" not in s
