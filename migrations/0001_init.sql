@@ -4,7 +4,10 @@ CREATE TABLE sessions (
     account          TEXT    NOT NULL,
     region           TEXT    NOT NULL,
     id               TEXT    NOT NULL,
-    spec             TEXT    NOT NULL,          -- JSON: the creation request's settings
+    spec             TEXT    NOT NULL,          -- JSON: the settings GetSession echoes, in wire form
+    timeout_min      INTEGER NOT NULL,          -- Timeout (not part of the Session shape)
+    idle_timeout_min INTEGER NOT NULL,
+    max_capacity     REAL    NOT NULL,
     status           TEXT    NOT NULL,
     error_message    TEXT,
     created_ms       INTEGER NOT NULL,

@@ -4,6 +4,7 @@
 pub mod error;
 mod sessions;
 mod statements;
+mod strict;
 mod tags;
 pub mod validate;
 
@@ -11,7 +12,6 @@ use crate::sessions::SessionService;
 use crate::sessions::model::Tenant;
 use error::{ApiError, ErrorCode};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// Who is asking and how to build URLs back to this server.
 pub struct Context {
@@ -44,7 +44,7 @@ pub async fn dispatch(
     ctx: &Context,
     operation: &str,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     match operation {
         "CreateSession" => sessions::create(service, ctx, parse(body)?).await,
         "GetSession" => sessions::get(service, ctx, parse(body)?).await,
@@ -72,10 +72,16 @@ pub async fn dispatch(
 
 /// Decodes the input shape; a wrong JSON type or a duplicate member is the client's error.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
+    // The body must be a JSON object: serde would also map an array onto the members in order.
+    let body = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}".as_slice(),
+        Some(b'{') => body,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Serialization,
+                "The request body must be a JSON object",
+            ));
+        }
     };
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
@@ -86,6 +92,6 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Epoch milliseconds → the JSON 1.1 timestamp: epoch seconds with a fraction.
-fn epoch_seconds(ms: i64) -> Value {
-    serde_json::json!(ms as f64 / 1000.0)
+fn epoch_seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
 }

@@ -2,13 +2,14 @@
 //! GetSessionEndpoint.
 
 use super::error::{ApiError, ErrorCode};
+use super::strict;
 use super::validate as v;
 use super::{Context, epoch_seconds};
 use crate::runtime::dpu_per_worker;
 use crate::sessions::model::{Command, Connections, Session, SessionSpec};
 use crate::sessions::{NewSessionRequest, SessionService, now_ms};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Glue's defaults for Spark ETL sessions.
@@ -28,16 +29,20 @@ pub struct CreateSessionInput {
     id: Option<String>,
     description: Option<String>,
     role: Option<String>,
+    #[serde(default, deserialize_with = "strict::object")]
     command: Option<Command>,
     timeout: Option<i64>,
     idle_timeout: Option<i64>,
+    #[serde(default, deserialize_with = "strict::unique_map")]
     default_arguments: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "strict::object")]
     connections: Option<Connections>,
     max_capacity: Option<f64>,
     number_of_workers: Option<i64>,
     worker_type: Option<String>,
     security_configuration: Option<String>,
     glue_version: Option<String>,
+    #[serde(default, deserialize_with = "strict::unique_map")]
     tags: Option<BTreeMap<String, String>>,
     request_origin: Option<String>,
     session_type: Option<String>,
@@ -56,6 +61,7 @@ pub struct SessionIdInput {
 pub struct ListSessionsInput {
     next_token: Option<String>,
     max_results: Option<i64>,
+    #[serde(default, deserialize_with = "strict::unique_map")]
     tags: Option<BTreeMap<String, String>>,
     request_origin: Option<String>,
 }
@@ -88,11 +94,11 @@ impl CreateSessionInput {
         v::name("Id", &id)?;
         let role = v::required("Role", &self.role)?.clone();
         v::role_arn("Role", &role)?;
-        let command = v::required("Command", &self.command)?.clone();
-        if let Some(name) = &command.name {
-            v::name("Command.Name", name)?;
-            v::one_of("Command.Name", name, &["glueetl", "gluestreaming"])?;
-        }
+        let mut command = v::required("Command", &self.command)?.clone();
+        // Interactive sessions are Spark ETL unless told otherwise.
+        let name = command.name.get_or_insert_with(|| "glueetl".to_string());
+        v::name("Command.Name", name)?;
+        v::one_of("Command.Name", name, &["glueetl", "gluestreaming"])?;
         if let Some(py) = &command.python_version {
             v::one_of("Command.PythonVersion", py, &["2", "3", "3.9"])?;
         }
@@ -151,7 +157,6 @@ impl CreateSessionInput {
                 description: self.description,
                 role,
                 command,
-                timeout: timeout as u32,
                 idle_timeout: idle_timeout as u32,
                 default_arguments,
                 connections: self.connections,
@@ -162,6 +167,7 @@ impl CreateSessionInput {
                 glue_version,
                 session_type,
             },
+            timeout: timeout as u32,
             tags,
         })
     }
@@ -206,26 +212,58 @@ fn capacity(
     }
 }
 
+/// The state members of `Session`, which change over its life; the rest is the stored spec.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SessionState<'a> {
+    id: &'a str,
+    created_on: f64,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_on: Option<f64>,
+    progress: f64,
+    execution_time: f64,
+    #[serde(rename = "DPUSeconds")]
+    dpu_seconds: f64,
+}
+
 /// The model's `Session` shape: every member that applies, none it lacks (no Timeout, no Tags).
-pub fn session_json(s: &Session) -> Value {
+/// The stored spec is already wire JSON, so it is spliced in rather than decoded and re-encoded
+/// (ListSessions writes 100 of these per page).
+pub fn session_json(s: &Session, out: &mut String) {
     let now = now_ms();
-    let mut out = serde_json::to_value(&s.spec).unwrap_or_else(|_| json!({}));
-    let obj = out
-        .as_object_mut()
-        .expect("a struct serialises to an object");
-    obj.remove("Timeout");
-    obj.insert("Id".into(), json!(s.id));
-    obj.insert("CreatedOn".into(), epoch_seconds(s.created_ms));
-    obj.insert("Status".into(), json!(s.status.as_str()));
-    if let Some(m) = &s.error_message {
-        obj.insert("ErrorMessage".into(), json!(m));
+    let state = SessionState {
+        id: &s.id,
+        created_on: epoch_seconds(s.created_ms),
+        status: s.status.as_str(),
+        error_message: s.error_message.as_deref(),
+        completed_on: s.completed_ms.map(epoch_seconds),
+        progress: 0.0,
+        execution_time: s.execution_seconds(now),
+        dpu_seconds: s.dpu_seconds(now),
+    };
+    let state = serde_json::to_string(&state).expect("plain data serialises");
+    out.push_str(state.strip_suffix('}').unwrap_or(&state));
+    let spec = s.spec_json.trim();
+    let members = spec
+        .strip_prefix('{')
+        .and_then(|m| m.strip_suffix('}'))
+        .unwrap_or("")
+        .trim();
+    if !members.is_empty() {
+        out.push(',');
+        out.push_str(members);
     }
-    if let Some(done) = s.completed_ms {
-        obj.insert("CompletedOn".into(), epoch_seconds(done));
-    }
-    obj.insert("Progress".into(), json!(0.0));
-    obj.insert("ExecutionTime".into(), json!(s.execution_seconds(now)));
-    obj.insert("DPUSeconds".into(), json!(s.dpu_seconds(now)));
+    out.push('}');
+}
+
+/// `{"Session": …}` for CreateSession and GetSession.
+fn session_reply(s: &Session) -> String {
+    let mut out = String::from("{\"Session\":");
+    session_json(s, &mut out);
+    out.push('}');
     out
 }
 
@@ -233,27 +271,27 @@ pub async fn create(
     service: &SessionService,
     ctx: &Context,
     input: CreateSessionInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let request = input.validate()?;
     let session = service.create_session(&ctx.tenant, request).await?;
-    Ok(json!({ "Session": session_json(&session) }))
+    Ok(session_reply(&session))
 }
 
 pub async fn get(
     service: &SessionService,
     ctx: &Context,
     input: SessionIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let id = input.validate()?;
     let session = service.session(&ctx.tenant, id).await?;
-    Ok(json!({ "Session": session_json(&session) }))
+    Ok(session_reply(&session))
 }
 
 pub async fn list(
     service: &SessionService,
     ctx: &Context,
     input: ListSessionsInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let max = input.max_results.unwrap_or(100);
     v::range("MaxResults", max, 1, 1000)?;
     if let Some(t) = &input.next_token {
@@ -266,11 +304,23 @@ pub async fn list(
         .list_sessions(&ctx.tenant, tags, max as usize, input.next_token.as_deref())
         .await?;
     let ids: Vec<&str> = page.iter().map(|s| s.id.as_str()).collect();
-    let sessions: Vec<Value> = page.iter().map(session_json).collect();
-    let mut out = json!({ "Ids": ids, "Sessions": sessions });
-    if let Some(next) = next {
-        out["NextToken"] = json!(next);
+    let mut out =
+        String::with_capacity(256 + page.iter().map(|s| s.spec_json.len() + 256).sum::<usize>());
+    out.push_str("{\"Ids\":");
+    out.push_str(&serde_json::to_string(&ids).expect("strings serialise"));
+    out.push_str(",\"Sessions\":[");
+    for (i, session) in page.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        session_json(session, &mut out);
     }
+    out.push(']');
+    if let Some(next) = next {
+        out.push_str(",\"NextToken\":");
+        out.push_str(&serde_json::to_string(&next).expect("strings serialise"));
+    }
+    out.push('}');
     Ok(out)
 }
 
@@ -278,37 +328,37 @@ pub async fn stop(
     service: &SessionService,
     ctx: &Context,
     input: SessionIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let id = input.validate()?;
     service.stop_session(&ctx.tenant, id).await?;
-    Ok(json!({ "Id": id }))
+    Ok(json!({ "Id": id }).to_string())
 }
 
 pub async fn delete(
     service: &SessionService,
     ctx: &Context,
     input: SessionIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let id = input.validate()?;
     service.delete_session(&ctx.tenant, id).await?;
-    Ok(json!({ "Id": id }))
+    Ok(json!({ "Id": id }).to_string())
 }
 
 pub async fn system_logs(
     service: &SessionService,
     ctx: &Context,
     input: SessionIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let id = input.validate()?;
     let token = service.log_token(&ctx.tenant, id).await?;
-    Ok(json!({ "SystemLogsUrl": format!("{}/logs/{token}", ctx.base_url) }))
+    Ok(json!({ "SystemLogsUrl": format!("{}/logs/{token}", ctx.base_url) }).to_string())
 }
 
 pub async fn endpoint(
     service: &SessionService,
     ctx: &Context,
     input: SessionEndpointInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let id = v::required("SessionId", &input.session_id)?;
     v::name("SessionId", id)?;
     service.session(&ctx.tenant, id).await?;

@@ -84,7 +84,7 @@ pub async fn run(
     service: &SessionService,
     ctx: &Context,
     input: RunStatementInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let sid = session_id(&input.session_id, &input.request_origin)?;
     let code = v::required("Code", &input.code)?;
     if code.trim().is_empty() {
@@ -94,24 +94,24 @@ pub async fn run(
     let id = service
         .run_statement(&ctx.tenant, sid, code.clone())
         .await?;
-    Ok(json!({ "Id": id }))
+    Ok(json!({ "Id": id }).to_string())
 }
 
 pub async fn get(
     service: &SessionService,
     ctx: &Context,
     input: StatementIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let (sid, id) = input.validate()?;
     let statement = service.get_statement(&ctx.tenant, sid, id).await?;
-    Ok(json!({ "Statement": statement_json(&statement) }))
+    Ok(json!({ "Statement": statement_json(&statement) }).to_string())
 }
 
 pub async fn list(
     service: &SessionService,
     ctx: &Context,
     input: ListStatementsInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let sid = session_id(&input.session_id, &input.request_origin)?;
     if let Some(t) = &input.next_token {
         v::length("NextToken", t, 0, 400_000)?;
@@ -123,15 +123,15 @@ pub async fn list(
     if let Some(next) = next {
         out["NextToken"] = json!(next);
     }
-    Ok(out)
+    Ok(out.to_string())
 }
 
 pub async fn cancel(
     service: &SessionService,
     ctx: &Context,
     input: StatementIdInput,
-) -> Result<Value, ApiError> {
+) -> Result<String, ApiError> {
     let (sid, id) = input.validate()?;
     service.cancel_statement(&ctx.tenant, sid, id).await?;
-    Ok(json!({}))
+    Ok(json!({}).to_string())
 }

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-pub fn success(request_id: &str, value: &serde_json::Value) -> Response {
-    let mut response = (StatusCode::OK, value.to_string()).into_response();
+pub fn success(request_id: &str, body: String) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
     decorate(&mut response, request_id);
     response
 }

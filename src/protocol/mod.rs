@@ -141,7 +141,7 @@ async fn handle(
     }
     let result = glue(&app, &parts, target.as_deref()).await;
     match result {
-        Ok(value) => json::success(&request_id, &value),
+        Ok(body) => json::success(&request_id, body),
         Err(e) => {
             if e.code == ErrorCode::InternalService {
                 tracing::error!(request_id, error = %e, "internal error");
@@ -155,7 +155,7 @@ async fn glue(
     app: &App,
     parts: &RequestParts<'_>,
     target: Option<&str>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<String, ApiError> {
     let target = target.ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnknownOperation,

@@ -40,8 +40,9 @@ pub struct Connections {
     pub connections: Option<Vec<String>>,
 }
 
-/// The settings of a session, fixed at creation (validated, defaults applied). Serialised with
-/// the wire's member names, because GetSession echoes them back unchanged.
+/// The settings of a session that GetSession echoes, fixed at creation (validated, defaults
+/// applied). Serialised with the wire's member names and stored that way, so listing sessions
+/// copies them out without decoding. `Timeout` is not among them: the `Session` shape lacks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SessionSpec {
@@ -49,8 +50,6 @@ pub struct SessionSpec {
     pub description: Option<String>,
     pub role: String,
     pub command: Command,
-    /// Minutes from READY until TIMEOUT. Stored and enforced, never returned (not in `Session`).
-    pub timeout: u32,
     pub idle_timeout: u32,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub default_arguments: BTreeMap<String, String>,
@@ -161,7 +160,11 @@ pub struct Session {
     pub key: i64,
     pub tenant: Tenant,
     pub id: String,
-    pub spec: SessionSpec,
+    /// The stored [`SessionSpec`] JSON, as it goes on the wire.
+    pub spec_json: String,
+    /// Minutes from READY until TIMEOUT.
+    pub timeout: u32,
+    pub max_capacity: f64,
     pub status: SessionStatus,
     pub error_message: Option<String>,
     pub created_ms: i64,
@@ -182,12 +185,23 @@ impl Session {
         }
     }
 
-    /// DPU-seconds = billed execution time × MaxCapacity, with Glue's one-minute minimum.
+    /// DPU-seconds = execution time × MaxCapacity; once the session has ended, Glue's
+    /// one-minute billing minimum applies.
     pub fn dpu_seconds(&self, now_ms: i64) -> f64 {
         if self.ready_ms.is_none() {
             return 0.0;
         }
-        self.execution_seconds(now_ms).max(MIN_BILLED_SECONDS) * self.spec.max_capacity
+        let seconds = self.execution_seconds(now_ms);
+        let billed = match self.completed_ms {
+            Some(_) => seconds.max(MIN_BILLED_SECONDS),
+            None => seconds,
+        };
+        billed * self.max_capacity
+    }
+
+    /// The creation settings, decoded (only where a field is needed, e.g. to start a driver).
+    pub fn spec(&self) -> Result<SessionSpec, serde_json::Error> {
+        serde_json::from_str(&self.spec_json)
     }
 }
 

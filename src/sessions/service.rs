@@ -33,6 +33,8 @@ pub struct ServiceConfig {
 pub struct NewSessionRequest {
     pub id: String,
     pub spec: SessionSpec,
+    /// Minutes from READY until TIMEOUT (not echoed by GetSession, so not in the spec).
+    pub timeout: u32,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -158,6 +160,7 @@ impl SessionService {
                     tenant: &tenant_c,
                     id: &request.id,
                     spec: &request.spec,
+                    timeout: request.timeout,
                     tags: &request.tags,
                     created_ms: now_ms(),
                 })

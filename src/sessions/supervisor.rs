@@ -95,10 +95,24 @@ impl Supervisor {
     }
 
     async fn run(mut self, session: Session) {
-        let profile = DriverProfile::for_session(
-            session.spec.worker_type.as_deref(),
-            &session.spec.default_arguments,
-        );
+        let profile = match session.spec() {
+            Ok(spec) => {
+                DriverProfile::for_session(spec.worker_type.as_deref(), &spec.default_arguments)
+            }
+            Err(e) => {
+                let key = self.key;
+                let message = format!("the session's stored settings are unreadable: {e}");
+                db(&self.store, move |s| {
+                    s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
+                })
+                .await;
+                self.registry
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&self.key);
+                return;
+            }
+        };
         let acquired = tokio::select! {
             driver = self.runtime.acquire(self.key, &session.id, &profile) => Ok(driver),
             reply = until_shutdown(&mut self.commands) => Err(reply),

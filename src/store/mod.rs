@@ -29,6 +29,8 @@ pub struct NewSession<'a> {
     pub tenant: &'a Tenant,
     pub id: &'a str,
     pub spec: &'a SessionSpec,
+    /// Minutes from READY until TIMEOUT.
+    pub timeout: u32,
     pub tags: &'a BTreeMap<String, String>,
     pub created_ms: i64,
 }

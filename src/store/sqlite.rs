@@ -3,7 +3,7 @@
 
 use super::{MAX_TAGS, NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
 use crate::sessions::model::{
-    Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+    Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value,
@@ -18,7 +18,7 @@ const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
 
 const READERS: usize = 4;
 
-const SESSION_COLUMNS: &str = "s.rowid, s.account, s.region, s.id, s.spec, s.status, s.error_message, \
+const SESSION_COLUMNS: &str = "s.rowid, s.account, s.region, s.id, s.spec, s.status, s.error_message, s.timeout_min, s.max_capacity, \
      s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms";
 
 const STATEMENT_COLUMNS: &str = "id, code, state, output, progress, started_ms, completed_ms";
@@ -105,12 +105,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
-    let spec: String = row.get(4)?;
     let status: String = row.get(5)?;
-    let spec = match serde_json::from_str::<SessionSpec>(&spec) {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(StoreError::Corrupt(format!("session spec: {e}")))),
-    };
     let status = match status.parse::<SessionStatus>() {
         Ok(s) => s,
         Err(e) => return Ok(Err(StoreError::Corrupt(e))),
@@ -122,13 +117,15 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreErro
             region: row.get(2)?,
         },
         id: row.get(3)?,
-        spec,
+        spec_json: row.get(4)?,
         status,
         error_message: row.get(6)?,
-        created_ms: row.get(7)?,
-        ready_ms: row.get(8)?,
-        completed_ms: row.get(9)?,
-        last_activity_ms: row.get(10)?,
+        timeout: row.get(7)?,
+        max_capacity: row.get(8)?,
+        created_ms: row.get(9)?,
+        ready_ms: row.get(10)?,
+        completed_ms: row.get(11)?,
+        last_activity_ms: row.get(12)?,
     }))
 }
 
@@ -193,9 +190,19 @@ impl SessionStore for SqliteStore {
         self.write(|conn| {
             let tx = conn.transaction()?;
             let inserted = tx.execute(
-                "INSERT INTO sessions (account, region, id, spec, status, created_ms, last_activity_ms)
-                 VALUES (?1, ?2, ?3, ?4, 'PROVISIONING', ?5, ?5)",
-                params![new.tenant.account, new.tenant.region, new.id, spec, new.created_ms],
+                "INSERT INTO sessions (account, region, id, spec, timeout_min, idle_timeout_min,
+                                       max_capacity, status, created_ms, last_activity_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PROVISIONING', ?8, ?8)",
+                params![
+                    new.tenant.account,
+                    new.tenant.region,
+                    new.id,
+                    spec,
+                    new.timeout,
+                    new.spec.idle_timeout,
+                    new.spec.max_capacity,
+                    new.created_ms
+                ],
             );
             match inserted {
                 Err(rusqlite::Error::SqliteFailure(e, _))
@@ -352,16 +359,15 @@ impl SessionStore for SqliteStore {
     }
 
     fn timed_out(&self, now_ms: i64, minute_ms: i64) -> Result<Vec<(i64, String)>, StoreError> {
-        // One indexed pass over READY sessions; the limits live in the spec JSON.
+        // One pass over READY sessions (partial index on live states).
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT s.rowid,
-                        ?1 - COALESCE(s.ready_ms, s.created_ms) >= json_extract(s.spec, '$.Timeout') * ?2,
-                        json_extract(s.spec, '$.Timeout'), json_extract(s.spec, '$.IdleTimeout')
+                "SELECT s.rowid, ?1 - COALESCE(s.ready_ms, s.created_ms) >= s.timeout_min * ?2,
+                        s.timeout_min, s.idle_timeout_min
                  FROM sessions s
                  WHERE s.status = 'READY'
-                   AND (?1 - COALESCE(s.ready_ms, s.created_ms) >= json_extract(s.spec, '$.Timeout') * ?2
-                        OR (?1 - s.last_activity_ms >= json_extract(s.spec, '$.IdleTimeout') * ?2
+                   AND (?1 - COALESCE(s.ready_ms, s.created_ms) >= s.timeout_min * ?2
+                        OR (?1 - s.last_activity_ms >= s.idle_timeout_min * ?2
                             AND NOT EXISTS (SELECT 1 FROM statements t WHERE t.session = s.rowid
                                             AND t.state IN ('WAITING', 'RUNNING', 'CANCELLING'))))",
             )?;
@@ -371,7 +377,9 @@ impl SessionStore for SqliteStore {
                 let reason = if expired {
                     format!("Session timed out after its Timeout of {timeout} minutes")
                 } else {
-                    format!("Session timed out after {idle} minutes without a statement (IdleTimeout)")
+                    format!(
+                        "Session timed out after {idle} minutes without a statement (IdleTimeout)"
+                    )
                 };
                 Ok((key, reason))
             })?;

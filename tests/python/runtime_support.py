@@ -308,3 +308,23 @@ def health(server: H.EpoxyServer) -> dict:
     status, _, body = http_get(server.url + "/health")
     assert status == 200, (status, body)
     return json.loads(body)
+
+
+def driver_log_tail(server, glue, session_id, lines=40) -> str:
+    """The driver's own log lines (not Spark's), for failure messages."""
+    try:
+        text = driver_log(server, glue, session_id)
+    except Exception as e:  # noqa: BLE001 - diagnostics only
+        return f"<driver log unavailable: {e}>"
+    own = [line for line in text.splitlines() if "[epoxy_driver]" in line]
+    return "\n".join(own[-lines:])
+
+
+def wait_explained(server, glue, session_id, stmt_id, states=FINAL_STATES, timeout=STATEMENT_TIMEOUT_S):
+    """`wait_statement`, with the driver's log in the failure message."""
+    try:
+        return wait_statement(glue, session_id, stmt_id, states, timeout)
+    except StatementTimeout as e:
+        raise StatementTimeout(
+            f"{e}\n--- driver log of {session_id} ---\n{driver_log_tail(server, glue, session_id)}"
+        ) from None

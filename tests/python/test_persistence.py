@@ -120,7 +120,10 @@ def test_acknowledged_creates_survive_stop_under_load(restartable, how):
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    # Let a good number of writes be acknowledged first (slow when the machine is busy).
+    deadline = time.monotonic() + 20
+    while len(acked) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
     if how == "sigterm":
         rc = restartable.stop()
         assert rc == 0, f"exit code {rc} on SIGTERM under load\n{restartable.describe()}"
