@@ -521,6 +521,33 @@ def sigterm_round(binary=None, rep: int = 0, threads: int = 8, slow: int = 4,
     return rnd
 
 
+def sigterm_stuck_client(binary=None) -> dict:
+    """SIGTERM while one client never finishes its request body and another holds an idle
+    connection: the grace period must still bound the exit."""
+    server = H.EpoxyServer(binary=binary, runtime="none")
+    try:
+        server.start()
+        stuck = SlowRequest(server.url, "stuck-1")
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = server.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = round(time.monotonic() - t0, 2)
+        stuck.sock.close()
+        idle.close()
+        server.crash()
+        server.start()
+        ids, problems = list_everything(server.url)
+        return {"exit_code": rc, "exit_s": took, "stuck_create_stored": "stuck-1" in ids,
+                "list_problems": problems, "integrity": integrity_check(server.data_dir / "epoxy.db")}
+    finally:
+        server.close()
+
+
 def sigterm_burst(binary=None, reps: int = 3, threads: int = 8, log=print) -> list[SigtermRound]:
     rounds = []
     for rep in range(reps):
@@ -713,7 +740,7 @@ def full_disk(binary=None, size="2m") -> dict:
         server.start()
         glue = H.RawGlue(server.url)
         big = {f"--k{i}": "v" * 4000 for i in range(20)}  # ~80 kB per session
-        acked, first_error, errors = [], None, {}
+        acked, refused, first_error, errors = [], [], None, {}
         for i in range(200):  # bounded: 2 MiB is full long before
             sid = f"full-{i}"
             status, data = call(glue, "CreateSession", H.create_args(sid, DefaultArguments=big,
@@ -721,6 +748,7 @@ def full_disk(binary=None, size="2m") -> dict:
             if status == 200:
                 acked.append(sid)
                 continue
+            refused.append(sid)
             key = (status, data.get("__type"))
             errors[str(key)] = errors.get(str(key), 0) + 1
             first_error = first_error or (status, data.get("__type"), (data.get("Message") or "")[:200])
@@ -751,7 +779,8 @@ def full_disk(binary=None, size="2m") -> dict:
         ids, problems = list_everything(server.url)
         missing = sorted(set(acked) - set(ids))
         out["after_freeing"] = {"create": (status, data.get("__type")), "sessions": len(ids),
-                                "lost_acked": missing, "list_problems": problems}
+                                "lost_acked": missing, "list_problems": problems,
+                                "refused_but_stored": sorted(set(refused) & set(ids))}
         glue.close()
         server.stop()
         out["integrity"] = integrity_check(mnt / "data" / "epoxy.db")
@@ -794,6 +823,8 @@ def main(argv=None) -> int:
         rounds = sigterm_burst(binary, args.reps or 5, args.threads, log)
         bad += sum(not r.ok for r in rounds)
         results["sigterm"] = [asdict(r) for r in rounds]
+        results["sigterm_stuck_client"] = sigterm_stuck_client(binary)
+        log(f"sigterm with a client that never finishes its body: {results['sigterm_stuck_client']}")
     if args.scenario in ("disk", "all"):
         if not can_mount():
             log("disk: skipped (needs root and mount(8))")

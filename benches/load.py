@@ -16,9 +16,10 @@ Modes:
                     acknowledged create is looked up in ListSessions and every acknowledged tag
                     in GetTags (lost writes).
   --statements      then one `--runtime spark` server with one session: --statement-clients
-                    clients each run `1+1` statements (RunStatement, then GetStatement until
-                    AVAILABLE) for --statement-count statements in total, with ListSessions and
-                    GetSession traffic alongside; submit and completion latency.
+                    clients run --statement-count statements in total (RunStatement, then
+                    GetStatement every 20 ms until final, a ListSessions between polls), first
+                    `i + 1` (the path's own cost), then `spark.range(1000).count()` (a Spark job);
+                    statements run one at a time per session, so this measures queueing too.
   --soak SECONDS    steady load from --soak-clients clients, throttled to --rate requests/s in
                     total, with DeleteSession in the mix so the store stays the same size; every
                     --report-every seconds: requests, throughput, p50/p99, errors, and the
@@ -59,6 +60,8 @@ PRELOAD = 1000  # sessions stored before the first level, so Get/List read real 
 CONTROL_MIX = (("ListSessions", 25), ("GetSession", 35), ("CreateSession", 20), ("TagResource", 20))
 SOAK_MIX = (("ListSessions", 20), ("GetSession", 30), ("CreateSession", 20), ("TagResource", 15),
             ("DeleteSession", 15))
+# Statement phase: pure overhead (server -> driver -> store and back), then a small Spark job.
+STATEMENT_CODES = ("{i} + 1", "spark.range(1000).count()")
 SOAK_WINDOW = 50  # sessions a soak client keeps before deleting its oldest
 
 
@@ -379,7 +382,7 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
             time.sleep(0.5)
         out["cold_start_s"] = round(time.monotonic() - t0, 1)
         conn.close()
-        for n in clients_list:
+        for n, code in [(n, code) for code in STATEMENT_CODES for n in clients_list]:
             stats, done = Stats(), Stats()
             tickets = iter(range(count))
             lock = threading.Lock()
@@ -394,7 +397,7 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
                                 return
                         started = time.perf_counter()
                         try:
-                            r = c.send("RunStatement", {"SessionId": "stmt-load", "Code": f"{i}+1"})
+                            r = c.send("RunStatement", {"SessionId": "stmt-load", "Code": code.format(i=i)})
                         except (OSError, http.client.HTTPException) as e:
                             stats.record("RunStatement", time.perf_counter() - started, None, str(e))
                             return
@@ -427,10 +430,10 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
             for t in threads:
                 t.join(timeout=time_cap + 60)
             wall = time.monotonic() - t0
-            row = {"clients": n, "statements": done.summary(wall), "api": stats.summary(wall)}
+            row = {"clients": n, "code": code, "statements": done.summary(wall), "api": stats.summary(wall)}
             out["levels"].append(row)
             d = row["statements"]
-            log(f"statements, {n} clients: {d['requests']} done in {d['seconds']}s = {d['req_per_s']}/s, "
+            log(f"statements `{code}`, {n} clients: {d['requests']} done in {d['seconds']}s = {d['req_per_s']}/s, "
                 f"completion p50 {d['p50_ms']} ms p99 {d['p99_ms']} ms, failed {d['errors']}; API calls "
                 f"{row['api']['requests']}, p99 {row['api']['p99_ms']} ms, errors {row['api']['errors']}, "
                 f"5xx {row['api']['http_5xx']}")
@@ -527,7 +530,7 @@ def main(argv=None) -> int:
     ap.add_argument("--python", default=os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"),
                     help="interpreter with pyspark, for --statements")
     ap.add_argument("--statement-clients", default="1,8")
-    ap.add_argument("--statement-count", type=int, default=40)
+    ap.add_argument("--statement-count", type=int, default=100, help="statements per level and code")
     ap.add_argument("--soak", type=float, default=0, metavar="SECONDS", help="soak instead of levels")
     ap.add_argument("--soak-clients", type=int, default=8)
     ap.add_argument("--rate", type=float, default=300.0, help="soak: total requests/s (0 = unthrottled)")

@@ -32,7 +32,7 @@
 //!
 //! The table-driven nasties (huge, deep, invalid UTF-8, NUL, 10 MB, 10,000 tags, duplicate keys,
 //! out-of-range numbers, far-future dates, foreign tokens) are the `nasty_*` tests at the end.
-//! Inputs that break an invariant are kept as `#[ignore = "bug: …"]` regression tests (`bug_*`).
+//! Inputs that once broke an invariant are kept as `regression_*` tests with the minimal input.
 
 mod common;
 
@@ -757,17 +757,6 @@ impl Wire {
     }
 }
 
-thread_local! {
-    /// Replies excused by a known bug (kept as an ignored `bug_*` test), per bug, this thread.
-    static KNOWN_BUG_HITS: RefCell<BTreeMap<&'static str, usize>> = const {
-        RefCell::new(BTreeMap::new())
-    };
-}
-
-fn known_bug(name: &'static str) {
-    KNOWN_BUG_HITS.with(|h| *h.borrow_mut().entry(name).or_default() += 1);
-}
-
 /// Which wire format a reply must have.
 #[derive(Debug, PartialEq)]
 enum Proto {
@@ -779,26 +768,18 @@ enum Proto {
     Either,
     /// `/health`, `/logs/<token>`: plain HTTP, only "no 5xx".
     Plain,
-    /// Another method on `/health` or `/logs/<token>`: axum's bare 405 (a known bug).
-    KnownBare405,
 }
 
-/// A form content type: media types are case-insensitive (RFC 9110 §8.3.1).
+/// A form content type: the media type (before any `;` parameter), case-insensitive
+/// (RFC 9110 §8.3.1), exactly `application/x-www-form-urlencoded`.
 fn is_form(content_type: Option<&[u8]>) -> bool {
     content_type
         .and_then(|c| std::str::from_utf8(c).ok())
-        .is_some_and(|c| {
-            c.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
-}
-
-/// A form content type as epoxy recognises it (case-sensitively; see
-/// `bug_media_types_are_matched_case_sensitively`).
-fn is_form_as_epoxy_sees_it(content_type: Option<&[u8]>) -> bool {
-    content_type
-        .and_then(|c| std::str::from_utf8(c).ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
 }
 
 fn classify(w: &Wire) -> Proto {
@@ -810,13 +791,9 @@ fn classify(w: &Wire) -> Proto {
         if w.method == "GET" || w.method == "HEAD" {
             return Proto::Plain;
         }
-        return Proto::KnownBare405;
-    }
-    let form = w.header("x-amz-target").is_none() && is_form(w.header("content-type"));
-    if form && !is_form_as_epoxy_sees_it(w.header("content-type")) {
-        known_bug("bug_media_types_are_matched_case_sensitively");
         return Proto::Either;
     }
+    let form = w.header("x-amz-target").is_none() && is_form(w.header("content-type"));
     match (w.method == "POST" && path == "/", form) {
         (true, true) => Proto::Xml,
         (true, false) => Proto::Json,
@@ -857,7 +834,7 @@ fn xml_error_code(body: &[u8]) -> Option<String> {
 }
 
 /// `strict: false` lets characters XML forbids through (see
-/// `bug_sts_errors_echo_characters_xml_forbids`).
+/// `regression_sts_errors_are_well_formed_xml`).
 fn xml_error_code_as(body: &[u8], strict: bool) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.trim_start();
@@ -890,13 +867,6 @@ fn check_reply(w: &Wire, r: &Reply) -> Result<Option<String>, TestCaseError> {
     }
     let proto = classify(w);
     if proto == Proto::Plain {
-        return Ok(None);
-    }
-    if proto == Proto::KnownBare405 {
-        known_bug("bug_other_methods_on_health_and_logs_are_bare_405s");
-        if status != 405 {
-            return fail(w, r, "expected the known bare 405");
-        }
         return Ok(None);
     }
     if r.header("x-amzn-requestid").is_none_or(str::is_empty) {
@@ -940,10 +910,6 @@ fn check_reply(w: &Wire, r: &Reply) -> Result<Option<String>, TestCaseError> {
         _ => json_error_code(&r.body).or_else(|| xml_error_code(&r.body)),
     };
     let Some(code) = code else {
-        if proto == Proto::Xml && xml_error_code_as(&r.body, false).is_some() {
-            known_bug("bug_sts_errors_echo_characters_xml_forbids");
-            return Ok(xml_error_code_as(&r.body, false));
-        }
         return fail(w, r, format!("error reply is not a {proto:?} AWS error"));
     };
     if !KNOWN_CODES.contains(&code.as_str()) {
@@ -1780,10 +1746,6 @@ where
         ran.load(Ordering::Relaxed),
         started.elapsed()
     );
-    let excused = KNOWN_BUG_HITS.with(|h| std::mem::take(&mut *h.borrow_mut()));
-    if !excused.is_empty() {
-        println!("fuzz {name}: replies excused by known bugs: {excused:?}");
-    }
     if let Err(e) = result {
         panic!("fuzz {name} broke an invariant: {e}");
     }
@@ -2331,15 +2293,11 @@ fn fuzz_glue_bodies() {
             && !case.op.starts_with(|c: char| c.is_ascii_lowercase())
             && case.op != "CreateJob"
         {
-            if member.starts_with("Command.") || member.starts_with("Connections.") {
-                known_bug("bug_duplicate_members_in_nested_structures_are_accepted");
-            } else {
-                return fail(
-                    &w,
-                    &reply,
-                    format!("repeated member {member} was not refused"),
-                );
-            }
+            return fail(
+                &w,
+                &reply,
+                format!("repeated member {member} was not refused"),
+            );
         }
         tally.add(format!("{}:{}", case.op, code.as_deref().unwrap_or("OK")));
         Ok(())
@@ -3244,8 +3202,8 @@ fn nasty_foreign_next_token() {
 /// `405 Method Not Allowed`, empty body, no `x-amzn-RequestId`, for any method but GET/HEAD on
 /// `/health` and `/logs/<token>` (the routes exist, so the fallback never runs).
 #[test]
-#[ignore = "bug: POST /health and POST /logs/<token> answer a bare 405 (no AWS error body, no x-amzn-RequestId)"]
-fn bug_other_methods_on_health_and_logs_are_bare_405s() {
+
+fn regression_other_methods_on_health_and_logs_get_aws_errors() {
     let (_rt, f) = single(false);
     for (method, path) in [
         ("POST", "/health"),
@@ -3285,8 +3243,8 @@ fn bug_other_methods_on_health_and_logs_are_bare_405s() {
 /// Glue call without X-Amz-Target (400 JSON `UnknownOperationException`, not even XML), the Glue
 /// one is refused with `SerializationException` ("Content-Type must be …").
 #[test]
-#[ignore = "bug: Content-Type is matched case-sensitively (an upper-case form type gets a JSON UnknownOperationException)"]
-fn bug_media_types_are_matched_case_sensitively() {
+
+fn regression_media_types_are_case_insensitive() {
     let (_rt, f) = single(true);
     let form = b"Action=GetCallerIdentity&Version=2011-06-15";
     let w = Wire {
@@ -3349,8 +3307,8 @@ fn nasty_json_arrays_are_not_inputs() {
 /// succeeds and stores `gluestreaming`. (A regression of the working-tree change that refuses
 /// arrays; before it, the derive answered `duplicate field \`Name\``.)
 #[test]
-#[ignore = "bug: duplicate members inside Command/Connections are accepted, the last one wins"]
-fn bug_duplicate_members_in_nested_structures_are_accepted() {
+
+fn regression_duplicate_members_in_nested_structures_are_refused() {
     let (_rt, f) = single(false);
     for body in [
         r#"{"Id":"dup","Role":"arn:aws:iam::123456789012:role/R","Command":{"Name":"glueetl","Name":"gluestreaming"}}"#,
@@ -3368,8 +3326,8 @@ fn bug_duplicate_members_in_nested_structures_are_accepted() {
 /// '\u{ffff}'": `echo` replaces control characters but not non-characters) — make the document
 /// not well-formed.
 #[test]
-#[ignore = "bug: STS XML errors echo control characters / U+FFFF from the request, which XML 1.0 forbids"]
-fn bug_sts_errors_echo_characters_xml_forbids() {
+
+fn regression_sts_errors_are_well_formed_xml() {
     let (_rt, f) = single(true);
     let cases: [(&[u8], Option<&str>); 5] = [
         (b"Action=%01x", None),

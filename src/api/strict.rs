@@ -2,37 +2,37 @@
 //! (derived visitors also take arrays), and a map member may not repeat a key (the derive
 //! already refuses repeated structure members, so maps behave the same).
 
-use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-/// A nested input structure (`Command`, `Connections`): an object or null, never an array.
+/// A nested input structure (`Command`, `Connections`): an object or null, never an array;
+/// its members are decoded by the derive, which refuses repeated ones.
 pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: DeserializeOwned,
+    T: Deserialize<'de>,
 {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Null => Ok(None),
-        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(de::Error::custom),
-        other => Err(de::Error::custom(format!(
-            "expected a JSON object, found {}",
-            kind(&other)
-        ))),
-    }
-}
+    struct ObjectOnly<T>(PhantomData<T>);
 
-fn kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
     }
+
+    d.deserialize_any(ObjectOnly(PhantomData))
 }
 
 /// A string map (`Tags`, `DefaultArguments`) in which every key appears once.

@@ -36,8 +36,9 @@ pub struct App {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/health", get(health))
-        .route("/logs/{token}", get(logs))
+        // Other methods on these paths get the AWS-style 404 from `handle`, not a bare 405.
+        .route("/health", get(health).fallback(handle))
+        .route("/logs/{token}", get(logs).fallback(handle))
         .fallback(handle)
         .with_state(app)
 }
@@ -96,6 +97,14 @@ async fn read_body(body: Body) -> Result<Vec<u8>, ApiError> {
     Ok(buf)
 }
 
+/// The Content-Type's media type, lower-cased, without parameters (`; charset=utf-8`).
+fn media_type(headers: &HeaderMap) -> String {
+    header_str(headers, "content-type")
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -111,9 +120,7 @@ async fn handle(
     let target = headers
         .get("x-amz-target")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let is_query = target.is_none()
-        && header_str(&headers, "content-type")
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let is_query = target.is_none() && media_type(&headers) == "application/x-www-form-urlencoded";
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(e) if is_query => return query::error(&request_id, &e),
@@ -168,9 +175,8 @@ async fn glue(
             format!("Unknown target {target:?}: expected AWSGlue.<Operation>"),
         )
     })?;
-    let content_type = header_str(parts.headers, "content-type").unwrap_or("");
-    if !content_type.starts_with("application/x-amz-json-1.1")
-        && !content_type.starts_with("application/x-amz-json-1.0")
+    let content_type = media_type(parts.headers);
+    if content_type != "application/x-amz-json-1.1" && content_type != "application/x-amz-json-1.0"
     {
         return Err(ApiError::new(
             ErrorCode::Serialization,

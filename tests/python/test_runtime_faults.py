@@ -4,7 +4,8 @@ One server for the module: `--warm-pool 0 --max-live-sessions 3 --minute-seconds
 (a Timeout/IdleTimeout "minute" lasts one second). The `fleet` fixture creates three sessions
 at once so their JVMs start together:
 
-  * IDLE  - IdleTimeout=5: times out ~5 s after its last statement;
+  * IDLE  - IdleTimeout=5: times out ~5 s after its last statement (a running statement holds
+            it until the test, however long the other JVMs take to start);
   * EXIT  - its driver calls os._exit(3) in a statement;
   * KILL  - its JVM is killed with SIGKILL during a Spark job.
 
@@ -45,7 +46,11 @@ def fleet(srv):
     R.H.create_session(glue, IDLE, IdleTimeout=IDLE_MINUTES)
     R.H.create_session(glue, EXIT)
     R.H.create_session(glue, KILL)
-    for sid in (IDLE, EXIT, KILL):
+    # The JVMs start together and may become READY seconds apart: IDLE is kept busy (a pending
+    # statement stops the idle clock) from its READY until test_idle_timeout.
+    R.wait_ready(glue, IDLE)
+    R.submit(glue, IDLE, "import time\ntime.sleep(600)")
+    for sid in (EXIT, KILL):
         R.wait_ready(glue, sid)
     return {sid: R.driver_pid(srv, glue, sid) for sid in (IDLE, EXIT, KILL)}
 
@@ -69,6 +74,11 @@ def test_live_session_limit(srv, fleet):
 
 def test_idle_timeout(srv, fleet):
     glue = glue_of(srv)
+    hold = 0
+    assert glue.get_statement(SessionId=IDLE, Id=hold)["Statement"]["State"] == "RUNNING"
+    assert glue.get_session(Id=IDLE)["Session"]["Status"] == "READY"
+    glue.cancel_statement(SessionId=IDLE, Id=hold)
+    assert R.wait_explained(srv, glue, IDLE, hold, timeout=30)[0]["State"] == "CANCELLED"
     assert R.run_ok(glue, IDLE, "'work'") == "'work'"
     done = time.monotonic()
     # still READY well before its IdleTimeout
@@ -87,7 +97,7 @@ def test_idle_timeout(srv, fleet):
     s = glue.get_session(Id=IDLE)["Session"]
     assert s["Status"] == "TIMEOUT", s
     assert s["CompletedOn"] >= s["CreatedOn"]
-    st = glue.get_statement(SessionId=IDLE, Id=0)["Statement"]
+    st = glue.get_statement(SessionId=IDLE, Id=1)["Statement"]
     assert st["State"] == "AVAILABLE" and st["Output"]["Data"]["TextPlain"] == "'work'"
 
 
