@@ -37,7 +37,7 @@
 mod common;
 
 use axum::body::Body;
-use common::{FORM, JSON_1_1, ROLE, Reply, Server, Signer};
+use common::{FORM, JSON_1_1, ROLE, Reply, Server, Signer, amz_date};
 use epoxy::auth::Authenticator;
 use epoxy::auth::accounts::Accounts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
@@ -83,25 +83,12 @@ account_id = "222222222222"
 
 const OPEN_ACCOUNT: &str = "000000000000";
 
-/// The operations epoxy serves (`epoxy::api::OPERATIONS`) plus names it does not.
-const TARGET_OPS: &[&str] = &[
-    "CreateSession",
-    "GetSession",
-    "ListSessions",
-    "StopSession",
-    "DeleteSession",
-    "RunStatement",
-    "GetStatement",
-    "ListStatements",
-    "CancelStatement",
-    "TagResource",
-    "UntagResource",
-    "GetTags",
-    "GetSystemLogsForSession",
-    "GetSessionEndpoint",
-    "CreateJob",
-    "getSession",
-];
+/// The operations epoxy serves plus names it does not (another Glue operation, wrong case).
+fn target_ops() -> Vec<&'static str> {
+    let mut ops = epoxy::api::OPERATIONS.to_vec();
+    ops.extend(["CreateJob", "getSession"]);
+    ops
+}
 
 /// Every `__type` epoxy may answer with (`epoxy::api::error::ErrorCode::as_str`).
 const KNOWN_CODES: &[&str] = &[
@@ -1874,18 +1861,6 @@ enum DateHeader {
     Value(String),
 }
 
-fn amz_date(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn date_header() -> BoxedStrategy<DateHeader> {
     let now = OffsetDateTime::now_utc();
     prop_oneof![
@@ -1985,7 +1960,7 @@ fn header_value() -> BoxedStrategy<Vec<u8>> {
 fn framing() -> impl Strategy<Value = Framing> {
     let target = prop_oneof![
         2 => Just(None),
-        12 => select(TARGET_OPS).prop_map(|op| Some(format!("AWSGlue.{op}").into_bytes())),
+        12 => select(target_ops()).prop_map(|op| Some(format!("AWSGlue.{op}").into_bytes())),
         1 => select(&[
             "AWSGlue.", "AWSGlue", "awsglue.GetSession", "AWSGlue.GetSession ", " AWSGlue.GetSession",
             "AWSGlue.GetSession.GetSession", "AmazonSSM.GetSession", "AWSGlue.AWSGlue.ListSessions",
@@ -2216,7 +2191,7 @@ struct GlueCase {
 }
 
 fn glue_cases(pools: &Pools) -> impl Strategy<Value = GlueCase> {
-    let by_op: Vec<(u32, BoxedStrategy<(&'static str, BodyGen)>)> = TARGET_OPS
+    let by_op: Vec<(u32, BoxedStrategy<(&'static str, BodyGen)>)> = target_ops()
         .iter()
         .map(|&op| {
             // Operations epoxy does not serve are a small share.
@@ -2667,36 +2642,24 @@ impl Fixture {
     /// reply's code is `expected` (`None`: success), and — for an error — that nothing changed.
     #[track_caller]
     fn expect(&self, caller: usize, op: &str, body: &[u8], expected: Option<&str>) -> Reply {
-        let w = Wire {
-            method: "POST".into(),
-            path: "/".into(),
-            headers: self.client_headers(
-                caller,
-                "glue",
-                Some(&format!("AWSGlue.{op}")),
-                JSON_1_1,
-                body,
-            ),
-            body: body.to_vec(),
-        };
-        self.expect_wire(&w, expected)
+        self.expect_wire(&self.glue_wire(caller, op, body), expected)
     }
 
     /// Like [`Fixture::expect`], whatever the answer.
     fn expect_any(&self, caller: usize, op: &str, body: &[u8]) -> Reply {
-        let w = Wire {
+        self.exercise(&self.glue_wire(caller, op, body))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `POST /` of `op` with `body`, signed for `caller` in SigV4 mode.
+    fn glue_wire(&self, caller: usize, op: &str, body: &[u8]) -> Wire {
+        let target = format!("AWSGlue.{op}");
+        Wire {
             method: "POST".into(),
             path: "/".into(),
-            headers: self.client_headers(
-                caller,
-                "glue",
-                Some(&format!("AWSGlue.{op}")),
-                JSON_1_1,
-                body,
-            ),
+            headers: self.client_headers(caller, "glue", Some(&target), JSON_1_1, body),
             body: body.to_vec(),
-        };
-        self.exercise(&w).unwrap_or_else(|e| panic!("{e}"))
+        }
     }
 
     #[track_caller]

@@ -336,16 +336,7 @@ impl Signer {
 
     /// Adds `X-Amz-Date` and `Authorization` for `POST /` with `body`.
     pub fn sign(&self, headers: &mut HeaderMap, body: &[u8]) {
-        let t = self.at;
-        let amz_date = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
+        let amz_date = amz_date(self.at);
         headers.insert("x-amz-date", HeaderValue::from_str(&amz_date).unwrap());
         let mut names: Vec<&str> = headers
             .keys()
@@ -424,4 +415,17 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// SigV4's basic ISO-8601 time, `20261124T232404Z`.
+pub fn amz_date(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
