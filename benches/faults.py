@@ -31,6 +31,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -115,24 +116,6 @@ def integrity_check(db: Path) -> str:
     if fk:
         result += f"; {len(fk)} foreign key violations"
     return result
-
-
-def proc_status(pid: int, key: str = "VmRSS") -> int | None:
-    """A kB figure from /proc/<pid>/status (VmRSS, VmHWM, Threads...)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def open_fds(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
 
 
 def health_status(url: str) -> int | None:
@@ -723,7 +706,6 @@ def readonly_data_dir(binary=None) -> dict:
     finally:
         _chattr("-i", locked)
         server.close()
-        import shutil
         shutil.rmtree(root, ignore_errors=True)
     return out
 
@@ -790,6 +772,7 @@ def full_disk(binary=None, size="2m") -> dict:
     finally:
         server.close()
         _umount(mnt)
+        shutil.rmtree(root, ignore_errors=True)
     return out
 
 

@@ -46,7 +46,6 @@ import random
 import sys
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +57,9 @@ import epoxy_harness as H  # noqa: E402
 
 PRELOAD = 1000  # sessions stored before the first level, so Get/List read real data
 CONTROL_MIX = (("ListSessions", 25), ("GetSession", 35), ("CreateSession", 20), ("TagResource", 20))
-SOAK_MIX = (("ListSessions", 20), ("GetSession", 30), ("CreateSession", 20), ("TagResource", 15),
+# As many deletes as creates: once each client holds SOAK_WINDOW sessions the store stops
+# growing, so a rising RSS would be a leak, not a bigger database.
+SOAK_MIX = (("ListSessions", 20), ("GetSession", 30), ("CreateSession", 15), ("TagResource", 20),
             ("DeleteSession", 15))
 # Statement phase: pure overhead (server -> driver -> store and back), then a small Spark job.
 STATEMENT_CODES = ("{i} + 1", "spark.range(1000).count()")
@@ -346,7 +347,7 @@ def run_levels(binary, levels, requests, time_cap, log) -> dict:
                 f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, max {row['max_ms']} ms, "
                 f"errors {row['errors']}, 5xx {row['http_5xx']}, server CPU {row['server_cpu_pct']}%, "
                 f"client CPU {row['client_cpu_pct']}%, server RSS {row['server_rss_kb']} kB"
-                + (f" [time cap hit]" if row["capped_by_time"] else "")
+                + (" [time cap hit]" if row["capped_by_time"] else "")
                 + (f" {row['error_samples']}" if row["error_samples"] else ""))
         writes = check_writes(server.url, ledger)
         log(f"writes: {writes['acknowledged_creates']} creates and {writes['acknowledged_tag_values']} tag "
@@ -478,6 +479,7 @@ def run_soak(binary, seconds: float, clients: int, rate: float, report_every: fl
                 client.close()
 
         rss0 = proc_status(pid, "VmRSS")
+        sessions0 = len(ledger.created) + len(known)
         log(f"soak: {clients} clients at {rate} req/s for {seconds:.0f}s; server pid {pid}, "
             f"RSS at start {rss0} kB")
         threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
@@ -508,13 +510,14 @@ def run_soak(binary, seconds: float, clients: int, rate: float, report_every: fl
         stop.set()
         for t in threads:
             t.join(timeout=30)
-        writes = check_writes(server.url, ledger)
         rss1 = proc_status(pid, "VmRSS")
-        log(f"soak done: RSS {rss0} kB -> {rss1} kB; writes {writes['acknowledged_creates']} creates, "
+        writes = check_writes(server.url, ledger)
+        log(f"soak done: RSS {rss0} kB -> {rss1} kB; sessions {sessions0} -> {writes['listed']}; writes {writes['acknowledged_creates']} creates, "
             f"{writes['acknowledged_deletes']} deletes; lost {writes['lost_creates_count']} creates, "
             f"{writes['lost_tags_count']} tags, {len(writes['deleted_but_listed'])} deleted-but-listed")
         server.stop()
-        return {"rss_start_kb": rss0, "rss_end_kb": rss1, "intervals": rows, "writes": writes,
+        return {"rss_start_kb": rss0, "rss_end_kb": rss1, "sessions_start": sessions0,
+                "sessions_end": writes["listed"], "intervals": rows, "writes": writes,
                 "clients": clients, "rate": rate, "binary": str(server.binary)}
     finally:
         server.close()

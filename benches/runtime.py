@@ -7,7 +7,8 @@ Measures, against `epoxy serve --runtime spark` (fresh temp data dir, `--warm-po
      (a non-default `--conf`, so a new driver JVM starts), polling GetSession every 10 ms;
   2. RunStatement -> AVAILABLE round trip (RunStatement, then GetStatement in a tight loop)
      for `1+1` (`--statements` runs, default 100) and `spark.range(1000).count()`;
-  3. RSS of an idle session's driver: its python + JVM (+ Python workers), from /proc.
+  3. for scale, one boto3 GetSession round trip (what every poll costs the client);
+  4. RSS of an idle session's driver: its python + JVM (+ Python workers), from /proc.
 
 and, for comparison, with the same interpreter in one process: SparkSession.builder
 .master("local[*]").getOrCreate() (same driver memory, UI off), then `eval` of the same code
@@ -107,6 +108,9 @@ def time_to_ready(glue, session_id, **create) -> float:
         time.sleep(0.01)
 
 
+RECORDED: dict[str, list[float]] = {}  # code -> CompletedOn - StartedOn (s), as epoxy stored it
+
+
 def round_trip(glue, session_id, code) -> float:
     t0 = time.perf_counter()
     stmt = glue.run_statement(SessionId=session_id, Code=code)["Id"]
@@ -115,6 +119,7 @@ def round_trip(glue, session_id, code) -> float:
         if st["State"] in R.FINAL_STATES:
             elapsed = time.perf_counter() - t0
             assert st["State"] == "AVAILABLE" and st["Output"]["Status"] == "ok", st
+            RECORDED.setdefault(code, []).append((st["CompletedOn"] - st["StartedOn"]) / 1000)
             return elapsed
 
 
@@ -139,9 +144,15 @@ def bench_epoxy(args) -> dict:
         R.wait_pool_warm(server)  # no JVM starting in the background while we time statements
         for code in ("1+1", "spark.range(1000).count()"):
             round_trip(glue, measured, code)  # first run warms code paths
+        RECORDED.clear()
         out["one_plus_one"] = [round_trip(glue, measured, "1+1") for _ in range(args.statements)]
         out["count"] = [round_trip(glue, measured, "spark.range(1000).count()")
                         for _ in range(args.spark_statements)]
+        out["get_session"] = []
+        for _ in range(args.statements):
+            t0 = time.perf_counter()
+            glue.get_session(Id=measured)
+            out["get_session"].append(time.perf_counter() - t0)
         time.sleep(2)  # idle
         pgid = R.driver_pid(server, glue, measured)
         out["session_rss_kb"] = R.group_rss_kb(pgid)
@@ -232,6 +243,9 @@ def main():
          ms(pct(ec, 50) - pct(lc, 50))),
         (f"`spark.range(1000).count()` p99 (n={len(ec)})", ms(pct(ec, 99)), ms(pct(lc, 99)),
          ms(pct(ec, 99) - pct(lc, 99))),
+        ("`1+1` StartedOn->CompletedOn as stored, p50", ms(pct(RECORDED["1+1"], 50)), "-", ""),
+        (f"(client floor) one boto3 GetSession p50 (n={len(ep['get_session'])})",
+         ms(pct(ep["get_session"], 50)), "-", ""),
         ("RSS of an idle session (python + JVM)", mib(ep["session_rss_kb"]), mib(local["rss_kb"]),
          mib(ep["session_rss_kb"] - local["rss_kb"])),
     ]
@@ -240,9 +254,9 @@ def main():
     print()
     print(f"warm starts: {', '.join(seconds(s) for s in ep['warm'])}; "
           f"cold starts: {', '.join(seconds(s) for s in ep['cold'])}")
-    print(f"session driver processes (RSS): "
+    print("session driver processes (RSS): "
           + ", ".join(f"{name} {mib(kb)}" for name, kb in ep["session_procs"]))
-    print(f"baseline processes (RSS): " + ", ".join(f"{name} {mib(kb)}" for name, kb in local["procs"]))
+    print("baseline processes (RSS): " + ", ".join(f"{name} {mib(kb)}" for name, kb in local["procs"]))
     print(f"idle warm-pool driver(s): {', '.join(mib(kb) for kb in ep['pool_rss_kb']) or 'none'}; "
           f"epoxy server itself: {mib(ep['server_rss_kb'])}")
     print("round trip = RunStatement + GetStatement polled in a tight loop until AVAILABLE (boto3, "

@@ -31,7 +31,8 @@ SHUTDOWN_GRACE = 5.0  # seconds spark.stop() gets before the process just exits
 CANCEL_SETTLE = 5.0  # seconds to wait for a cancelled statement's jobs to end
 MESSAGE_LIMIT = 2000  # characters of a `failed` message
 
-EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN = 0, 1, 2, 3
+EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN, EXIT_JVM_DIED = 0, 1, 2, 3, 4
+JVM_POLL = 1.0  # seconds between checks that the JVM is alive
 
 
 def job_group(stmt_id):
@@ -177,6 +178,8 @@ class Driver:
         self._lock = threading.Lock()  # guards the three fields below
         self._running = None  # id of the statement being executed
         self._cancel_requested = False
+        self._queued = set()  # ids received but not started yet
+        self._cancelled_early = set()  # queued ids whose cancel came before they started
         self._shutting_down = False
         self._busy = threading.Event()  # wakes the progress thread
 
@@ -199,6 +202,7 @@ class Driver:
     def serve(self):
         signal.signal(signal.SIGINT, self._on_sigint)  # replaces PySpark's handler
         threading.Thread(target=self._report_progress, name="progress", daemon=True).start()
+        threading.Thread(target=self._watch_jvm, name="jvm-watch", daemon=True).start()
         while True:
             command = self._commands.get()
             if command[0] == "shutdown" or self._shutting_down:
@@ -219,10 +223,30 @@ class Driver:
         if self.repl.executing:
             raise KeyboardInterrupt
 
+    def _watch_jvm(self):
+        """Ends the driver when its JVM dies: without it no statement can run, and the
+        server only learns that a session is lost when the driver process exits."""
+        proc = getattr(getattr(self.sc, "_gateway", None), "proc", None)
+        if proc is None:
+            log.warning("no handle on the JVM process; its death will not be noticed")
+            return
+        while proc.poll() is None:
+            time.sleep(JVM_POLL)
+        log.error("the Spark JVM exited with code %s; the driver cannot continue", proc.returncode)
+        os._exit(EXIT_JVM_DIED)
+
     def _run_statement(self, stmt_id, code):
         group = job_group(stmt_id)
         with self._lock:
-            self._running, self._cancel_requested = stmt_id, False
+            self._queued.discard(stmt_id)
+            cancelled_early = stmt_id in self._cancelled_early
+            self._cancelled_early.discard(stmt_id)
+            if not cancelled_early:
+                self._running, self._cancel_requested = stmt_id, False
+        if cancelled_early:
+            log.info("statement %s: cancelled before it started", stmt_id)
+            self.channel.send("result", id=stmt_id, status="cancelled", text="")
+            return
         log.info("statement %s: running %d chars of code", stmt_id, len(code))
         self.channel.send("started", id=stmt_id)
         try:
@@ -291,6 +315,8 @@ class Driver:
         stmt_id = msg.get("id") if isinstance(msg, dict) else None
         valid_id = isinstance(stmt_id, int) and not isinstance(stmt_id, bool)
         if op == "run" and valid_id and isinstance(msg.get("code"), str):
+            with self._lock:
+                self._queued.add(stmt_id)
             self._commands.put(("run", stmt_id, msg["code"]))
         elif op == "cancel" and valid_id:
             self.cancel(stmt_id)
@@ -302,6 +328,11 @@ class Driver:
 
     def cancel(self, stmt_id):
         with self._lock:
+            if stmt_id in self._queued:
+                # The run is on its way to the main thread: cancel it there.
+                self._cancelled_early.add(stmt_id)
+                log.info("statement %s: cancel requested before it started", stmt_id)
+                return
             if self._running != stmt_id or self._cancel_requested:
                 log.info("ignoring cancel of %s: not running", stmt_id)
                 return

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 /// Glue's defaults for Spark ETL sessions.
 const DEFAULT_TIMEOUT_MINUTES: i64 = 2880;
-const DEFAULT_MAX_CAPACITY: f64 = 5.0;
+const DEFAULT_WORKER_TYPE: &str = "G.1X";
+const DEFAULT_WORKERS: i64 = 5;
 const DEFAULT_GLUE_VERSION: &str = "5.0";
 const MIN_CAPACITY: f64 = 2.0;
 
@@ -145,12 +146,16 @@ impl CreateSessionInput {
                 "SessionType SPARK_CONNECT is not supported by epoxy; use LIVY (statement) sessions",
             ));
         }
-        let max_capacity = capacity(
-            self.worker_type.as_deref(),
-            self.number_of_workers,
-            self.max_capacity,
-        )?;
-        let number_of_workers = self.number_of_workers.map(|n| n as u32);
+        // Without any sizing, Glue's default: G.1X × 5 (the Glue kernel's %status reads both).
+        let (worker_type, number_of_workers) =
+            match (&self.worker_type, self.number_of_workers, self.max_capacity) {
+                (None, None, None) => {
+                    (Some(DEFAULT_WORKER_TYPE.to_string()), Some(DEFAULT_WORKERS))
+                }
+                _ => (self.worker_type, self.number_of_workers),
+            };
+        let max_capacity = capacity(worker_type.as_deref(), number_of_workers, self.max_capacity)?;
+        let number_of_workers = number_of_workers.map(|n| n as u32);
         Ok(NewSessionRequest {
             id,
             spec: SessionSpec {
@@ -162,7 +167,7 @@ impl CreateSessionInput {
                 connections: self.connections,
                 max_capacity,
                 number_of_workers,
-                worker_type: self.worker_type,
+                worker_type,
                 security_configuration: self.security_configuration,
                 glue_version,
                 session_type,
@@ -174,7 +179,7 @@ impl CreateSessionInput {
 }
 
 /// Glue's sizing rules: WorkerType and NumberOfWorkers come together and exclude MaxCapacity;
-/// MaxCapacity = workers × DPU per worker; 5 DPU when nothing is given, at least 2.
+/// MaxCapacity = workers × DPU per worker; G.1X × 5 when nothing is given; alone, at least 2.
 fn capacity(
     worker_type: Option<&str>,
     workers: Option<i64>,
@@ -208,7 +213,7 @@ fn capacity(
             }
             Ok(c)
         }
-        (None, None, None) => Ok(DEFAULT_MAX_CAPACITY),
+        (None, None, None) => capacity(Some(DEFAULT_WORKER_TYPE), Some(DEFAULT_WORKERS), None),
     }
 }
 
