@@ -57,6 +57,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
 /// Checks Java, then uses `python` if given (it must import pyspark) or provisions the venv.
 pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, ProvisionError> {
     let java_major = check_java()?;
+    // Absolute, so the paths stay valid whatever directory a driver or a caller runs in.
+    let data_dir = std::path::absolute(data_dir).map_err(io_err(data_dir))?;
     let runtime_dir = data_dir.join("runtime");
     std::fs::create_dir_all(&runtime_dir).map_err(io_err(&runtime_dir))?;
     let python = match python {
