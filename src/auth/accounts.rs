@@ -51,7 +51,14 @@ impl Accounts {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: AccountsFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        // The parser's own message quotes the offending line, which may hold a secret: say
+        // only where and what.
+        let file: AccountsFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                text[..span.start.min(text.len())].lines().count().max(1)
+            });
+            format!("line {line}: {}", e.message())
+        })?;
         if file.account.is_empty() {
             return Err("it defines no [[account]]".into());
         }
@@ -112,5 +119,11 @@ mod tests {
         assert!(Accounts::parse(&ok.replace("111111111111\"\n", "1\"\n")).is_err());
         assert!(Accounts::parse(&format!("{ok}{ok}")).is_err());
         assert!(Accounts::parse(&ok.replace("user_arn", "nonsense")).is_err());
+        let broken = Accounts::parse(
+            &ok.replace("secret_access_key = \"s\"", "secret_access_key = \"hunter2"),
+        )
+        .unwrap_err();
+        assert!(!broken.contains("hunter2"), "{broken}");
+        assert!(broken.starts_with("line "), "{broken}");
     }
 }

@@ -74,6 +74,9 @@ pub struct DriverHandle {
     stdin: ChildStdin,
     events: mpsc::Receiver<DriverEvent>,
     pid: Option<u32>,
+    /// In the environment of the driver and everything it starts, so that processes that left
+    /// its process group (`setsid`) are still found and stopped with it.
+    token: String,
     log_path: PathBuf,
 }
 
@@ -90,12 +93,14 @@ impl DriverHandle {
             .append(true)
             .open(log_path)?;
         let config_json = serde_json::to_string(config).map_err(std::io::Error::other)?;
+        let token = uuid::Uuid::new_v4().to_string();
         let mut command = Command::new(python);
         command
             .args(["-u", "-m", "epoxy_driver"])
             .env("PYTHONPATH", driver_dir)
             .env("EPOXY_DRIVER_CONFIG", config_json)
             .env("PYTHONUNBUFFERED", "1")
+            .env(TOKEN_VAR, &token)
             // A SPARK_HOME would make PySpark use another Spark than the pinned one.
             .env_remove("SPARK_HOME")
             .stdin(Stdio::piped())
@@ -120,6 +125,7 @@ impl DriverHandle {
             stdin,
             events,
             pid,
+            token,
             log_path: log_path.to_path_buf(),
         })
     }
@@ -207,6 +213,12 @@ impl DriverHandle {
                 libc::killpg(pid, libc::SIGKILL);
             }
         }
+        for pid in processes_with_token(&self.token) {
+            // SAFETY: kill only sends a signal, to a process that carries this driver's token.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -252,6 +264,24 @@ async fn read_events(
         log_tail(&log_path, 8)
     );
     let _ = tx.send(DriverEvent::Exited { reason }).await;
+}
+
+/// The environment variable that marks a driver's processes.
+const TOKEN_VAR: &str = "EPOXY_DRIVER_TOKEN";
+
+/// Pids whose environment carries `TOKEN_VAR=token` (Linux `/proc`; elsewhere none).
+fn processes_with_token(token: &str) -> Vec<i32> {
+    let needle = format!("{TOKEN_VAR}={token}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
 }
 
 /// The last `lines` lines of a log, for error messages.

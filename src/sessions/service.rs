@@ -85,6 +85,15 @@ impl SessionService {
             if recovered > 0 {
                 tracing::warn!(recovered, "sessions left live by a previous run were ended");
             }
+        } else {
+            // Control plane only: a create interrupted between its two writes is finished here.
+            for session in service.store.live_sessions()? {
+                if session.status == SessionStatus::Provisioning {
+                    service
+                        .store
+                        .transition(session.key, SessionStatus::Ready, None, now_ms())?;
+                }
+            }
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());
         Ok(service)
