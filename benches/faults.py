@@ -5,8 +5,9 @@ Each scenario is a function returning a plain dict of what was tried and what su
 tests/python/test_reliability.py runs them a few times in CI (and asserts) while this script runs
 them many times on demand and prints the figures RELIABILITY.md quotes.
 
-  crash    kill -9 the server in the middle of a burst of CreateSession + TagResource from
-           `--threads` threads, restart on the same data dir, check every acknowledged write.
+  crash    kill -9 the server in the middle of a burst of CreateSession + TagResource (and a
+           StopSession for every 4th session) from `--threads` threads, restart on the same
+           data dir, check every acknowledged write.
   sigterm  SIGTERM in the middle of a burst (plus requests whose body is still being sent):
            requests already in the server complete, the process exits within the bound.
   disk     data dir on a read-only filesystem, and on a 2 MiB tmpfs filled to the last byte
@@ -154,6 +155,8 @@ class Ledger:
     # session id -> {tag key: set of values the server may legitimately hold}
     maybe: dict = field(default_factory=dict)
     unacked_creates: set = field(default_factory=set)  # sent, no reply (may or may not exist)
+    stopped: set = field(default_factory=set)  # acknowledged StopSession
+    stop_sent: set = field(default_factory=set)  # StopSession sent (acknowledged or not)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -163,6 +166,7 @@ class CrashRound:
     kill_after_s: float
     acked_creates: int = 0
     acked_tag_writes: int = 0
+    acked_stops: int = 0
     unacknowledged: int = 0
     http_5xx: int = 0
     other_errors: list = field(default_factory=list)
@@ -170,6 +174,7 @@ class CrashRound:
     sessions_after: int = 0
     lost_creates: list = field(default_factory=list)
     lost_tags: list = field(default_factory=list)
+    lost_stops: list = field(default_factory=list)
     half_written: list = field(default_factory=list)
     stuck_live: list = field(default_factory=list)
     list_problems: list = field(default_factory=list)
@@ -178,7 +183,7 @@ class CrashRound:
     @property
     def ok(self) -> bool:
         return not (self.http_5xx or self.other_errors or self.lost_creates or self.lost_tags
-                    or self.half_written or self.list_problems or self.integrity != "ok"
+                    or self.lost_stops or self.half_written or self.list_problems or self.integrity != "ok"
                     or self.stuck_live)
 
 
@@ -234,6 +239,26 @@ def _burst_worker(url: str, rep: int, thread: int, ledger: Ledger, rnd: CrashRou
                 ledger.maybe[target]["touched"] = {value}
                 rnd.acked_tag_writes += 1
             seq += 1
+            if seq % 4:
+                continue
+            # Every 4th session is stopped right away: STOPPING -> STOPPED is a write too.
+            with ledger.lock:
+                ledger.stop_sent.add(sid)
+            try:
+                status, data = call(conn, "StopSession", {"Id": sid})
+            except (OSError, http.client.HTTPException):
+                with ledger.lock:
+                    rnd.unacknowledged += 1
+                return
+            if status != 200:
+                with ledger.lock:
+                    if status >= 500:
+                        rnd.http_5xx += 1
+                    rnd.other_errors.append(f"StopSession {sid}: {status} {data}")
+                return
+            with ledger.lock:
+                ledger.stopped.add(sid)
+                rnd.acked_stops += 1
     finally:
         conn.close()
 
@@ -280,10 +305,14 @@ def verify_after_restart(url: str, ledger: Ledger, rnd: CrashRound, runtime_none
                     rnd.lost_tags.append(f"{sid}: touched={tags.get('touched')!r}, acknowledged "
                                          f"{acked_touch!r}, allowed {sorted(allowed)}")
             st = statuses.get(sid)
-            stuck = st != "READY" if runtime_none else st in LIVE
+            if sid in ledger.stopped and st != "STOPPED":
+                rnd.lost_stops.append(f"{sid}: {st} after an acknowledged StopSession")
+            stuck = st not in ("READY", "STOPPED") if runtime_none else st in LIVE
             if stuck and rep == str(rnd.rep):  # earlier rounds reported theirs
-                acked = "acknowledged" if sid in ledger.acked else "unacknowledged"
-                rnd.stuck_live.append(f"{sid}: {st} ({acked} create)")
+                what = ("create unacknowledged" if sid not in ledger.acked else
+                        "StopSession unacknowledged" if sid in ledger.stop_sent - ledger.stopped else
+                        "every request acknowledged")
+                rnd.stuck_live.append(f"{sid}: {st} ({what})")
         # A tag filter finds exactly the sessions carrying the tag (this round's, all read above).
         for rep, expected in sorted(by_rep.items()):
             if rep != str(rnd.rep):
@@ -333,7 +362,7 @@ def crash_burst(binary=None, reps: int = 5, threads: int = 8, log=print) -> list
             rnd = crash_round(server, ledger, rep, threads)
             rounds.append(rnd)
             log(f"crash round {rep}: killed after {rnd.kill_after_s}s, {rnd.acked_creates} creates + "
-                f"{rnd.acked_tag_writes} tag writes acknowledged, {rnd.unacknowledged} in flight, "
+                f"{rnd.acked_tag_writes} tag writes + {rnd.acked_stops} stops acknowledged, {rnd.unacknowledged} in flight, "
                 f"{rnd.sessions_after} sessions after restart ({rnd.restart_s}s), "
                 f"{'OK' if rnd.ok else 'PROBLEMS: ' + json.dumps(_problems(rnd))[:800]}")
     finally:
@@ -344,7 +373,7 @@ def crash_burst(binary=None, reps: int = 5, threads: int = 8, log=print) -> list
 def _problems(rnd: CrashRound) -> dict:
     d = asdict(rnd)
     return {k: v for k, v in d.items()
-            if k in ("other_errors", "lost_creates", "lost_tags", "half_written", "stuck_live",
+            if k in ("other_errors", "lost_creates", "lost_tags", "lost_stops", "half_written", "stuck_live",
                      "list_problems", "http_5xx") and v} | (
         {"integrity": rnd.integrity} if rnd.integrity != "ok" else {})
 
@@ -799,7 +828,8 @@ def main(argv=None) -> int:
         log(f"crash: {len(rounds)} rounds, {sum(r.ok for r in rounds)} clean, "
             f"{sum(r.acked_creates for r in rounds)} creates and {sum(r.acked_tag_writes for r in rounds)} "
             f"tag writes acknowledged, {sum(r.unacknowledged for r in rounds)} in flight at the kill, "
-            f"{sum(len(r.lost_creates) + len(r.lost_tags) for r in rounds)} lost, "
+            f"{sum(r.acked_stops for r in rounds)} stops acknowledged, "
+            f"{sum(len(r.lost_creates) + len(r.lost_tags) + len(r.lost_stops) for r in rounds)} lost, "
             f"{sum(len(r.half_written) for r in rounds)} half-written, "
             f"{sum(len(r.stuck_live) for r in rounds)} stuck; {time.monotonic() - t0:.0f}s")
     if args.scenario in ("sigterm", "all"):

@@ -33,6 +33,7 @@ MESSAGE_LIMIT = 2000  # characters of a `failed` message
 
 EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN, EXIT_JVM_DIED = 0, 1, 2, 3, 4
 JVM_POLL = 1.0  # seconds between checks that the JVM is alive
+SPARK_OOM_EXIT = 52  # SparkExitCode.OOM: the JVM died of an OutOfMemoryError
 
 
 def job_group(stmt_id):
@@ -232,7 +233,12 @@ class Driver:
             return
         while proc.poll() is None:
             time.sleep(JVM_POLL)
-        log.error("the Spark JVM exited with code %s; the driver cannot continue", proc.returncode)
+        hint = ""
+        if proc.returncode == SPARK_OOM_EXIT:
+            hint = (" (java.lang.OutOfMemoryError: the driver ran out of heap; use a larger"
+                    " WorkerType or DefaultArguments --conf spark.driver.memory=...)")
+        log.error("the Spark JVM exited with code %s%s; the driver cannot continue",
+                  proc.returncode, hint)
         os._exit(EXIT_JVM_DIED)
 
     def _run_statement(self, stmt_id, code):

@@ -160,13 +160,20 @@ impl DriverHandle {
         self.stdin.flush().await
     }
 
-    /// The next event; `Exited` once the process is gone (and forever after).
+    /// The next event; `Exited` once the process is gone (and forever after). The exit is
+    /// watched as well as the pipe: a child the user's code forked keeps the pipe open.
     pub async fn next_event(&mut self) -> DriverEvent {
-        match self.events.recv().await {
-            Some(event) => event,
-            None => DriverEvent::Exited {
-                reason: "driver output closed".into(),
+        tokio::select! {
+            biased;
+            event = self.events.recv() => match event {
+                Some(event) => event,
+                None => DriverEvent::Exited { reason: exit_reason(&self.log_path) },
             },
+            status = self.child.wait() => {
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                tracing::warn!(pid = self.pid, %status, "driver process exited");
+                DriverEvent::Exited { reason: exit_reason(&self.log_path) }
+            }
         }
     }
 
@@ -259,10 +266,7 @@ async fn read_events(
             },
         }
     }
-    let reason = format!(
-        "the Spark driver process exited unexpectedly. Last log lines:\n{}",
-        log_tail(&log_path, 8)
-    );
+    let reason = exit_reason(&log_path);
     let _ = tx.send(DriverEvent::Exited { reason }).await;
 }
 
@@ -282,6 +286,14 @@ fn processes_with_token(token: &str) -> Vec<i32> {
                 .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
         })
         .collect()
+}
+
+/// What a session's ErrorMessage says when its driver is gone.
+fn exit_reason(log_path: &Path) -> String {
+    format!(
+        "the Spark driver process exited unexpectedly. Last log lines:\n{}",
+        log_tail(log_path, 8)
+    )
 }
 
 /// The last `lines` lines of a log, for error messages.

@@ -86,13 +86,17 @@ impl SessionService {
                 tracing::warn!(recovered, "sessions left live by a previous run were ended");
             }
         } else {
-            // Control plane only: a create interrupted between its two writes is finished here.
+            // Control plane only: a create or stop interrupted between its two writes is
+            // finished here (there is no driver to wait for).
             for session in service.store.live_sessions()? {
-                if session.status == SessionStatus::Provisioning {
-                    service
-                        .store
-                        .transition(session.key, SessionStatus::Ready, None, now_ms())?;
-                }
+                let next = match session.status {
+                    SessionStatus::Provisioning => SessionStatus::Ready,
+                    SessionStatus::Stopping => SessionStatus::Stopped,
+                    _ => continue,
+                };
+                service
+                    .store
+                    .transition(session.key, next, None, now_ms())?;
             }
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());
