@@ -5,13 +5,25 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// One `[[account]]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub account_id: String,
     pub user_arn: Option<String>,
+}
+
+/// Never prints the secret, so no `{:?}` can leak it into a log.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .field("user_arn", &self.user_arn)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]

@@ -273,9 +273,8 @@ async fn read_events(
 /// The environment variable that marks a driver's processes.
 const TOKEN_VAR: &str = "EPOXY_DRIVER_TOKEN";
 
-/// Pids whose environment carries `TOKEN_VAR=token` (Linux `/proc`; elsewhere none).
-fn processes_with_token(token: &str) -> Vec<i32> {
-    let needle = format!("{TOKEN_VAR}={token}");
+/// Pids whose environment has an entry for which `matches` holds (Linux `/proc`; elsewhere none).
+fn processes_where(matches: impl Fn(&[u8]) -> bool) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -283,9 +282,39 @@ fn processes_with_token(token: &str) -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(&matches))
         })
         .collect()
+}
+
+/// Pids carrying this driver's token.
+fn processes_with_token(token: &str) -> Vec<i32> {
+    let needle = format!("{TOKEN_VAR}={token}");
+    processes_where(|var| var == needle.as_bytes())
+}
+
+/// Kills what drivers of an earlier run on this data dir left behind (after a kill -9 of the
+/// server, a JVM whose stdin a forked child still holds never exits). Returns how many.
+pub fn kill_leftovers(driver_dir: &Path) -> usize {
+    let needle = format!("PYTHONPATH={}", driver_dir.display());
+    let mine = std::process::id() as i32;
+    let leftovers: Vec<i32> = processes_where(|var| var == needle.as_bytes())
+        .into_iter()
+        .filter(|pid| *pid != mine)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|var| var.starts_with(TOKEN_VAR.as_bytes()))
+            })
+        })
+        .collect();
+    for pid in &leftovers {
+        // SAFETY: kill only sends a signal, to a driver process of this data dir.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    leftovers.len()
 }
 
 /// What a session's ErrorMessage says when its driver is gone.

@@ -93,6 +93,13 @@ impl DriverRuntime {
         logs_dir: PathBuf,
         warm: usize,
     ) -> Arc<Self> {
+        let killed = driver::kill_leftovers(&runtime.driver_dir);
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                "stopped driver processes an earlier run left behind"
+            );
+        }
         let this = Arc::new(Self {
             runtime,
             master,

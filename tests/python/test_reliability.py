@@ -532,10 +532,6 @@ def test_kill9_with_sessions_provisioning_ready_and_stopping(spark_srv, sessions
 
 
 @spark
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: after a kill -9 of the server, a session whose statement forked a child leaves that "
-    "child AND the session's JVM running for good (reparented to init): the driver exits on EOF, "
-    "but the child holds the JVM's stdin pipe open, and nobody is left to kill the group."))
 def test_kill9_leaves_no_process_of_a_session_that_forked(spark_srv, sessions):
     assert _KILL9, "the kill -9 test did not run"
     try:
