@@ -192,23 +192,31 @@ def _burst_worker(url: str, rep: int, thread: int, ledger: Ledger, rnd: CrashRou
     conn = H.RawGlue(url, timeout=10)
     mine: list[str] = []
     seq = 0
+
+    def acknowledged(op: str, body: dict, what: str) -> bool:
+        """Sends one write; True if it got a 200, else counts why not (the worker then stops)."""
+        try:
+            status, data = call(conn, op, body)
+        except (OSError, http.client.HTTPException):
+            with ledger.lock:
+                if op == "CreateSession":
+                    ledger.unacked_creates.add(what)
+                rnd.unacknowledged += 1
+            return False
+        if status != 200:
+            with ledger.lock:
+                if status >= 500:
+                    rnd.http_5xx += 1
+                rnd.other_errors.append(f"{op} {what}: {status} {data}")
+            return False
+        return True
+
     try:
         while not stop.is_set() and time.monotonic() < deadline:
             sid = burst_id(rep, thread, seq)
             tags = create_tags(rep, thread, seq)
             # CreateSession with its tags
-            try:
-                status, data = call(conn, "CreateSession", H.create_args(sid, Tags=tags))
-            except (OSError, http.client.HTTPException):
-                with ledger.lock:
-                    ledger.unacked_creates.add(sid)
-                    rnd.unacknowledged += 1
-                return
-            if status != 200:
-                with ledger.lock:
-                    if status >= 500:
-                        rnd.http_5xx += 1
-                    rnd.other_errors.append(f"CreateSession {sid}: {status} {data}")
+            if not acknowledged("CreateSession", H.create_args(sid, Tags=tags), sid):
                 return
             with ledger.lock:
                 ledger.acked[sid] = dict(tags)
@@ -220,18 +228,8 @@ def _burst_worker(url: str, rep: int, thread: int, ledger: Ledger, rnd: CrashRou
             value = str(seq)
             with ledger.lock:
                 ledger.maybe.setdefault(target, {}).setdefault("touched", set()).add(value)
-            try:
-                status, data = call(conn, "TagResource", {
-                    "ResourceArn": H.session_arn(target), "TagsToAdd": {"touched": value}})
-            except (OSError, http.client.HTTPException):
-                with ledger.lock:
-                    rnd.unacknowledged += 1
-                return
-            if status != 200:
-                with ledger.lock:
-                    if status >= 500:
-                        rnd.http_5xx += 1
-                    rnd.other_errors.append(f"TagResource {target}: {status} {data}")
+            tag = {"ResourceArn": H.session_arn(target), "TagsToAdd": {"touched": value}}
+            if not acknowledged("TagResource", tag, target):
                 return
             with ledger.lock:
                 ledger.acked[target]["touched"] = value
@@ -244,17 +242,7 @@ def _burst_worker(url: str, rep: int, thread: int, ledger: Ledger, rnd: CrashRou
             # Every 4th session is stopped right away: STOPPING -> STOPPED is a write too.
             with ledger.lock:
                 ledger.stop_sent.add(sid)
-            try:
-                status, data = call(conn, "StopSession", {"Id": sid})
-            except (OSError, http.client.HTTPException):
-                with ledger.lock:
-                    rnd.unacknowledged += 1
-                return
-            if status != 200:
-                with ledger.lock:
-                    if status >= 500:
-                        rnd.http_5xx += 1
-                    rnd.other_errors.append(f"StopSession {sid}: {status} {data}")
+            if not acknowledged("StopSession", {"Id": sid}, sid):
                 return
             with ledger.lock:
                 ledger.stopped.add(sid)
