@@ -216,11 +216,6 @@ impl DriverRuntime {
             driver.shutdown(Duration::from_secs(5)).await;
         }
     }
-
-    /// Idle warm drivers right now.
-    pub async fn warm_count(&self) -> usize {
-        self.pool.lock().await.len()
-    }
 }
 
 #[cfg(test)]

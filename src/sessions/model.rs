@@ -147,12 +147,6 @@ string_enum!(
     }
 );
 
-impl StatementState {
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Available | Self::Cancelled | Self::Error)
-    }
-}
-
 /// A stored session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
