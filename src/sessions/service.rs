@@ -79,7 +79,8 @@ impl SessionService {
             config,
         });
         if service.runtime.is_some() {
-            let recovered = service.end_live_sessions_now(
+            let recovered = end_live(
+                &*service.store,
                 "The epoxy server restarted while this session was live; its driver is gone. Create a new session.",
             )?;
             if recovered > 0 {
@@ -126,10 +127,6 @@ impl SessionService {
         if !matches!(ended, Ok(Ok(_))) {
             tracing::error!("could not record the end of live sessions; the next start will");
         }
-    }
-
-    fn end_live_sessions_now(&self, message: &str) -> Result<usize, StoreError> {
-        end_live(&*self.store, message)
     }
 
     /// Looks a session up in the caller's tenancy; another tenant's session does not exist.
@@ -401,6 +398,16 @@ impl SessionService {
         id: i64,
     ) -> Result<Statement, ApiError> {
         let key = self.session(tenant, session_id).await?.key;
+        self.statement_of(key, session_id, id).await
+    }
+
+    /// Statement `id` of the session stored under `key` (named `session_id` in errors).
+    async fn statement_of(
+        &self,
+        key: i64,
+        session_id: &str,
+        id: i64,
+    ) -> Result<Statement, ApiError> {
         self.db(move |s| s.statement(key, id))
             .await?
             .ok_or_else(|| {
@@ -458,8 +465,8 @@ impl SessionService {
         session_id: &str,
         id: i64,
     ) -> Result<(), ApiError> {
-        let statement = self.get_statement(tenant, session_id, id).await?;
         let key = self.session(tenant, session_id).await?.key;
+        let statement = self.statement_of(key, session_id, id).await?;
         match statement.state {
             StatementState::Waiting => {
                 let cancelled = self
