@@ -7,22 +7,12 @@ use std::process::Command;
 /// The pinned runtime (Glue 5.0 parity: Spark 3.5).
 pub const REQUIREMENTS: &str = include_str!("../../python/requirements.lock");
 
-/// The driver's source, written next to the venv on every start so it always matches the binary.
-const DRIVER_FILES: &[(&str, &str)] = &[
-    (
-        "__init__.py",
-        include_str!("../../python/epoxy_driver/__init__.py"),
-    ),
-    (
-        "__main__.py",
-        include_str!("../../python/epoxy_driver/__main__.py"),
-    ),
-    (
-        "driver.py",
-        include_str!("../../python/epoxy_driver/driver.py"),
-    ),
-    ("repl.py", include_str!("../../python/epoxy_driver/repl.py")),
-];
+// The Python packages drivers import (`epoxy_driver`, `awsglue`, `awsgluedq`), embedded by
+// build.rs and written next to the venv on every start so they always match the binary.
+include!(concat!(env!("OUT_DIR"), "/python_files.rs"));
+
+/// Top-level packages in `PYTHON_FILES`, replaced whole so a removed module does not linger.
+const PACKAGES: &[&str] = &["epoxy_driver", "awsglue", "awsgluedq"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -68,17 +58,30 @@ pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, Prov
     let version = pyspark_version(&python).map_err(ProvisionError::Python)?;
     tracing::info!(python = %python.display(), pyspark = %version, java = java_major, "runtime ready");
     let driver_dir = runtime_dir.join("driver");
-    let package = driver_dir.join("epoxy_driver");
-    std::fs::create_dir_all(&package).map_err(io_err(&package))?;
-    for (name, source) in DRIVER_FILES {
-        let path = package.join(name);
-        std::fs::write(&path, source).map_err(io_err(&path))?;
-    }
+    write_packages(&driver_dir)?;
     Ok(Runtime {
         python,
         driver_dir,
         java_major,
     })
+}
+
+/// Writes the embedded packages under `driver_dir`, replacing what an older binary left there.
+fn write_packages(driver_dir: &Path) -> Result<(), ProvisionError> {
+    for package in PACKAGES {
+        let dir = driver_dir.join(package);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+    }
+    for (relative, source) in PYTHON_FILES {
+        let path = driver_dir.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        std::fs::write(&path, source).map_err(io_err(&path))?;
+    }
+    Ok(())
 }
 
 fn java_binary() -> PathBuf {
@@ -141,23 +144,36 @@ fn pyspark_version(python: &Path) -> Result<String, String> {
 }
 
 /// Creates the venv and installs the pinned requirements unless a previous run completed that.
+/// A venv provisioned from an older lock is upgraded in place: pip installs only what changed.
 fn ensure_venv(venv: &Path) -> Result<PathBuf, ProvisionError> {
     let python = venv.join("bin").join("python");
     let marker = venv.join("epoxy-requirements.lock");
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == REQUIREMENTS) && python.exists() {
+    let installed = std::fs::read_to_string(&marker).ok();
+    if installed.as_deref() == Some(REQUIREMENTS) && python.exists() {
         return Ok(python);
     }
-    eprintln!(
-        "epoxy: provisioning the PySpark runtime in {} (first start; downloads ~320 MB)…",
-        venv.display()
-    );
-    let base = std::env::var("EPOXY_BASE_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(
-        Command::new(&base)
-            .args(["-m", "venv", "--clear"])
-            .arg(venv),
-        "create the venv",
-    )?;
+    if installed.is_some() && python.exists() {
+        eprintln!(
+            "epoxy: upgrading the runtime in {} to the new pinned environment…",
+            venv.display()
+        );
+    } else {
+        eprintln!(
+            "epoxy: provisioning the Glue 5.0 Python runtime in {} (first start; downloads ~450 MB)…",
+            venv.display()
+        );
+        let base = std::env::var("EPOXY_BASE_PYTHON").unwrap_or_else(|_| "python3".into());
+        run(
+            Command::new(&base)
+                .args(["-m", "venv", "--clear"])
+                .arg(venv),
+            "create the venv",
+        )?;
+    }
+    // An upgrade cut short leaves a marker that matches no lock: the next start resumes it.
+    if installed.is_some() {
+        std::fs::write(&marker, "incomplete\n").map_err(io_err(&marker))?;
+    }
     let requirements = venv.join("requirements.lock");
     std::fs::write(&requirements, REQUIREMENTS).map_err(io_err(&requirements))?;
     run(
@@ -172,10 +188,10 @@ fn ensure_venv(venv: &Path) -> Result<PathBuf, ProvisionError> {
                 "-r",
             ])
             .arg(&requirements),
-        "install pyspark",
+        "install the pinned runtime",
     )?;
     std::fs::write(&marker, REQUIREMENTS).map_err(io_err(&marker))?;
-    eprintln!("epoxy: PySpark runtime ready");
+    eprintln!("epoxy: runtime ready");
     Ok(python)
 }
 
