@@ -31,6 +31,10 @@ pub struct RuntimeArgs {
     /// Use this Python (it must import pyspark 3.5) instead of provisioning a venv.
     #[arg(long, env = "EPOXY_PYTHON")]
     pub python: Option<PathBuf>,
+    /// Where the pinned jars (S3A, Iceberg, Delta, Hudi) live [default: <data-dir>/runtime/jars];
+    /// share one between data dirs to fetch them once.
+    #[arg(long, env = "EPOXY_JARS_DIR")]
+    pub jars_dir: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

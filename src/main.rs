@@ -20,8 +20,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(epoxy::server::serve(args))
         }
         Command::Provision(args) => {
-            let runtime =
-                epoxy::runtime::provision::provision(&args.data_dir, args.python.as_deref())?;
+            let runtime = epoxy::runtime::provision::provision(&args)?;
             println!("{}", runtime.python.display());
             Ok(())
         }

@@ -61,10 +61,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = match args.runtime_kind {
         RuntimeKind::None => None,
         RuntimeKind::Spark => {
-            let (dir, python) = (data_dir.clone(), args.runtime.python.clone());
+            let runtime_args = args.runtime.clone();
             let ready =
-                tokio::task::spawn_blocking(move || provision::provision(&dir, python.as_deref()))
-                    .await??;
+                tokio::task::spawn_blocking(move || provision::provision(&runtime_args)).await??;
             Some(DriverRuntime::new(
                 ready,
                 args.spark_master.clone(),

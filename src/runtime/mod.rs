@@ -2,6 +2,7 @@
 //! drivers with the default configuration.
 
 pub mod driver;
+pub mod jars;
 pub mod provision;
 
 use driver::{DriverConfig, DriverHandle};

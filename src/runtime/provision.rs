@@ -1,6 +1,8 @@
 //! Makes sure a Python with the pinned PySpark and a Java 17+ exist before any driver starts:
 //! a venv under the data dir, created on first start with pip's own progress shown, reused after.
 
+use super::jars;
+use crate::cli::RuntimeArgs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,6 +24,8 @@ pub enum ProvisionError {
     Java(String),
     #[error("Python runtime: {0}")]
     Python(String),
+    #[error("jars: {0}")]
+    Jars(String),
     #[error("I/O error in {path}: {source}")]
     Io {
         path: PathBuf,
@@ -29,12 +33,15 @@ pub enum ProvisionError {
     },
 }
 
-/// A ready runtime: the interpreter with pyspark and the folder holding `epoxy_driver`.
+/// A ready runtime: the interpreter with pyspark, the folder holding the driver-side packages
+/// and the pinned jars.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub python: PathBuf,
     pub driver_dir: PathBuf,
     pub java_major: u32,
+    /// The pinned jars by set (`s3a`, `iceberg`, `delta`, `hudi`).
+    pub jars: jars::Jars,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
@@ -44,17 +51,23 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
     }
 }
 
-/// Checks Java, then uses `python` if given (it must import pyspark) or provisions the venv.
-pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, ProvisionError> {
+/// Checks Java, then uses `--python` if given (it must import pyspark) or provisions the venv,
+/// then the pinned jars.
+pub fn provision(args: &RuntimeArgs) -> Result<Runtime, ProvisionError> {
     let java_major = check_java()?;
     // Absolute, so the paths stay valid whatever directory a driver or a caller runs in.
-    let data_dir = std::path::absolute(data_dir).map_err(io_err(data_dir))?;
+    let data_dir = std::path::absolute(&args.data_dir).map_err(io_err(&args.data_dir))?;
     let runtime_dir = data_dir.join("runtime");
     std::fs::create_dir_all(&runtime_dir).map_err(io_err(&runtime_dir))?;
-    let python = match python {
-        Some(p) => p.to_path_buf(),
+    let python = match &args.python {
+        Some(p) => p.clone(),
         None => ensure_venv(&runtime_dir.join("venv"))?,
     };
+    let jars_dir = match &args.jars_dir {
+        Some(dir) => std::path::absolute(dir).map_err(io_err(dir))?,
+        None => runtime_dir.join("jars"),
+    };
+    let jars = jars::ensure_jars(&jars_dir)?;
     let version = pyspark_version(&python).map_err(ProvisionError::Python)?;
     tracing::info!(python = %python.display(), pyspark = %version, java = java_major, "runtime ready");
     let driver_dir = runtime_dir.join("driver");
@@ -63,6 +76,7 @@ pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, Prov
         python,
         driver_dir,
         java_major,
+        jars,
     })
 }
 

@@ -137,6 +137,10 @@ class EpoxyServer:
         # The server reads EPOXY_* variables as defaults for its flags (EPOXY_ACCOUNTS would turn
         # on SigV4 in an "open" fixture): only what this harness passes may configure it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("EPOXY_")}
+        # One jars dir for every test server, so the pinned jars are fetched once per checkout.
+        env["EPOXY_JARS_DIR"] = os.environ.get(
+            "EPOXY_TEST_JARS_DIR", str(REPO_ROOT / "target" / "test-runtime" / "runtime" / "jars")
+        )
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("NO_COLOR", "1")
         if self.env:
