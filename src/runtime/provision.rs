@@ -22,6 +22,10 @@ const DRIVER_FILES: &[(&str, &str)] = &[
         include_str!("../../python/epoxy_driver/driver.py"),
     ),
     ("repl.py", include_str!("../../python/epoxy_driver/repl.py")),
+    (
+        "pictures.py",
+        include_str!("../../python/epoxy_driver/pictures.py"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
