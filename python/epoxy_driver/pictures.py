@@ -121,7 +121,14 @@ def _plotly_png(magic, value):
     height = value.layout.height or scope.default_height
     scale = scope.default_scale
     _check_pixels(magic, width * scale, height * scale)
-    return _checked_size(magic, pio.to_image(value, format="png", engine="kaleido"))
+    try:
+        png = pio.to_image(value, format="png", engine="kaleido")
+    except KeyboardInterrupt:
+        # A cancel between kaleido's request and its reply leaves the reply in the pipe, where
+        # the next picture would read it: start a fresh kaleido process next time.
+        scope._shutdown_kaleido()  # kaleido 0.2.1 (pinned) has no public way to do this
+        raise
+    return _checked_size(magic, png)
 
 
 def _check_pixels(magic, width, height):

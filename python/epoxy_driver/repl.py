@@ -51,8 +51,8 @@ class Capture:
         data = s.encode("utf-8", "replace")
         room = self._limit - self._size
         if len(data) > room:
-            self._dropped += len(data) - max(room, 0)
-            data = data[: max(room, 0)]
+            self._dropped += len(data) - room
+            data = data[:room]
         if data:
             self._chunks.append((stream, data))
             self._size += len(data)
