@@ -15,12 +15,12 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import epoxy_harness as H
 import pytest
 import runtime_support as R
 
@@ -268,38 +268,10 @@ def test_get_statement_shape_with_boto3(notebook):
 def test_aws_cli_parses_a_picture_statement(notebook, tmp_path):
     notebook.cell(PLOTLY_CELL)
     picture = notebook.statement(PLOTLY_CELL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="AKIACLIPICTURES",
-        AWS_SECRET_ACCESS_KEY="cli-secret",
-        AWS_CONFIG_FILE=str(tmp_path / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-        HOME=str(tmp_path),
-    )
-    endpoint = notebook.glue.meta.endpoint_url
-    cmd = [
-        sys.executable,
-        "-m",
-        "awscli",
-        "glue",
-        "get-statement",
-        "--session-id",
-        notebook.session_id,
-        "--id",
-        str(picture["Id"]),
-        "--endpoint-url",
-        endpoint,
-        "--region",
-        "us-east-1",
-        "--output",
-        "json",
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done
-    st = json.loads(done.stdout)["Statement"]
+    aws = H.awscli(notebook.glue.meta.endpoint_url, tmp_path)
+    st = aws(
+        "glue", "get-statement", "--session-id", notebook.session_id, "--id", str(picture["Id"])
+    )["Statement"]
     assert (st["Id"], st["State"], st["Output"]["Status"]) == (picture["Id"], "AVAILABLE", "ok")
 
 
