@@ -208,13 +208,7 @@ fn scrambled_id(i: usize) -> String {
 }
 
 fn ok_output(text: &str) -> StatementOutput {
-    StatementOutput {
-        status: "ok".into(),
-        text: text.into(),
-        error_name: None,
-        error_value: None,
-        traceback: Vec::new(),
-    }
+    StatementOutput::ok(text.into())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::sessions::request_origin;
 use super::validate as v;
 use crate::sessions::SessionService;
-use crate::sessions::model::Statement;
+use crate::sessions::model::{Statement, StatementOutput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -66,7 +66,7 @@ fn statement_json(s: &Statement) -> Value {
     });
     if let Some(o) = &s.output {
         let mut output = json!({
-            "Data": { "TextPlain": o.text },
+            "Data": output_data(o),
             "ExecutionCount": s.id,
             "Status": o.status,
         });
@@ -78,6 +78,21 @@ fn statement_json(s: &Statement) -> Value {
         out["Output"] = output;
     }
     out
+}
+
+/// `StatementOutputData`: `{TextPlain}` for plain statements, the only key the Glue kernel shows
+/// as text. A picture takes the members the kernel's `display_result` reads for images instead;
+/// the model names only `TextPlain`, and SDKs skip members they do not know.
+fn output_data(o: &StatementOutput) -> Value {
+    match &o.picture {
+        None => json!({ "TextPlain": o.text }),
+        Some(p) => json!({
+            "MimeType": p.mime_type,
+            "Result": p.data,
+            "StdOut": o.text,
+            "StdErr": p.stderr,
+        }),
+    }
 }
 
 pub async fn run(

@@ -2,6 +2,8 @@
 //! on its stdin/stdout. Its stderr (and the JVM's) is the session's log file. The process leads its
 //! own process group, so stopping it takes its JVM too; dropping a handle kills the group.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,19 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-/// Longest line accepted from a driver; its output text is capped at 1 MiB, so more is a fault.
-const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Longest line accepted from a driver, more is a fault: a result carries at most 1 MiB of output
+/// (up to 6 MiB once JSON escapes control characters) and a picture of at most
+/// [`MAX_PICTURE_BYTES`] (5.4 MiB as base64).
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest PNG a driver may send (the driver's `pictures.PNG_LIMIT` refuses bigger ones first).
+pub const MAX_PICTURE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The one picture encoding drivers produce, spelled as the Glue kernel's `display_result` reads
+/// it: base64-decode, then show as `image/png`.
+pub const PNG_BASE64: &str = "image/png;base64";
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// What a driver needs to build its SparkSession (sent as `EPOXY_DRIVER_CONFIG`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,12 +73,86 @@ pub enum DriverEvent {
         evalue: Option<String>,
         #[serde(default)]
         traceback: Vec<String>,
+        /// For a statement ending in `%matplot`/`%plotly`; `text` is then its stdout only.
+        #[serde(default)]
+        picture: Option<Picture>,
     },
     /// The process is gone (synthesised by the reader, never sent by the driver).
     #[serde(skip)]
     Exited {
         reason: String,
     },
+}
+
+/// A statement's picture as the driver sends it, checked on arrival ([`Picture::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Picture {
+    /// Always [`PNG_BASE64`].
+    pub mime_type: String,
+    /// The PNG, base64 (standard alphabet, padded).
+    pub data: String,
+    /// What the statement wrote to stderr.
+    #[serde(default)]
+    pub stderr: String,
+}
+
+impl Picture {
+    /// Why the picture cannot be shown: a type the kernel does not decode, bytes that are not a
+    /// base64 PNG, or more than [`MAX_PICTURE_BYTES`].
+    fn check(&self) -> Result<(), String> {
+        if self.mime_type != PNG_BASE64 {
+            return Err(format!(
+                "unsupported picture type {:?} (expected {PNG_BASE64:?})",
+                self.mime_type
+            ));
+        }
+        let too_large = || format!("the picture is over the limit of {MAX_PICTURE_BYTES} bytes");
+        // Checked before decoding too, so a huge string is not decoded just to be refused.
+        if self.data.len() > MAX_PICTURE_BYTES.div_ceil(3) * 4 {
+            return Err(too_large());
+        }
+        let png = BASE64
+            .decode(&self.data)
+            .map_err(|e| format!("the picture is not valid base64: {e}"))?;
+        if png.len() > MAX_PICTURE_BYTES {
+            return Err(too_large());
+        }
+        if !png.starts_with(PNG_SIGNATURE) {
+            return Err("the picture is not a PNG".to_string());
+        }
+        Ok(())
+    }
+}
+
+impl DriverEvent {
+    /// The event as the session may use it: a result whose picture fails [`Picture::check`]
+    /// becomes an error result saying why, so that the statement still ends.
+    fn checked(self) -> Self {
+        let DriverEvent::Result {
+            id,
+            text,
+            picture: Some(picture),
+            ..
+        } = &self
+        else {
+            return self;
+        };
+        match picture.check() {
+            Ok(()) => self,
+            Err(why) => {
+                tracing::warn!(id, %why, "driver sent an unusable picture");
+                DriverEvent::Result {
+                    id: *id,
+                    status: "error".to_string(),
+                    text: text.clone(),
+                    ename: Some("InvalidPicture".to_string()),
+                    evalue: Some(why),
+                    traceback: Vec::new(),
+                    picture: None,
+                }
+            }
+        }
+    }
 }
 
 /// A running driver process.
@@ -100,6 +187,8 @@ impl DriverHandle {
             .env("PYTHONPATH", driver_dir)
             .env("EPOXY_DRIVER_CONFIG", config_json)
             .env("PYTHONUNBUFFERED", "1")
+            // Non-interactive: no display to open windows on; `%matplot` renders with Agg anyway.
+            .env("MPLBACKEND", "Agg")
             .env(TOKEN_VAR, &token)
             // A SPARK_HOME would make PySpark use another Spark than the pinned one.
             .env_remove("SPARK_HOME")
@@ -258,7 +347,7 @@ async fn read_events(
             }
             Ok(_) => match serde_json::from_slice::<DriverEvent>(&line) {
                 Ok(event) => {
-                    if tx.send(event).await.is_err() {
+                    if tx.send(event.checked()).await.is_err() {
                         return;
                     }
                 }
@@ -332,4 +421,96 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = String::from_utf8_lossy(&text[start..]);
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result_line(picture: serde_json::Value) -> DriverEvent {
+        let line = serde_json::json!({
+            "event": "result", "id": 3, "status": "ok", "text": "printed\n", "picture": picture,
+        });
+        serde_json::from_value::<DriverEvent>(line)
+            .expect("a result event")
+            .checked()
+    }
+
+    fn png_base64(len: usize) -> String {
+        let mut png = PNG_SIGNATURE.to_vec();
+        png.resize(len, 0);
+        BASE64.encode(png)
+    }
+
+    fn error_of(event: &DriverEvent) -> Option<(&str, &str)> {
+        match event {
+            DriverEvent::Result {
+                status,
+                ename,
+                evalue,
+                picture: None,
+                ..
+            } if status == "error" => Some((ename.as_deref()?, evalue.as_deref()?)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_png_picture_passes_with_its_stderr() {
+        let data = png_base64(64);
+        let event = result_line(serde_json::json!({
+            "mime_type": PNG_BASE64, "data": data, "stderr": "warned\n",
+        }));
+        let DriverEvent::Result {
+            status,
+            text,
+            picture: Some(picture),
+            ..
+        } = event
+        else {
+            panic!("expected an ok result with its picture, got {event:?}");
+        };
+        assert_eq!((status.as_str(), text.as_str()), ("ok", "printed\n"));
+        assert_eq!(picture.data, data);
+        assert_eq!(picture.stderr, "warned\n");
+    }
+
+    #[test]
+    fn results_without_a_picture_are_unchanged() {
+        let line = br#"{"event":"result","id":1,"status":"ok","text":"42"}"#;
+        let event = serde_json::from_slice::<DriverEvent>(line).unwrap();
+        assert!(matches!(
+            event.checked(),
+            DriverEvent::Result { id: 1, ref text, picture: None, .. } if text == "42"
+        ));
+    }
+
+    #[test]
+    fn unusable_pictures_become_error_results() {
+        let cases = [
+            (
+                serde_json::json!({"mime_type": "image/svg+xml", "data": png_base64(16)}),
+                "unsupported picture type",
+            ),
+            (
+                serde_json::json!({"mime_type": PNG_BASE64, "data": "not base64!"}),
+                "not valid base64",
+            ),
+            (
+                serde_json::json!({"mime_type": PNG_BASE64, "data": BASE64.encode(b"GIF89a...")}),
+                "not a PNG",
+            ),
+            (
+                serde_json::json!({"mime_type": PNG_BASE64, "data": png_base64(MAX_PICTURE_BYTES + 1)}),
+                "over the limit",
+            ),
+        ];
+        for (picture, why) in cases {
+            let event = result_line(picture);
+            let (ename, evalue) =
+                error_of(&event).unwrap_or_else(|| panic!("a picture that is {why} got through"));
+            assert_eq!(ename, "InvalidPicture");
+            assert!(evalue.contains(why), "{evalue:?} should say {why:?}");
+        }
+    }
 }

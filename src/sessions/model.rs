@@ -211,6 +211,31 @@ pub struct StatementOutput {
     pub error_value: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub traceback: Vec<String>,
+    /// What a statement ending in `%matplot`/`%plotly` drew; `text` is then its stdout only.
+    /// Absent in rows stored before pictures existed, which read back as plain output.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub picture: Option<StatementPicture>,
+}
+
+/// A statement's picture, in the form the Glue kernel shows: `Data.MimeType`, `Data.Result`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementPicture {
+    /// `image/png;base64`: the kernel decodes the base64 and shows the PNG.
+    pub mime_type: String,
+    /// The base64 PNG.
+    pub data: String,
+    /// What the statement wrote to stderr (the kernel shows it apart from stdout).
+    pub stderr: String,
+}
+
+impl From<crate::runtime::driver::Picture> for StatementPicture {
+    fn from(p: crate::runtime::driver::Picture) -> Self {
+        Self {
+            mime_type: p.mime_type,
+            data: p.data,
+            stderr: p.stderr,
+        }
+    }
 }
 
 impl StatementOutput {
@@ -221,6 +246,15 @@ impl StatementOutput {
             error_name: None,
             error_value: None,
             traceback: Vec::new(),
+            picture: None,
+        }
+    }
+
+    /// A successful statement that drew `picture` and printed `stdout`.
+    pub fn picture(stdout: String, picture: StatementPicture) -> Self {
+        Self {
+            picture: Some(picture),
+            ..Self::ok(stdout)
         }
     }
 
@@ -231,6 +265,7 @@ impl StatementOutput {
             error_name: Some(name.into()),
             error_value: Some(value),
             traceback,
+            picture: None,
         }
     }
 }
@@ -262,5 +297,31 @@ mod tests {
         assert!(!Ready.can_become(Provisioning));
         assert!(!Failed.can_become(Stopping));
         assert_eq!(SessionStatus::sources_of(Stopped), vec![Stopping]);
+    }
+
+    #[test]
+    fn outputs_stored_before_pictures_read_back_as_plain_output() {
+        let stored = r#"{"status":"ok","text":"42"}"#;
+        let output: StatementOutput = serde_json::from_str(stored).unwrap();
+        assert_eq!(output, StatementOutput::ok("42".into()));
+        // ...and plain output is still stored without the new member.
+        assert_eq!(serde_json::to_string(&output).unwrap(), stored);
+    }
+
+    #[test]
+    fn picture_output_round_trips() {
+        let output = StatementOutput::picture(
+            "printed\n".into(),
+            StatementPicture {
+                mime_type: "image/png;base64".into(),
+                data: "iVBORw0KGgo=".into(),
+                stderr: "warned\n".into(),
+            },
+        );
+        let stored = serde_json::to_string(&output).unwrap();
+        assert_eq!(
+            serde_json::from_str::<StatementOutput>(&stored).unwrap(),
+            output
+        );
     }
 }

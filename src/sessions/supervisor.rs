@@ -190,9 +190,12 @@ impl Supervisor {
                             s.update_statement(key, id, &[StatementState::Running, StatementState::Cancelling], StatementUpdate::Progress(progress))
                         }).await;
                     }
-                    DriverEvent::Result { id, status, text, ename, evalue, traceback } if running == Some(id) => {
+                    DriverEvent::Result { id, status, text, ename, evalue, traceback, picture } if running == Some(id) => {
                         let (state, output) = match status.as_str() {
-                            "ok" => (StatementState::Available, StatementOutput::ok(text)),
+                            "ok" => (StatementState::Available, match picture {
+                                Some(picture) => StatementOutput::picture(text, picture.into()),
+                                None => StatementOutput::ok(text),
+                            }),
                             "cancelled" => (StatementState::Cancelled, cancelled_output(text, "The statement was cancelled")),
                             _ => (
                                 StatementState::Available,

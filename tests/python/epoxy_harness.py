@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -296,6 +297,37 @@ def glue_client(url, access_key=None, secret=None, region=REGION, **cfg):
 
 def sts_client(url, access_key=None, secret=None, region=REGION, **cfg):
     return _client("sts", url, access_key, secret, region, **cfg)
+
+
+def awscli(url: str, home: Path):
+    """`run(*args, check=True)`: the AWS CLI (`python -m awscli`) against `url`, with a private
+    empty config in `home`; returns the parsed JSON output (or, unchecked, the process)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="AKIACLITESTKEY000000",
+        AWS_SECRET_ACCESS_KEY="cli-secret",
+        AWS_CONFIG_FILE=str(home / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_PAGER="",
+        HOME=str(home),
+    )
+
+    def run(*args, check=True):
+        cmd = [sys.executable, "-m", "awscli", *args,
+               "--endpoint-url", url, "--region", REGION, "--output", "json"]
+        p = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if check:
+            assert p.returncode == 0, (
+                f"{' '.join(args)} → rc={p.returncode}\nstdout={p.stdout}\nstderr={p.stderr}"
+            )
+            return json.loads(p.stdout) if p.stdout.strip() else {}
+        return p
+
+    return run
 
 
 # -- raw signed HTTP -----------------------------------------------------------

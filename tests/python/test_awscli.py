@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
+import epoxy_harness as H
 import pytest
 
 ROLE = "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole"
@@ -14,29 +10,7 @@ ROLE = "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole"
 
 @pytest.fixture(scope="module")
 def aws(server, tmp_path_factory):
-    home = tmp_path_factory.mktemp("awscli-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="AKIACLITESTKEY000000",
-        AWS_SECRET_ACCESS_KEY="cli-secret",
-        AWS_CONFIG_FILE=str(home / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_MAX_ATTEMPTS="1",
-        AWS_PAGER="",
-        HOME=str(home),
-    )
-
-    def run(*args, check=True):
-        cmd = [sys.executable, "-m", "awscli", *args,
-               "--endpoint-url", server.url, "--region", "us-east-1", "--output", "json"]
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-        if check:
-            assert p.returncode == 0, f"{' '.join(args)} → rc={p.returncode}\nstdout={p.stdout}\nstderr={p.stderr}"
-            return json.loads(p.stdout) if p.stdout.strip() else {}
-        return p
-
-    return run
+    return H.awscli(server.url, tmp_path_factory.mktemp("awscli-home"))
 
 
 def test_create_get_list(aws, uid):
