@@ -49,14 +49,14 @@ class TableInfo:
 
 def table_exists(spark: SparkSession, database: str, table_name: str) -> bool:
     require_catalog(spark)
-    return spark.catalog.tableExists(table_name, database)
+    return spark.catalog.tableExists(qualified(database, table_name))
 
 
 def describe(spark: SparkSession, database: str | None, table_name: str | None) -> TableInfo:
     """Location, format and columns of a catalog table (EntityNotFound-like error when absent)."""
     _check_names(database, table_name)
     require_catalog(spark)
-    if not spark.catalog.tableExists(table_name, database):
+    if not spark.catalog.tableExists(qualified(database, table_name)):
         raise Exception(f"Table {table_name} not found in database {database}")
     name = qualified(database, table_name)
     details = {
@@ -64,7 +64,7 @@ def describe(spark: SparkSession, database: str | None, table_name: str | None) 
         for r in spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
         if r["col_name"]
     }
-    columns = spark.catalog.listColumns(table_name, database)
+    columns = spark.catalog.listColumns(qualified(database, table_name))
     return TableInfo(
         location=details.get("Location", ""),
         provider=(details.get("Provider") or "hive").lower(),
@@ -83,7 +83,7 @@ def read_table(
     """The table's rows; a push-down predicate on partition columns prunes partitions."""
     _check_names(database, table_name)
     require_catalog(spark)
-    if not spark.catalog.tableExists(table_name, database):
+    if not spark.catalog.tableExists(qualified(database, table_name)):
         raise Exception(f"Table {table_name} not found in database {database}")
     df = spark.table(qualified(database, table_name))
     return df.where(push_down_predicate) if push_down_predicate else df
