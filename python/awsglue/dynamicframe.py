@@ -4,12 +4,10 @@ DataFrame (plus a name and the error records of the ``map``/``filter`` stages th
 A DataFrame column has one type, so Glue's ``choice`` types never arise from reads: a column
 whose values disagree is read with Spark's widened type, and ``resolveChoice`` casts it.
 
->>> from pyspark.sql import SparkSession  # doctest: +SKIP
->>> dyf = DynamicFrame.fromDF(spark.createDataFrame([(1, "a")], "id long, v string"), ctx, "t")  # doctest: +SKIP
->>> dyf.printSchema()  # doctest: +SKIP
-root
-|-- id: long
-|-- v: string
+Example (in a session)::
+
+    dyf = DynamicFrame.fromDF(spark.createDataFrame([(1, "a")], "id long, v string"), ctx, "t")
+    dyf.printSchema()   # root / |-- id: long / |-- v: string
 """
 
 from __future__ import annotations

@@ -117,6 +117,8 @@ def test_apply_returns_rule_outcomes(frame):
         frame=frame, ruleset="Rules = [ ColumnCount > 0 ]", publishing_options={}
     )
     assert [(r.Rule, r.Outcome) for r in out.toDF().collect()] == [("ColumnCount > 0", "Passed")]
+    # Glue Studio's "fail the job on failed rules" idiom
+    assert out.filter(lambda x: x["Outcome"] == "Failed").count() == 0
 
 
 def test_unknown_rule_type_is_named(frame):

@@ -171,3 +171,17 @@ def test_purge_s3_path_keeps_recent_files(glue_context, tmp_path):
     assert (tmp_path / "m" / "Success.csv").read_text().strip().endswith("old.txt")
     glue_context.purge_s3_path(f"file://{tmp_path / 'p'}", options={"retentionPeriod": 0})
     assert not new.exists()
+
+
+def test_data_frame_readers_rdd_and_samples(glue_context, spark, tmp_path):
+    _write(tmp_path / "a.csv", "x,y\n1,2\n3,4\n")
+    opts = {"paths": [str(tmp_path / "a.csv")]}
+    df = glue_context.create_data_frame.from_options("s3", opts, "csv", {"withHeader": True})
+    assert (df.columns, rows(df)) == (["x", "y"], [(1, 2), (3, 4)])
+    sample = glue_context.create_sample_dynamic_frame_from_options(
+        "s3", opts, num=1, format="csv", format_options={"withHeader": True}
+    )
+    assert sample.count() == 1
+    rdd = spark.sparkContext.parallelize([(1, "a")])
+    frame = glue_context.create_dynamic_frame.from_rdd(rdd, "r", schema="n long, s string")
+    assert (frame.name, rows(frame)) == ("r", [(1, "a")])
