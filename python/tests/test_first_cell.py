@@ -108,3 +108,31 @@ def test_aws_only_features_say_so(glue_context):
         glue_context.write_dynamic_frame.from_jdbc_conf(frame, "conn", {})
     with pytest.raises(NotImplementedError, match="Lake Formation"):
         glue_context.start_transaction(False)
+
+
+def test_job_bookmarks_are_a_no_op_and_ranges_unsupported(glue_context, caplog):
+    from awsglue.job import Job
+    from awsglue.utils import getResolvedOptions
+
+    job = Job(glue_context)
+    with caplog.at_level(logging.WARNING, logger="awsglue.job"):
+        job.init("j", getResolvedOptions(["s", "--job-bookmark-option", "job-bookmark-enable"], []))
+    assert "bookmarks are not kept" in caplog.text
+    job.commit()
+    args = getResolvedOptions(
+        [
+            "s",
+            "--job-bookmark-option",
+            "job-bookmark-pause",
+            "--job-bookmark-from",
+            "a",
+            "--job-bookmark-to",
+            "b",
+        ],
+        [],
+    )
+    with pytest.raises(NotImplementedError, match="bookmark ranges"):
+        Job(glue_context).init("j", args)
+    with pytest.raises(RuntimeError, match="before Job.init"):
+        Job(glue_context).commit()
+    assert Job.id_params() == ["--JOB_NAME", "--JOB_ID", "--JOB_RUN_ID", "--SECURITY_CONFIGURATION"]
