@@ -4,6 +4,7 @@ catalog (a Hive metastore in epoxy drivers), so it works with any Hive-enabled s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -67,11 +68,24 @@ def describe(spark: SparkSession, database: str | None, table_name: str | None) 
     columns = spark.catalog.listColumns(qualified(database, table_name))
     return TableInfo(
         location=details.get("Location", ""),
-        provider=(details.get("Provider") or "hive").lower(),
+        provider=_file_format(details),
         columns=[c.name for c in columns],
         partition_keys=[c.name for c in columns if c.isPartition],
         schema=spark.table(name).schema,
     )
+
+
+def _file_format(details: dict[str, str]) -> str:
+    """A table's file format: its Spark provider, else Glue's ``classification`` property, else
+    what its Hive input format / SerDe name says."""
+    provider = (details.get("Provider") or "hive").lower()
+    if provider != "hive":
+        return provider
+    found = re.search(r"classification=([A-Za-z]+)", details.get("Table Properties", ""))
+    if found:
+        return found.group(1).lower()
+    hints = (details.get("InputFormat", "") + details.get("Serde Library", "")).lower()
+    return next((f for f in ("parquet", "orc", "json") if f in hints), "csv")
 
 
 def read_table(

@@ -134,3 +134,20 @@ def test_session_without_catalog_is_a_clear_error(monkeypatch, glue_context):
     with pytest.raises(_catalog.CatalogUnavailableError, match="Hive support"):
         _catalog.read_table(NoHive(), "shop", "sales")
     assert isinstance(glue_context.spark_session, SparkSession)
+
+
+def test_hive_format_table_takes_sink_format_from_catalog(spark, glue_context):
+    spark.sql(
+        "CREATE TABLE shop.hv (id bigint) PARTITIONED BY (p string) STORED AS PARQUET "
+        "TBLPROPERTIES ('classification'='parquet')"
+    )
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "id long, p string")
+    sink = glue_context.getSink(
+        connection_type="s3", enableUpdateCatalog=True, updateBehavior="LOG"
+    )
+    sink.setCatalogInfo("shop", "hv")
+    sink.writeFrame(DynamicFrame.fromDF(df, glue_context, "h"))
+    got = glue_context.create_dynamic_frame.from_catalog(
+        database="shop", table_name="hv", push_down_predicate="p = 'b'"
+    )
+    assert rows(got) == [(2, "b")]
