@@ -4,6 +4,7 @@ catalog (a Hive metastore in epoxy drivers), so it works with any Hive-enabled s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -49,14 +50,14 @@ class TableInfo:
 
 def table_exists(spark: SparkSession, database: str, table_name: str) -> bool:
     require_catalog(spark)
-    return spark.catalog.tableExists(table_name, database)
+    return spark.catalog.tableExists(qualified(database, table_name))
 
 
 def describe(spark: SparkSession, database: str | None, table_name: str | None) -> TableInfo:
     """Location, format and columns of a catalog table (EntityNotFound-like error when absent)."""
     _check_names(database, table_name)
     require_catalog(spark)
-    if not spark.catalog.tableExists(table_name, database):
+    if not spark.catalog.tableExists(qualified(database, table_name)):
         raise Exception(f"Table {table_name} not found in database {database}")
     name = qualified(database, table_name)
     details = {
@@ -64,14 +65,27 @@ def describe(spark: SparkSession, database: str | None, table_name: str | None) 
         for r in spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
         if r["col_name"]
     }
-    columns = spark.catalog.listColumns(table_name, database)
+    columns = spark.catalog.listColumns(qualified(database, table_name))
     return TableInfo(
         location=details.get("Location", ""),
-        provider=(details.get("Provider") or "hive").lower(),
+        provider=_file_format(details),
         columns=[c.name for c in columns],
         partition_keys=[c.name for c in columns if c.isPartition],
         schema=spark.table(name).schema,
     )
+
+
+def _file_format(details: dict[str, str]) -> str:
+    """A table's file format: its Spark provider, else Glue's ``classification`` property, else
+    what its Hive input format / SerDe name says."""
+    provider = (details.get("Provider") or "hive").lower()
+    if provider != "hive":
+        return provider
+    found = re.search(r"classification=([A-Za-z]+)", details.get("Table Properties", ""))
+    if found:
+        return found.group(1).lower()
+    hints = (details.get("InputFormat", "") + details.get("Serde Library", "")).lower()
+    return next((f for f in ("parquet", "orc", "json") if f in hints), "csv")
 
 
 def read_table(
@@ -83,7 +97,7 @@ def read_table(
     """The table's rows; a push-down predicate on partition columns prunes partitions."""
     _check_names(database, table_name)
     require_catalog(spark)
-    if not spark.catalog.tableExists(table_name, database):
+    if not spark.catalog.tableExists(qualified(database, table_name)):
         raise Exception(f"Table {table_name} not found in database {database}")
     df = spark.table(qualified(database, table_name))
     return df.where(push_down_predicate) if push_down_predicate else df

@@ -135,15 +135,29 @@ def _read_csv(reader, paths: list[str], opts: Options) -> DataFrame:
         reader.option("sep", opts.get("separator", ","))
         .option("quote", "" if str(quote_char) == "-1" else quote_char)
         .option("multiLine", str(opts.flag("multiLine")).lower())
-        .option("header", str(with_header or skip_first).lower())
+        .option("header", str(with_header).lower())
         .option("inferSchema", "true")
     )
     if opts.get("escaper"):
         reader = reader.option("escape", opts.get("escaper"))
-    df = _widen_ints(reader.csv(paths))
+    source = _without_first_lines(reader, paths) if skip_first and not with_header else paths
+    df = _widen_ints(reader.csv(source))
     if not with_header:
         df = df.toDF(*[f"col{i}" for i in range(len(df.columns))])
     return df
+
+
+def _without_first_lines(reader, paths: list[str]):
+    """The files' lines minus each file's first one (Glue's ``skipFirst``), as an RDD."""
+    spark = reader._spark
+    lines = (
+        spark.read.text(paths)
+        .withColumn("__file", F.input_file_name())
+        .withColumn("__n", F.monotonically_increasing_id())
+    )
+    firsts = lines.groupBy("__file").agg(F.min("__n").alias("__n"))
+    rest = lines.join(firsts, ["__file", "__n"], "left_anti")
+    return rest.orderBy("__n").rdd.map(lambda r: r.value)
 
 
 def write_files(

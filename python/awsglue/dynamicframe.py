@@ -4,18 +4,15 @@ DataFrame (plus a name and the error records of the ``map``/``filter`` stages th
 A DataFrame column has one type, so Glue's ``choice`` types never arise from reads: a column
 whose values disagree is read with Spark's widened type, and ``resolveChoice`` casts it.
 
->>> from pyspark.sql import SparkSession  # doctest: +SKIP
->>> dyf = DynamicFrame.fromDF(spark.createDataFrame([(1, "a")], "id long, v string"), ctx, "t")  # doctest: +SKIP
->>> dyf.printSchema()  # doctest: +SKIP
-root
-|-- id: long
-|-- v: string
+Example (in a session)::
+
+    dyf = DynamicFrame.fromDF(spark.createDataFrame([(1, "a")], "id long, v string"), ctx, "t")
+    dyf.printSchema()   # root / |-- id: long / |-- v: string
 """
 
 from __future__ import annotations
 
 import operator
-import uuid
 from collections.abc import Callable, Iterable
 from functools import reduce
 from typing import TYPE_CHECKING, Any
@@ -385,7 +382,7 @@ class DynamicFrame:
             renamed = _rename_in(self._df.schema[real[0]].dataType, real[1:], new[-1])
             return self._derive(self._df.withColumn(real[0], F.col(quote(real[0])).cast(renamed)))
         value = column_at(real)
-        return self._derive(_with_column_at(_drop_at(self._df, real), new, value))
+        return self._derive(_drop_at(_with_column_at(self._df, new, value), real))
 
     def resolveChoice(
         self,
@@ -610,7 +607,7 @@ class DynamicFrame:
         if "prob" in opts:
             sample = sample.sample(fraction=float(opts["prob"]))
         sample = sample.limit(int(opts.get("topk", 100)))
-        sample.write.mode("append").json(f"{path.rstrip('/')}/{uuid.uuid4().hex}")
+        sample.write.mode("append").json(path)
         return self._derive(self._df)
 
     def write(

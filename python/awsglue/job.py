@@ -1,10 +1,13 @@
-"""``awsglue.job.Job``: a job's lifecycle. Bookmarks are accepted and kept off (no state is
-stored); ``job-bookmark-enable`` logs that epoxy does not keep bookmarks."""
+"""``awsglue.job.Job``: a job's lifecycle. Bookmarks are a no-op (no state is stored):
+``job-bookmark-enable`` logs that every run reads all its input, and a bookmark range
+(``--job-bookmark-from/to``), which needs stored state, raises ``NotImplementedError``."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from awsglue._unsupported import unsupported
 
 _log = logging.getLogger("awsglue.job")
 
@@ -56,6 +59,8 @@ class Job:
         self._job_name = job_name
         self._args = dict(args or {})
         self._initialized = True
+        if self._args.get("job_bookmark_from") or self._args.get("job_bookmark_to"):
+            unsupported("Job bookmark ranges (--job-bookmark-from/--job-bookmark-to)")
         if self._args.get("job_bookmark_option") == "job-bookmark-enable":
             _log.warning("job bookmarks are not kept by epoxy: every run reads all its input")
 
