@@ -1,7 +1,7 @@
 //! `epoxy serve`: wires the layers together from the command line and runs until SIGTERM/SIGINT.
 
-use crate::auth::Authenticator;
 use crate::auth::accounts::Accounts;
+use crate::auth::{Authenticator, Keys};
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
@@ -29,15 +29,13 @@ fn default_max_live_sessions() -> usize {
     ((gib / 2) as usize).min(cores * 4).max(1)
 }
 
-fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
+fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
     match (&args.accounts, args.auth) {
-        (Some(path), None | Some(AuthMode::Sigv4)) => {
-            Ok(Authenticator::SigV4(Accounts::load(path)?))
-        }
+        (Some(path), None | Some(AuthMode::Sigv4)) => Ok(Keys::Accounts(Accounts::load(path)?)),
         (Some(_), Some(AuthMode::Open)) => bail!("--auth open and --accounts exclude each other"),
         (None, Some(AuthMode::Sigv4)) => bail!("--auth sigv4 needs --accounts FILE"),
-        (None, Some(AuthMode::Open)) => Ok(Authenticator::Open),
-        (None, None) if args.listen.ip().is_loopback() => Ok(Authenticator::Open),
+        (None, Some(AuthMode::Open)) => Ok(Keys::Open),
+        (None, None) if args.listen.ip().is_loopback() => Ok(Keys::Open),
         (None, None) => bail!(
             "refusing to serve {} without authentication: give --accounts FILE, or --auth open to accept anyone",
             args.listen
@@ -46,7 +44,7 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let auth = authenticator(&args)?;
+    let keys = keys(&args)?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
         bail!("--minute-seconds must be a positive number");
     }
@@ -80,6 +78,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
     };
+    let auth = Authenticator::new(keys, store.clone());
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidClientTokenId,
     SignatureDoesNotMatch,
     RequestExpired,
+    /// A session's key past its expiry (STS spells it `ExpiredToken`).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::InvalidClientTokenId => "InvalidClientTokenId",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::RequestExpired => "RequestExpired",
+            Self::ExpiredToken => "ExpiredTokenException",
         }
     }
 
