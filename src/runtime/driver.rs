@@ -108,6 +108,13 @@ impl DriverHandle {
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .process_group(0);
+        // The server's own AWS identity and settings (keys, profile, config files) are not the
+        // session's: a session's credentials come only from its handover.
+        for (name, _) in std::env::vars_os() {
+            if name.as_encoded_bytes().starts_with(b"AWS_") {
+                command.env_remove(name);
+            }
+        }
         let mut child = command.spawn()?;
         let pid = child.id();
         let stdin = child
