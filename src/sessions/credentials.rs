@@ -7,12 +7,14 @@
 //! long-term secret ever reaches a driver: the driver's environment holds only these.
 
 use super::model::Session;
-use crate::store::{CredentialStore, NewSessionCredential, StoreError};
+use crate::store::{CredentialStore, NewSessionCredential, SessionStore, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Prefix of temporary access key ids, as AWS STS issues them.
 const ACCESS_KEY_PREFIX: &str = "ASIA";
@@ -41,6 +43,17 @@ impl std::fmt::Debug for DriverCredentials {
     }
 }
 
+/// The URL a driver on this machine calls for a server bound to `listen` (after a port-0 bind,
+/// the real port): the loopback address for a loopback or unspecified bind.
+pub fn endpoint_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
+}
+
 /// How drivers reach this server: its URL, and the length of a Timeout minute (shortened in
 /// tests), which bounds a credential's life.
 #[derive(Debug, Clone)]
@@ -50,17 +63,33 @@ pub struct DriverAccess {
 }
 
 impl DriverAccess {
-    /// The URL a driver on this machine calls for a server bound to `listen` (after a port-0
-    /// bind, the real port): the loopback address for a loopback or unspecified bind.
-    pub fn new(listen: SocketAddr, minute_ms: i64) -> Self {
-        let ip = match listen.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
+    pub fn new(endpoint_url: String, minute: Duration) -> Self {
         Self {
-            endpoint_url: format!("http://{}", SocketAddr::new(ip, listen.port())),
-            minute_ms: minute_ms.max(1),
+            endpoint_url,
+            minute_ms: (minute.as_millis() as i64).max(1),
+        }
+    }
+
+    /// The handover's environment for `session` (see [`driver_env`]) with a key minted now, the
+    /// store written off the async threads; empty if the session has already ended (it will
+    /// not become READY). A message for ErrorMessage if the store fails.
+    pub async fn handover_env(
+        &self,
+        store: &Arc<dyn SessionStore>,
+        session: &Session,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let (access, store, session) = (self.clone(), Arc::clone(store), session.clone());
+        let issued = tokio::task::spawn_blocking(move || {
+            access.issue(&*store, &session, super::now_ms())
+        })
+        .await
+        .map_err(|e| format!("could not mint the session's credentials: {e}"))?;
+        match issued {
+            Ok(env) => Ok(env.unwrap_or_default()),
+            Err(e) => {
+                tracing::error!(error = %e, "could not store a session's credentials");
+                Err(format!("could not mint the session's credentials: {e}"))
+            }
         }
     }
 
@@ -215,7 +244,7 @@ mod tests {
 
     #[test]
     fn endpoint_for_loopback_unspecified_and_specific_binds() {
-        let url = |s: &str| DriverAccess::new(s.parse().unwrap(), 60_000).endpoint_url;
+        let url = |s: &str| endpoint_url(s.parse().unwrap());
         assert_eq!(url("127.0.0.1:4747"), "http://127.0.0.1:4747");
         assert_eq!(url("0.0.0.0:5000"), "http://127.0.0.1:5000");
         assert_eq!(url("[::]:5000"), "http://[::1]:5000");
