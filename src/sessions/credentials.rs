@@ -79,11 +79,10 @@ impl DriverAccess {
         session: &Session,
     ) -> Result<BTreeMap<String, String>, String> {
         let (access, store, session) = (self.clone(), Arc::clone(store), session.clone());
-        let issued = tokio::task::spawn_blocking(move || {
-            access.issue(&*store, &session, super::now_ms())
-        })
-        .await
-        .map_err(|e| format!("could not mint the session's credentials: {e}"))?;
+        let issued =
+            tokio::task::spawn_blocking(move || access.issue(&*store, &session, super::now_ms()))
+                .await
+                .map_err(|e| format!("could not mint the session's credentials: {e}"))?;
         match issued {
             Ok(env) => Ok(env.unwrap_or_default()),
             Err(e) => {
