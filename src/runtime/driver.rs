@@ -20,15 +20,47 @@ pub struct DriverConfig {
     pub app_name: String,
     pub master: String,
     pub conf: BTreeMap<String, String>,
+    /// Module layers, put on `PYTHONPATH` ahead of the base runtime (not part of the JSON).
+    #[serde(skip)]
+    pub python_path: Vec<PathBuf>,
+}
+
+/// What makes a started driver one session's: sent once, when the session takes the driver
+/// (warm or cold) and before the session is READY; the driver answers with a `session` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionHandover {
+    pub session_id: String,
+    /// The GlueVersion asked for (the driver logs what actually runs).
+    pub glue_version: String,
+    /// `sys.argv` (see `arguments::SessionArguments::argv`).
+    pub argv: Vec<String>,
+    /// Set in the driver's `os.environ` (e.g. the session's AWS credentials and endpoint).
+    pub env: BTreeMap<String, String>,
+    /// The session's `--TempDir`.
+    pub temp_dir: PathBuf,
+    /// The driver's working directory from now on; `extra_files` are copied into it.
+    pub work_dir: PathBuf,
+    /// On `sys.path` and shipped to executors (`sc.addPyFile`).
+    pub extra_py_files: Vec<PathBuf>,
+    pub extra_files: Vec<PathBuf>,
 }
 
 /// Commands to a driver.
 #[derive(Debug, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum DriverCommand<'a> {
+    Session(&'a SessionHandover),
     Run { id: i64, code: &'a str },
     Cancel { id: i64 },
     Shutdown,
+}
+
+/// The driver's answer to a [`SessionHandover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandoverStatus {
+    Ok,
+    Failed,
 }
 
 /// Messages from a driver, validated on arrival; anything else is logged and dropped.
@@ -40,6 +72,11 @@ pub enum DriverEvent {
         spark_version: String,
     },
     Failed {
+        message: String,
+    },
+    Session {
+        status: HandoverStatus,
+        #[serde(default)]
         message: String,
     },
     Started {
@@ -94,10 +131,19 @@ impl DriverHandle {
             .open(log_path)?;
         let config_json = serde_json::to_string(config).map_err(std::io::Error::other)?;
         let token = uuid::Uuid::new_v4().to_string();
+        // Layers first, so a module the session pinned wins over the base runtime's.
+        let python_path = std::env::join_paths(
+            config
+                .python_path
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([driver_dir]),
+        )
+        .map_err(std::io::Error::other)?;
         let mut command = Command::new(python);
         command
             .args(["-u", "-m", "epoxy_driver"])
-            .env("PYTHONPATH", driver_dir)
+            .env("PYTHONPATH", python_path)
             .env("EPOXY_DRIVER_CONFIG", config_json)
             .env("PYTHONUNBUFFERED", "1")
             .env(TOKEN_VAR, &token)
@@ -158,6 +204,38 @@ impl DriverHandle {
                 self.log_path.display()
             )),
         }
+    }
+
+    /// Hands the driver over to a session and waits for its answer; on failure, the driver's
+    /// message (the session goes FAILED with it).
+    pub async fn hand_over(
+        &mut self,
+        handover: &SessionHandover,
+        limit: Duration,
+    ) -> Result<(), String> {
+        self.send(&DriverCommand::Session(handover))
+            .await
+            .map_err(|e| format!("could not hand the driver over to the session: {e}"))?;
+        let wait = async {
+            loop {
+                match self.next_event().await {
+                    DriverEvent::Session {
+                        status: HandoverStatus::Ok,
+                        ..
+                    } => return Ok(()),
+                    DriverEvent::Session { message, .. } => return Err(message),
+                    DriverEvent::Exited { reason } => return Err(reason),
+                    other => tracing::debug!(?other, "driver event before the handover ignored"),
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| {
+            Err(format!(
+                "the driver did not take the session's settings within {} s; see {}",
+                limit.as_secs(),
+                self.log_path.display()
+            ))
+        })
     }
 
     pub async fn send(&mut self, command: &DriverCommand<'_>) -> std::io::Result<()> {
@@ -303,9 +381,14 @@ fn processes_with_token(token: &str) -> Vec<i32> {
 /// Kills what drivers of an earlier run on this data dir left behind (after a kill -9 of the
 /// server, a JVM whose stdin a forked child still holds never exits). Returns how many.
 pub fn kill_leftovers(driver_dir: &Path) -> usize {
-    let needle = format!("PYTHONPATH={}", driver_dir.display());
+    // The driver dir is the last PYTHONPATH entry (module layers come before it).
+    let suffix = driver_dir.display().to_string();
+    let ours = |var: &[u8]| {
+        var.strip_prefix(b"PYTHONPATH=")
+            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == suffix.as_bytes()))
+    };
     let mine = std::process::id() as i32;
-    let leftovers: Vec<i32> = processes_where(|var| var == needle.as_bytes())
+    let leftovers: Vec<i32> = processes_where(ours)
         .into_iter()
         .filter(|pid| *pid != mine)
         .filter(|pid| {

@@ -45,6 +45,8 @@ pub struct Runtime {
     pub python: PathBuf,
     pub driver_dir: PathBuf,
     pub java_major: u32,
+    /// `<data-dir>/runtime`: also home of the module layers and the sessions' directories.
+    pub runtime_dir: PathBuf,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
@@ -78,6 +80,7 @@ pub fn provision(data_dir: &Path, python: Option<&Path>) -> Result<Runtime, Prov
         python,
         driver_dir,
         java_major,
+        runtime_dir,
     })
 }
 
