@@ -5,6 +5,7 @@ use crate::auth::{Authenticator, Keys};
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
+use crate::sessions::credentials::endpoint_url;
 use crate::sessions::{ServiceConfig, SessionService};
 use crate::store::sqlite::SqliteStore;
 use anyhow::{Context, bail};
@@ -71,12 +72,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ))
         }
     };
+    // Bound before the service starts: drivers are told the real address (after a port-0 bind).
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
     let config = ServiceConfig {
         minute: Duration::from_secs_f64(args.minute_seconds),
         max_live_sessions: args
             .max_live_sessions
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
+        endpoint_url: endpoint_url(addr),
     };
     let auth = Authenticator::new(keys, store.clone());
     let service = SessionService::start(store, runtime.clone(), config).await?;
@@ -85,10 +92,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auth,
     });
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to

@@ -1,5 +1,6 @@
 //! Glue's session and statement operations, tenancy, paging, admission and timeouts.
 
+use super::credentials::DriverAccess;
 use super::error::SessionError;
 use super::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
@@ -27,6 +28,8 @@ pub struct ServiceConfig {
     pub minute: Duration,
     /// Live drivers allowed at once (PROVISIONING, READY, STOPPING sessions).
     pub max_live_sessions: usize,
+    /// This server's URL as its drivers call it (`credentials::endpoint_url`).
+    pub endpoint_url: String,
 }
 
 /// A validated CreateSession.
@@ -168,6 +171,7 @@ impl SessionService {
                 Arc::clone(&self.store),
                 Arc::clone(runtime),
                 Arc::clone(&self.registry),
+                DriverAccess::new(self.config.endpoint_url.clone(), self.config.minute),
             ),
             None => {
                 // Control plane only: the committed record is the whole session.

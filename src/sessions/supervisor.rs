@@ -2,6 +2,7 @@
 //! records results and progress, and turns the driver's death or a stop into the right states.
 //! The store is the only state; the task just moves it on.
 
+use super::credentials::DriverAccess;
 use super::model::{Session, SessionSpec, SessionStatus, StatementOutput, StatementState};
 use super::now_ms;
 use crate::runtime::arguments::SessionArguments;
@@ -9,7 +10,7 @@ use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle, SessionHa
 use crate::runtime::workspace::Workspace;
 use crate::runtime::{DriverProfile, DriverRuntime};
 use crate::store::{SessionStore, StatementUpdate, StoreError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +52,7 @@ pub struct Supervisor {
     runtime: Arc<DriverRuntime>,
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
     registry: Registry,
+    access: DriverAccess,
 }
 
 /// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
@@ -83,6 +85,7 @@ impl Supervisor {
         store: Arc<dyn SessionStore>,
         runtime: Arc<DriverRuntime>,
         registry: Registry,
+        access: DriverAccess,
     ) {
         let (tx, commands) = mpsc::unbounded_channel();
         registry
@@ -95,6 +98,7 @@ impl Supervisor {
             runtime,
             commands,
             registry,
+            access,
         };
         tokio::spawn(supervisor.run(session));
     }
@@ -103,7 +107,7 @@ impl Supervisor {
         let workspace = match self.settings(&session) {
             Ok((spec, arguments, workspace)) => {
                 let prepared = tokio::select! {
-                    prepared = prepare(&self.runtime, &self.store, &session, &spec, &arguments, &workspace) => Ok(prepared),
+                    prepared = prepare(&self.runtime, &self.store, &self.access, &session, &spec, &arguments, &workspace) => Ok(prepared),
                     reply = until_shutdown(&mut self.commands) => Err(reply),
                 };
                 match prepared {
@@ -320,6 +324,7 @@ impl Supervisor {
 async fn prepare(
     runtime: &DriverRuntime,
     store: &Arc<dyn SessionStore>,
+    access: &DriverAccess,
     session: &Session,
     spec: &SessionSpec,
     arguments: &SessionArguments,
@@ -344,7 +349,7 @@ async fn prepare(
         session_id: session.id.clone(),
         glue_version: spec.glue_version.clone(),
         argv: arguments.argv(&workspace.temp_dir),
-        env: driver_env(store, session).await?,
+        env: access.handover_env(store, session).await?,
         temp_dir: workspace.temp_dir.clone(),
         work_dir: workspace.work_dir.clone(),
         extra_py_files: arguments.extra_py_files.clone(),
@@ -352,15 +357,6 @@ async fn prepare(
     };
     driver.hand_over(&handover, HANDOVER_LIMIT).await?;
     Ok(driver)
-}
-
-/// What the session's driver gets in `os.environ` at the handover, beyond its arguments: the
-/// place where per-session values (the session's own AWS endpoint and credentials) are made.
-async fn driver_env(
-    _store: &Arc<dyn SessionStore>,
-    _session: &Session,
-) -> Result<BTreeMap<String, String>, String> {
-    Ok(BTreeMap::new())
 }
 
 /// Waits for a Shutdown (other commands mean nothing before the driver is ready).
