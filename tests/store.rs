@@ -962,6 +962,20 @@ fn a_session_end_ends_its_credentials() {
 }
 
 #[test]
+fn revoking_all_credentials_spares_only_the_already_revoked() {
+    let db = Db::new();
+    let live = db.session_in(Ready, "live");
+    let ended = db.session_in(Ready, "ended");
+    assert!(db.mint(live.key, "ASIALIVE", 5_000).unwrap());
+    assert!(db.mint(ended.key, "ASIAENDED", 5_000).unwrap());
+    db.move_to(ended.key, Failed, 40).unwrap();
+    assert_eq!(db.store.revoke_all_session_credentials(50).unwrap(), 1);
+    assert_eq!(db.credential_times("ASIALIVE"), Some((5_000, Some(50))));
+    assert_eq!(db.credential_times("ASIAENDED"), Some((5_000, Some(40))));
+    assert_eq!(db.store.revoke_all_session_credentials(60).unwrap(), 0);
+}
+
+#[test]
 fn a_version_1_database_gains_the_credentials_table() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(dir.path());

@@ -119,6 +119,19 @@ impl DriverAccess {
     }
 }
 
+/// At start: the keys of an earlier run's drivers go with those drivers, whatever their
+/// sessions' records say (a control-plane-only restart leaves sessions READY).
+pub fn revoke_earlier_runs(store: &dyn CredentialStore, now_ms: i64) -> Result<(), StoreError> {
+    let revoked = store.revoke_all_session_credentials(now_ms)?;
+    if revoked > 0 {
+        tracing::info!(
+            revoked,
+            "revoked the session keys of an earlier run's drivers"
+        );
+    }
+    Ok(())
+}
+
 /// Stores a new key for `session`, valid `lifetime_ms` from `now_ms`.
 pub fn mint(
     store: &dyn CredentialStore,

@@ -1,6 +1,6 @@
 //! Glue's session and statement operations, tenancy, paging, admission and timeouts.
 
-use super::credentials::DriverAccess;
+use super::credentials::{self, DriverAccess};
 use super::error::SessionError;
 use super::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
@@ -53,13 +53,15 @@ pub struct SessionService {
 
 impl SessionService {
     /// Opens the service over `store`; with a runtime, sessions get drivers, and sessions left
-    /// live by a previous server process are failed (their drivers died with it).
+    /// live by a previous server process are failed (their drivers died with it). The keys
+    /// minted for those drivers are revoked in either mode.
     pub async fn start(
         store: Arc<dyn SessionStore>,
         runtime: Option<Arc<DriverRuntime>>,
         config: ServiceConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let secret = store.secret()?;
+        credentials::revoke_earlier_runs(&*store, now_ms())?;
         let service = Arc::new(Self {
             store,
             runtime,

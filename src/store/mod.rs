@@ -112,6 +112,9 @@ pub trait CredentialStore: Send + Sync + 'static {
         &self,
         access_key_id: &str,
     ) -> Result<Option<SessionCredential>, StoreError>;
+    /// Revokes every credential not yet revoked (at start: no driver outlives the server that
+    /// minted its key); how many.
+    fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError>;
 }
 
 pub trait SessionStore: CredentialStore {

@@ -648,6 +648,15 @@ impl CredentialStore for SqliteStore {
             Ok(found)
         })
     }
+
+    fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE session_credentials SET revoked_ms = ?1 WHERE revoked_ms IS NULL",
+                [at_ms],
+            )?)
+        })
+    }
 }
 
 /// Upserts tags inside the caller's transaction and enforces the per-session limit.
