@@ -423,3 +423,51 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handover_is_one_session_command() {
+        let handover = SessionHandover {
+            session_id: "s".into(),
+            glue_version: "4.0".into(),
+            argv: vec!["epoxy-session".into()],
+            env: BTreeMap::from([("AWS_REGION".into(), "us-east-1".into())]),
+            temp_dir: "/t".into(),
+            work_dir: "/w".into(),
+            extra_py_files: vec![],
+            extra_files: vec!["/f.csv".into()],
+        };
+        let json: serde_json::Value =
+            serde_json::to_value(DriverCommand::Session(&handover)).unwrap();
+        assert_eq!(json["op"], "session");
+        assert_eq!(json["argv"][0], "epoxy-session");
+        assert_eq!(json["env"]["AWS_REGION"], "us-east-1");
+        assert_eq!(json["extra_files"][0], "/f.csv");
+    }
+
+    #[test]
+    fn handover_answers_are_validated() {
+        let parse = |s: &str| serde_json::from_str::<DriverEvent>(s);
+        assert!(matches!(
+            parse(r#"{"event":"session","status":"ok"}"#),
+            Ok(DriverEvent::Session {
+                status: HandoverStatus::Ok,
+                ..
+            })
+        ));
+        match parse(r#"{"event":"session","status":"failed","message":"no file"}"#) {
+            Ok(DriverEvent::Session { status, message }) => {
+                assert_eq!(
+                    (status, message.as_str()),
+                    (HandoverStatus::Failed, "no file")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(r#"{"event":"session","status":"maybe"}"#).is_err());
+        assert!(parse(r#"{"event":"session"}"#).is_err());
+    }
+}

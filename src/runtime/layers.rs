@@ -14,14 +14,20 @@
 //! Layers are named by a hash of (specs, installer options, base lock, base interpreter, the
 //! bytes of local wheels and requirements files). Each is built in a temporary directory and
 //! renamed into place, so concurrent installs of the same spec never leave a half-built
-//! layer: the first rename wins and the others are discarded.
+//! layer: in one server they take turns (the second finds the first's layer); across
+//! processes sharing the data dir, the first rename wins and the others are discarded.
 
 use super::arguments::PythonModules;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+
+/// Name prefix of layers being built (renamed to their hash when complete).
+const BUILD_PREFIX: &str = ".build-";
 
 /// Lines of pip's output kept for a failed install's message.
 const ERROR_LINES: usize = 12;
@@ -36,11 +42,14 @@ pub enum LayerError {
 }
 
 /// The cache of layers under `<data-dir>/runtime/layers`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Layers {
     root: PathBuf,
     python: PathBuf,
     base_lock: &'static str,
+    /// One install per layer at a time in this server: a second session with the same modules
+    /// waits for the first and takes its layer instead of downloading again.
+    installing: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A built layer: what goes on the driver's `PYTHONPATH`.
@@ -57,6 +66,24 @@ impl Layers {
             root,
             python,
             base_lock,
+            installing: Default::default(),
+        }
+    }
+
+    /// Removes builds an earlier run left unfinished (an install cut short by a stop or a
+    /// crash); called at start, when no install of this server runs yet.
+    pub fn remove_unfinished(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(BUILD_PREFIX)
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
     }
 
@@ -68,6 +95,14 @@ impl Layers {
     ) -> Result<Layer, LayerError> {
         let name = self.layer_name(modules);
         let dir = self.root.join(&name);
+        let lock = Arc::clone(
+            self.installing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(name.clone())
+                .or_default(),
+        );
+        let _installing = lock.lock().await;
         if let Some(site_packages) = site_packages(&dir) {
             tracing::info!(session, layer = %name, "python modules from the layer cache");
             return Ok(Layer {
@@ -80,9 +115,10 @@ impl Layers {
             message,
         };
         std::fs::create_dir_all(&self.root).map_err(|e| setup(e.to_string()))?;
-        let building = self
-            .root
-            .join(format!(".build-{name}-{}", uuid::Uuid::new_v4().simple()));
+        let building = self.root.join(format!(
+            "{BUILD_PREFIX}{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         let built = self.build(session, &building, modules).await;
         let result = match built {
             Ok(()) => match std::fs::rename(&building, &dir) {
@@ -261,4 +297,47 @@ fn failure_lines(stderr: &[String], stdout: &[String], status: std::process::Exi
         .map(|l| l.as_str())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn modules(specs: &[&str], options: &[&str]) -> PythonModules {
+        PythonModules {
+            specs: specs.iter().map(|s| s.to_string()).collect(),
+            installer_options: options.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn layers_are_named_by_everything_that_changes_them() {
+        let layers = Layers::new("/l".into(), "/py".into(), "lock-a");
+        let name = |m: &PythonModules| layers.layer_name(m);
+        let base = name(&modules(&["a==1"], &[]));
+        assert_eq!(base, name(&modules(&["a==1"], &[])));
+        assert_ne!(base, name(&modules(&["a==2"], &[])));
+        assert_ne!(base, name(&modules(&["a==1"], &["--upgrade"])));
+        assert_ne!(base, name(&modules(&["a==1", "b"], &[])));
+        let other_lock = Layers::new("/l".into(), "/py".into(), "lock-b");
+        assert_ne!(base, other_lock.layer_name(&modules(&["a==1"], &[])));
+    }
+
+    #[test]
+    fn failures_keep_pips_errors_not_its_notices() {
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let status = std::process::ExitStatus::from_raw(1 << 8);
+        let message = failure_lines(
+            &lines(&[
+                "ERROR: No matching distribution found for x==9",
+                "[notice] A new release",
+            ]),
+            &lines(&["Collecting x==9"]),
+            status,
+        );
+        assert_eq!(message, "ERROR: No matching distribution found for x==9");
+        assert_eq!(failure_lines(&[], &lines(&["out"]), status), "out");
+        assert!(failure_lines(&[], &[], status).contains("exited"));
+    }
 }

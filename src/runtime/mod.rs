@@ -123,6 +123,7 @@ impl DriverRuntime {
             runtime.python.clone(),
             provision::REQUIREMENTS,
         );
+        layers.remove_unfinished();
         let this = Arc::new(Self {
             runtime,
             master,

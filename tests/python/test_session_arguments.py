@@ -63,6 +63,11 @@ def create(glue, session_id, arguments, **extra):
     return R.H.create_session(glue, session_id, DefaultArguments=arguments, **extra)
 
 
+def in_kernel(glue, code) -> str:
+    """Runs `code` in the `kernel` session; its output."""
+    return R.run_ok(glue, "args-kernel", code)
+
+
 def wait_failed(glue, session_id) -> str:
     s = R.H.wait_for_status(glue, session_id, ("FAILED", "READY"), timeout=120)
     assert s["Status"] == "FAILED", s
@@ -97,7 +102,7 @@ def test_kernel_style_session_takes_the_warm_driver(kernel):
 
 
 def test_sys_argv_from_default_arguments(kernel, glue):
-    argv = eval(R.run_ok(glue, "args-kernel", "import sys\nsys.argv"))
+    argv = eval(in_kernel(glue, "import sys\nsys.argv"))
     assert argv[0] == "epoxy-session"
     temp = argv[argv.index("--TempDir") + 1]
     assert argv == [
@@ -111,7 +116,7 @@ def test_sys_argv_from_default_arguments(kernel, glue):
         "--TempDir",
         temp,
     ]
-    assert R.run_ok(glue, "args-kernel", f"import os\nos.path.isdir({temp!r})") == "True"
+    assert in_kernel(glue, f"import os\nos.path.isdir({temp!r})") == "True"
     # What getResolvedOptions does with it: argparse over argv[1:], `-` read as `_`.
     code = (
         "import argparse\n"
@@ -120,47 +125,35 @@ def test_sys_argv_from_default_arguments(kernel, glue):
         "a = vars(p.parse_known_args(sys.argv[1:])[0])\n"
         "(a['JOB_NAME'], a['job_bookmark_option'], a['TempDir'] == sys.argv[-1])"
     )
-    assert R.run_ok(glue, "args-kernel", code) == "('nb', 'job-bookmark-enable', True)"
+    assert in_kernel(glue, code) == "('nb', 'job-bookmark-enable', True)"
 
 
 def test_get_resolved_options_when_awsglue_is_present(kernel, glue):
-    if (
-        R.run_ok(
-            glue,
-            "args-kernel",
-            "import importlib.util\nimportlib.util.find_spec('awsglue') is not None",
-        )
-        != "True"
-    ):
+    present = "import importlib.util\nimportlib.util.find_spec('awsglue') is not None"
+    if in_kernel(glue, present) != "True":
         pytest.skip("awsglue is not in this runtime")
     code = (
         "from awsglue.utils import getResolvedOptions\n"
         "o = getResolvedOptions(sys.argv, ['JOB_NAME', 'my-arg'])\n"
         "(o['JOB_NAME'], o['my_arg'], o['job_bookmark_option'], os.path.isdir(o['TempDir']))"
     )
-    assert R.run_ok(glue, "args-kernel", code) == "('nb', 'hyphen', 'job-bookmark-enable', True)"
+    assert in_kernel(glue, code) == "('nb', 'hyphen', 'job-bookmark-enable', True)"
 
 
 def test_extra_py_files_in_driver_and_executors(kernel, glue):
-    assert (
-        R.run_ok(
-            glue,
-            "args-kernel",
-            "import helper_mod, zipped_pkg\n(helper_mod.triple(2), zipped_pkg.NAME)",
-        )
-        == "(6, 'from-zip')"
-    )
+    driver = "import helper_mod, zipped_pkg\n(helper_mod.triple(2), zipped_pkg.NAME)"
+    assert in_kernel(glue, driver) == "(6, 'from-zip')"
     code = (
         "def f(x):\n"
         "    import helper_mod, zipped_pkg\n"
         "    return (helper_mod.triple(x), zipped_pkg.NAME)\n"
         "sc.parallelize([1, 2], 2).map(f).collect()"
     )
-    assert R.run_ok(glue, "args-kernel", code) == "[(3, 'from-zip'), (6, 'from-zip')]"
+    assert in_kernel(glue, code) == "[(3, 'from-zip'), (6, 'from-zip')]"
 
 
 def test_extra_files_in_the_working_dir(kernel, glue):
-    assert R.run_ok(glue, "args-kernel", "open('lookup.csv').read()") == repr("k,v\na,1\n")
+    assert in_kernel(glue, "open('lookup.csv').read()") == repr("k,v\na,1\n")
 
 
 def test_glue_version_and_runtime_in_the_driver_log(kernel, srv, glue):
@@ -171,8 +164,8 @@ def test_glue_version_and_runtime_in_the_driver_log(kernel, srv, glue):
 
 
 def test_session_dirs_are_removed_at_the_end(kernel, glue):
-    temp = eval(R.run_ok(glue, "args-kernel", "sys.argv"))[-1]
-    work = R.run_ok(glue, "args-kernel", "os.getcwd()").strip("'")
+    temp = eval(in_kernel(glue, "sys.argv"))[-1]
+    work = in_kernel(glue, "os.getcwd()").strip("'")
     assert os.path.isdir(temp) and os.path.isdir(work)
     glue.stop_session(Id="args-kernel")
     R.H.wait_for_status(glue, "args-kernel", "STOPPED", timeout=30)
