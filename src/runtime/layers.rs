@@ -52,14 +52,6 @@ pub struct Layers {
     installing: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// A built layer: what goes on the driver's `PYTHONPATH`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layer {
-    pub site_packages: PathBuf,
-    /// True when this call installed it, false when it came from the cache.
-    pub installed: bool,
-}
-
 impl Layers {
     pub fn new(root: PathBuf, python: PathBuf, base_lock: &'static str) -> Self {
         Self {
@@ -87,12 +79,13 @@ impl Layers {
         }
     }
 
-    /// The layer for `modules`, from the cache or installed now (pip's progress in the log).
+    /// The layer for `modules`, from the cache or installed now (pip's progress in the log):
+    /// its `site-packages`, which goes on the driver's `PYTHONPATH`.
     pub async fn ensure(
         &self,
         session: &str,
         modules: &PythonModules,
-    ) -> Result<Layer, LayerError> {
+    ) -> Result<PathBuf, LayerError> {
         let name = self.layer_name(modules);
         let dir = self.root.join(&name);
         let lock = Arc::clone(
@@ -105,10 +98,7 @@ impl Layers {
         let _installing = lock.lock().await;
         if let Some(site_packages) = site_packages(&dir) {
             tracing::info!(session, layer = %name, "python modules from the layer cache");
-            return Ok(Layer {
-                site_packages,
-                installed: false,
-            });
+            return Ok(site_packages);
         }
         let setup = |message: String| LayerError::Setup {
             path: dir.clone(),
@@ -122,9 +112,9 @@ impl Layers {
         let built = self.build(session, &building, modules).await;
         let result = match built {
             Ok(()) => match std::fs::rename(&building, &dir) {
-                Ok(()) => Ok(true),
-                // Another install of the same spec finished first: use its layer.
-                Err(_) if site_packages(&dir).is_some() => Ok(false),
+                Ok(()) => Ok(()),
+                // Another process's install of the same spec finished first: use its layer.
+                Err(_) if site_packages(&dir).is_some() => Ok(()),
                 Err(e) => Err(setup(e.to_string())),
             },
             Err(e) => Err(e),
@@ -132,14 +122,11 @@ impl Layers {
         if building.exists() {
             let _ = std::fs::remove_dir_all(&building);
         }
-        let installed = result?;
+        result?;
         let site_packages = site_packages(&dir)
             .ok_or_else(|| setup("the built layer has no site-packages".into()))?;
         tracing::info!(session, layer = %name, "python modules installed");
-        Ok(Layer {
-            site_packages,
-            installed,
-        })
+        Ok(site_packages)
     }
 
     fn layer_name(&self, modules: &PythonModules) -> String {

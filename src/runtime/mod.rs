@@ -10,7 +10,7 @@ pub mod workspace;
 use arguments::PythonModules;
 use arguments::SessionArguments;
 use driver::{DriverConfig, DriverHandle};
-use layers::{Layer, LayerError, Layers};
+use layers::{LayerError, Layers};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -150,7 +150,7 @@ impl DriverRuntime {
         &self,
         session_id: &str,
         modules: &PythonModules,
-    ) -> Result<Layer, LayerError> {
+    ) -> Result<PathBuf, LayerError> {
         self.layers.ensure(session_id, modules).await
     }
 

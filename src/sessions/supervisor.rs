@@ -339,11 +339,8 @@ async fn prepare(
         ),
         None => None,
     };
-    let profile = DriverProfile::for_session(
-        spec.worker_type.as_deref(),
-        arguments,
-        layer.as_ref().map(|l| l.site_packages.as_path()),
-    );
+    let profile =
+        DriverProfile::for_session(spec.worker_type.as_deref(), arguments, layer.as_deref());
     let mut driver = runtime.acquire(session.key, &session.id, &profile).await?;
     let handover = SessionHandover {
         session_id: session.id.clone(),
