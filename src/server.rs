@@ -1,10 +1,11 @@
 //! `epoxy serve`: wires the layers together from the command line and runs until SIGTERM/SIGINT.
 
-use crate::auth::Authenticator;
 use crate::auth::accounts::Accounts;
+use crate::auth::{Authenticator, Keys};
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
+use crate::sessions::credentials::endpoint_url;
 use crate::sessions::{ServiceConfig, SessionService};
 use crate::store::sqlite::SqliteStore;
 use anyhow::{Context, bail};
@@ -29,15 +30,13 @@ fn default_max_live_sessions() -> usize {
     ((gib / 2) as usize).min(cores * 4).max(1)
 }
 
-fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
+fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
     match (&args.accounts, args.auth) {
-        (Some(path), None | Some(AuthMode::Sigv4)) => {
-            Ok(Authenticator::SigV4(Accounts::load(path)?))
-        }
+        (Some(path), None | Some(AuthMode::Sigv4)) => Ok(Keys::Accounts(Accounts::load(path)?)),
         (Some(_), Some(AuthMode::Open)) => bail!("--auth open and --accounts exclude each other"),
         (None, Some(AuthMode::Sigv4)) => bail!("--auth sigv4 needs --accounts FILE"),
-        (None, Some(AuthMode::Open)) => Ok(Authenticator::Open),
-        (None, None) if args.listen.ip().is_loopback() => Ok(Authenticator::Open),
+        (None, Some(AuthMode::Open)) => Ok(Keys::Open),
+        (None, None) if args.listen.ip().is_loopback() => Ok(Keys::Open),
         (None, None) => bail!(
             "refusing to serve {} without authentication: give --accounts FILE, or --auth open to accept anyone",
             args.listen
@@ -46,7 +45,7 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let auth = authenticator(&args)?;
+    let keys = keys(&args)?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
         bail!("--minute-seconds must be a positive number");
     }
@@ -72,23 +71,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ))
         }
     };
+    // Bound before the service starts: drivers are told the real address (after a port-0 bind).
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
     let config = ServiceConfig {
         minute: Duration::from_secs_f64(args.minute_seconds),
         max_live_sessions: args
             .max_live_sessions
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
+        endpoint_url: endpoint_url(addr),
     };
+    let auth = Authenticator::new(keys, store.clone());
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),
         auth,
     });
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to

@@ -1,11 +1,16 @@
 //! SigV4 with an accounts file of two accounts: what is accepted, every way a signature is
-//! refused, the region of the credential scope as tenant, and isolation between accounts.
+//! refused, the region of the credential scope as tenant, and isolation between accounts; the
+//! keys minted for sessions' drivers: their token, identity, account, revocation and expiry.
 
 mod common;
 
 use common::*;
-use epoxy::auth::Authenticator;
+use epoxy::auth::Keys;
 use epoxy::auth::accounts::Accounts;
+use epoxy::sessions::credentials::{self, DriverCredentials};
+use epoxy::sessions::model::Tenant;
+use epoxy::store::SessionStore;
+use epoxy::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 const ALICE_ACCOUNT: &str = "111111111111";
@@ -26,7 +31,7 @@ account_id = "222222222222"
 
 async fn server() -> Server {
     let accounts = Accounts::parse(ACCOUNTS).expect("accounts file");
-    Server::start(Authenticator::SigV4(accounts)).await
+    Server::start(Keys::Accounts(accounts)).await
 }
 
 fn alice() -> Signer {
@@ -340,4 +345,232 @@ async fn next_tokens_are_bound_to_the_caller() {
     .invalid();
     let own = call(&server, &alice(), "ListSessions", next).await.ok();
     assert_eq!(strings(&own["Ids"]).len(), 1, "Alice's own token works");
+}
+
+// ---------------------------------------------------------------------------------------------
+// session keys
+
+const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+
+/// Mints a key for session `id` of `account` (us-east-1) through a second handle on the server's
+/// store, as the session service does when the session takes a driver.
+fn mint(server: &Server, account: &str, id: &str, lifetime_ms: i64) -> Option<DriverCredentials> {
+    let store = SqliteStore::open(&server.data_dir().join("epoxy.db")).expect("store");
+    let tenant = Tenant {
+        account: account.into(),
+        region: "us-east-1".into(),
+    };
+    let session = store.session(&tenant, id).unwrap().expect("session");
+    credentials::mint(&store, &session, lifetime_ms, epoxy::sessions::now_ms()).unwrap()
+}
+
+fn signer_of(c: &DriverCredentials) -> Signer {
+    Signer::new(&c.access_key_id, &c.secret_access_key, "us-east-1").token(&c.session_token)
+}
+
+/// The `<tag>` of an STS reply.
+fn xml_value(xml: &str, tag: &str) -> String {
+    let start = xml
+        .find(&format!("<{tag}>"))
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + tag.len()
+        + 2;
+    let end = xml[start..].find('<').unwrap() + start;
+    xml[start..end].to_string()
+}
+
+/// An STS error reply's code, after checking its status.
+fn sts_error(reply: &Reply, status: u16) -> String {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    xml_value(&reply.text(), "Code")
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[tokio::test]
+async fn a_session_key_is_its_account_and_assumed_role() {
+    let server = server().await;
+    create(&server, &alice(), "own", json!({})).await;
+    create(&server, &bob(), "bobs", json!({})).await;
+    let key = mint(&server, ALICE_ACCOUNT, "own", HOUR_MS).expect("minted");
+    assert!(key.access_key_id.starts_with("ASIA") && key.access_key_id.len() == 20);
+    let session = signer_of(&key);
+
+    assert_eq!(ids(&server, &session).await, ["own"]);
+    call(&server, &session, "GetSession", json!({ "Id": "bobs" }))
+        .await
+        .not_found();
+    // Another region is the same account's other tenant, as with AWS's global credentials.
+    assert!(
+        ids(&server, &session.clone().region("eu-west-1"))
+            .await
+            .is_empty()
+    );
+
+    let reply = server
+        .send(session.clone().service("sts").query(GET_CALLER_IDENTITY))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let xml = reply.text();
+    assert_eq!(
+        xml_value(&xml, "Arn"),
+        "arn:aws:sts::111111111111:assumed-role/GlueInteractive/own"
+    );
+    assert_eq!(xml_value(&xml, "Account"), ALICE_ACCOUNT);
+    let user_id = xml_value(&xml, "UserId");
+    let (role_id, name) = user_id.split_once(':').expect("role id:session");
+    assert!(
+        role_id.starts_with("AROA") && role_id.len() == 21,
+        "{user_id}"
+    );
+    assert_eq!(name, "own");
+}
+
+#[tokio::test]
+async fn a_session_key_needs_its_token_and_secret() {
+    let server = server().await;
+    create(&server, &alice(), "a", json!({})).await;
+    create(&server, &alice(), "b", json!({})).await;
+    let a = mint(&server, ALICE_ACCOUNT, "a", HOUR_MS).unwrap();
+    let b = mint(&server, ALICE_ACCOUNT, "b", HOUR_MS).unwrap();
+    let plain = Signer::new(&a.access_key_id, &a.secret_access_key, "us-east-1");
+    let cases = [
+        ("no token", plain.clone(), 403, "InvalidClientTokenId"),
+        (
+            "garbage token",
+            plain.clone().token("garbage"),
+            403,
+            "InvalidClientTokenId",
+        ),
+        (
+            "another session's token",
+            plain.clone().token(&b.session_token),
+            403,
+            "InvalidClientTokenId",
+        ),
+        (
+            "wrong secret",
+            signer_of(&a).secret(&b.secret_access_key),
+            403,
+            "SignatureDoesNotMatch",
+        ),
+        (
+            "unknown ASIA key",
+            signer_of(&a).access_key("ASIAAAAAAAAAAAAAAAAA"),
+            403,
+            "InvalidClientTokenId",
+        ),
+        (
+            "scoped to sts",
+            signer_of(&a).service("sts"),
+            403,
+            "SignatureDoesNotMatch",
+        ),
+    ];
+    for (case, who, status, code) in cases {
+        println!("case: {case}");
+        server
+            .send(who.glue("CreateSession", &create_input("forged", json!({}))))
+            .await
+            .error(status, code);
+    }
+    assert_eq!(
+        ids(&server, &alice()).await,
+        ["a", "b"],
+        "a refused request stored a session"
+    );
+}
+
+#[tokio::test]
+async fn an_ended_session_revokes_its_key() {
+    let server = server().await;
+    create(&server, &alice(), "stopped", json!({})).await;
+    create(&server, &alice(), "deleted", json!({})).await;
+    let stopped = signer_of(&mint(&server, ALICE_ACCOUNT, "stopped", HOUR_MS).unwrap());
+    let deleted = signer_of(&mint(&server, ALICE_ACCOUNT, "deleted", HOUR_MS).unwrap());
+    call(&server, &stopped, "ListSessions", json!({}))
+        .await
+        .ok();
+
+    call(&server, &alice(), "StopSession", json!({ "Id": "stopped" }))
+        .await
+        .ok();
+    call(
+        &server,
+        &alice(),
+        "DeleteSession",
+        json!({ "Id": "deleted" }),
+    )
+    .await
+    .ok();
+    for who in [&stopped, &deleted] {
+        call(&server, who, "ListSessions", json!({}))
+            .await
+            .error(403, "InvalidClientTokenId");
+        let reply = server
+            .send(who.clone().service("sts").query(GET_CALLER_IDENTITY))
+            .await;
+        assert_eq!(sts_error(&reply, 403), "InvalidClientTokenId");
+    }
+    // No key for a session that has ended.
+    assert!(mint(&server, ALICE_ACCOUNT, "stopped", HOUR_MS).is_none());
+}
+
+#[tokio::test]
+async fn an_expired_session_key_is_refused_as_aws_does() {
+    let server = server().await;
+    create(&server, &alice(), "short", json!({})).await;
+    let expired = signer_of(&mint(&server, ALICE_ACCOUNT, "short", 0).unwrap());
+    call(&server, &expired, "ListSessions", json!({}))
+        .await
+        .error(400, "ExpiredTokenException");
+    let reply = server
+        .send(expired.clone().service("sts").query(GET_CALLER_IDENTITY))
+        .await;
+    assert_eq!(sts_error(&reply, 403), "ExpiredToken");
+    // Without the token it is just an invalid one: expiry is said only to the key's holder.
+    call(
+        &server,
+        &expired.clone().token("x"),
+        "ListSessions",
+        json!({}),
+    )
+    .await
+    .error(403, "InvalidClientTokenId");
+}
+
+#[tokio::test]
+async fn open_mode_verifies_session_keys_and_still_takes_any_other() {
+    let server = Server::open().await;
+    server.create("mine", json!({})).await;
+    let key = mint(&server, OPEN_ACCOUNT, "mine", HOUR_MS).unwrap();
+    let session = signer_of(&key);
+    let reply = server
+        .send(session.clone().service("sts").query(GET_CALLER_IDENTITY))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        xml_value(&reply.text(), "Arn"),
+        "arn:aws:sts::000000000000:assumed-role/GlueInteractive/mine"
+    );
+    assert_eq!(ids(&server, &session).await, ["mine"]);
+    call(
+        &server,
+        &session.clone().token("forged"),
+        "ListSessions",
+        json!({}),
+    )
+    .await
+    .error(403, "InvalidClientTokenId");
+
+    server
+        .call("StopSession", json!({ "Id": "mine" }))
+        .await
+        .ok();
+    call(&server, &session, "ListSessions", json!({}))
+        .await
+        .error(403, "InvalidClientTokenId");
+    // Any other key, signed or not, is still the open account.
+    let anyone = Signer::new("AKIAANYONE", "whatever", "us-east-1");
+    assert_eq!(ids(&server, &anyone).await, ["mine"]);
 }

@@ -22,7 +22,9 @@
 //! X-Amz-Date, Host, extra headers, body tampering after signing), `fuzz_glue_bodies` (every
 //! operation's members with plausible and hostile values, random members, byte damage, raw
 //! bytes), `fuzz_query_forms` (awsQuery form bodies), `fuzz_pagination_tokens` (real tokens,
-//! mutated, spliced, replayed by other callers or with other filters, another scope's).
+//! mutated, spliced, replayed by other callers or with other filters, another scope's),
+//! `fuzz_session_tokens` (live, revoked, expired and unknown session keys with their own, no,
+//! garbage, mutated or another key's token, signed or added after signing, to Glue and STS).
 //!
 //! Case count per property: `EPOXY_FUZZ_CASES` (default 300). A long run:
 //!
@@ -38,8 +40,10 @@ mod common;
 
 use axum::body::Body;
 use common::{FORM, JSON_1_1, ROLE, Reply, Server, Signer, amz_date};
-use epoxy::auth::Authenticator;
+use epoxy::auth::Keys;
 use epoxy::auth::accounts::Accounts;
+use epoxy::sessions::credentials::{self, DriverCredentials};
+use epoxy::store::SessionStore;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -111,8 +115,10 @@ const KNOWN_CODES: &[&str] = &[
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
     "RequestExpired",
-    // awsQuery spelling of UnknownOperation
+    "ExpiredTokenException",
+    // awsQuery spellings of UnknownOperation and ExpiredToken
     "InvalidAction",
+    "ExpiredToken",
 ];
 
 /// The tag filters tokens are collected for (their scope includes the filter).
@@ -216,6 +222,8 @@ struct Fixture {
     issued: Vec<Issued>,
     log_token: String,
     snapshot: RefCell<Option<Snapshot>>,
+    /// Keys minted for caller 0's sessions (see `Fixture::mint_session_keys`).
+    session_keys: Option<SessionKeys>,
 }
 
 /// Both servers on one multi-threaded runtime.
@@ -273,9 +281,9 @@ impl Harness {
 impl Fixture {
     fn new(rt: &tokio::runtime::Runtime, sigv4: bool) -> Self {
         let auth = if sigv4 {
-            Authenticator::SigV4(Accounts::parse(ACCOUNTS).expect("accounts"))
+            Keys::Accounts(Accounts::parse(ACCOUNTS).expect("accounts"))
         } else {
-            Authenticator::Open
+            Keys::Open
         };
         let server = rt.block_on(Server::start(auth));
         let db = rusqlite::Connection::open_with_flags(
@@ -294,6 +302,7 @@ impl Fixture {
             issued: Vec::new(),
             log_token: String::new(),
             snapshot: RefCell::new(None),
+            session_keys: None,
         };
         f.seed();
         f
@@ -431,7 +440,10 @@ impl Fixture {
         let rows: Vec<(String, String, String)> = {
             let mut stmt = self
                 .db
-                .prepare("SELECT account, region, id FROM sessions")
+                .prepare(
+                    "SELECT account, region, id FROM sessions
+                     WHERE rowid NOT IN (SELECT session FROM session_credentials)",
+                )
                 .expect("sessions");
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .expect("sessions")
@@ -2070,6 +2082,12 @@ fn framing() -> impl Strategy<Value = Framing> {
         )
 }
 
+/// A value a client can sign: a valid header value that is also visible ASCII (HTTP allows
+/// obs-text bytes, which no SDK signs and the signer cannot canonicalise).
+fn signable(v: &str) -> bool {
+    HeaderValue::from_str(v).is_ok() && v.is_ascii()
+}
+
 impl Framing {
     fn wire(&self, f: &Fixture) -> Wire {
         let mut headers = Vec::new();
@@ -2124,12 +2142,12 @@ impl Framing {
                     .target
                     .as_ref()
                     .and_then(|t| std::str::from_utf8(t).ok())
-                    .filter(|t| HeaderValue::from_str(t).is_ok());
+                    .filter(|t| signable(t));
                 let ct = self
                     .content_type
                     .as_ref()
                     .and_then(|c| std::str::from_utf8(c).ok())
-                    .filter(|c| HeaderValue::from_str(c).is_ok())
+                    .filter(|c| signable(c))
                     .unwrap_or(JSON_1_1);
                 let service = if target.is_none() && is_form(Some(ct.as_bytes())) {
                     "sts"
@@ -2621,6 +2639,284 @@ fn fuzz_pagination_tokens() {
         Ok(())
     });
     tally.print("pagination_tokens");
+}
+
+// =============================================================================================
+// property 5: session tokens
+
+/// Keys minted (as the session service does for a driver) for three sessions of caller 0: one
+/// live, one whose session was then stopped, one past its expiry.
+struct SessionKeys {
+    live: DriverCredentials,
+    revoked: DriverCredentials,
+    expired: DriverCredentials,
+}
+
+impl Fixture {
+    fn mint_session_keys(&mut self) {
+        let store =
+            epoxy::store::sqlite::SqliteStore::open(&self.server.data_dir().join("epoxy.db"))
+                .expect("a second handle on the store");
+        let c = self.callers[0];
+        let tenant = epoxy::sessions::model::Tenant {
+            account: c.account.into(),
+            region: c.region.into(),
+        };
+        let mint = |id: &str, lifetime_ms: i64| {
+            self.call(0, "CreateSession", &common::create_input(id, json!({})))
+                .ok();
+            let session = store.session(&tenant, id).unwrap().expect("session");
+            credentials::mint(&store, &session, lifetime_ms, epoxy::sessions::now_ms())
+                .unwrap()
+                .expect("a key for a live session")
+        };
+        let keys = SessionKeys {
+            live: mint("key-live", 3_600_000),
+            revoked: mint("key-revoked", 3_600_000),
+            expired: mint("key-expired", 0),
+        };
+        self.call(0, "StopSession", &json!({ "Id": "key-revoked" }))
+            .ok();
+        self.session_keys = Some(keys);
+        *self.snapshot.borrow_mut() = None;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum KeyChoice {
+    Live,
+    Revoked,
+    Expired,
+    /// An `ASIA…` id nobody minted, with the live key's secret.
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+enum TokenChoice {
+    Own,
+    Absent,
+    Empty,
+    /// Another key's (real) token.
+    Other,
+    /// The own token with one character changed.
+    Mutated(prop::sample::Index, u8),
+    Garbage(Vec<u8>),
+}
+
+#[derive(Clone, Debug)]
+struct SessionTokenCase {
+    sigv4: bool,
+    key: KeyChoice,
+    token: TokenChoice,
+    /// Whether the token header is signed (else added after signing, as a proxy might).
+    signed_token: bool,
+    sts: bool,
+    op: &'static str,
+    id: String,
+}
+
+const BASE64_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn session_token_cases() -> impl Strategy<Value = SessionTokenCase> {
+    let key = prop_oneof![
+        3 => Just(KeyChoice::Live),
+        1 => Just(KeyChoice::Revoked),
+        1 => Just(KeyChoice::Expired),
+        1 => Just(KeyChoice::Unknown),
+    ];
+    let token = prop_oneof![
+        4 => Just(TokenChoice::Own),
+        1 => Just(TokenChoice::Absent),
+        1 => Just(TokenChoice::Empty),
+        1 => Just(TokenChoice::Other),
+        2 => (any::<prop::sample::Index>(), 1u8..64).prop_map(|(at, by)| TokenChoice::Mutated(at, by)),
+        2 => prop::collection::vec(any::<u8>(), 0..300).prop_map(TokenChoice::Garbage),
+    ];
+    (
+        any::<bool>(),
+        key,
+        token,
+        prop::bool::weighted(0.7),
+        prop::bool::weighted(0.3),
+        select(&["ListSessions", "GetSession", "CreateSession", "TagResource"][..]),
+        "[a-z0-9-]{1,12}",
+    )
+        .prop_map(
+            |(sigv4, key, token, signed_token, sts, op, id)| SessionTokenCase {
+                sigv4,
+                key,
+                token,
+                signed_token,
+                sts,
+                op,
+                id,
+            },
+        )
+}
+
+impl SessionTokenCase {
+    /// The request, and whether it carries the key's own token.
+    fn wire(&self, keys: &SessionKeys, account: &str, region: &str) -> (Wire, bool) {
+        let credential = match self.key {
+            KeyChoice::Live | KeyChoice::Unknown => &keys.live,
+            KeyChoice::Revoked => &keys.revoked,
+            KeyChoice::Expired => &keys.expired,
+        };
+        let access_key = match self.key {
+            KeyChoice::Unknown => "ASIAFUZZFUZZFUZZFUZZ",
+            _ => &credential.access_key_id,
+        };
+        let own = credential.session_token.as_bytes().to_vec();
+        let token: Option<Vec<u8>> = match &self.token {
+            TokenChoice::Own => Some(own.clone()),
+            TokenChoice::Absent => None,
+            TokenChoice::Empty => Some(Vec::new()),
+            TokenChoice::Other => Some(
+                if self.key == KeyChoice::Revoked {
+                    &keys.live
+                } else {
+                    &keys.revoked
+                }
+                .session_token
+                .as_bytes()
+                .to_vec(),
+            ),
+            TokenChoice::Mutated(at, by) => {
+                let mut t = own.clone();
+                let i = at.index(t.len());
+                let was = BASE64_CHARS.iter().position(|&c| c == t[i]).unwrap_or(0);
+                t[i] = BASE64_CHARS[(was + usize::from(*by)) % BASE64_CHARS.len()];
+                Some(t)
+            }
+            TokenChoice::Garbage(g) => Some(g.clone()),
+        };
+        let carries_own = token.as_deref() == Some(own.as_slice());
+        let (body, target, content_type, service) = if self.sts {
+            (
+                b"Action=GetCallerIdentity&Version=2011-06-15".to_vec(),
+                None,
+                FORM,
+                "sts",
+            )
+        } else {
+            let arn = common::session_arn(account, region, "seed-1");
+            let body = match self.op {
+                "ListSessions" => json!({}),
+                "GetSession" => json!({ "Id": "seed-1" }),
+                "CreateSession" => common::create_input(&format!("fz-{}", self.id), json!({})),
+                _ => json!({ "ResourceArn": arn, "TagsToAdd": { "fuzz": self.id } }),
+            };
+            (
+                body.to_string().into_bytes(),
+                Some(format!("AWSGlue.{}", self.op)),
+                JSON_1_1,
+                "glue",
+            )
+        };
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("localhost:4747"));
+        h.insert("content-type", HeaderValue::from_static(content_type));
+        if let Some(t) = &target {
+            h.insert("x-amz-target", HeaderValue::from_str(t).expect("target"));
+        }
+        let signable = token
+            .as_ref()
+            .filter(|t| self.signed_token && t.iter().all(|b| b.is_ascii_graphic()));
+        let signer =
+            Signer::new(access_key, &credential.secret_access_key, region).service(service);
+        let signer = match signable {
+            Some(t) => signer.token(std::str::from_utf8(t).expect("ASCII")),
+            None => signer,
+        };
+        signer.sign(&mut h, &body);
+        let mut headers: Vec<(String, Vec<u8>)> = h
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        if signable.is_none()
+            && let Some(t) = token
+        {
+            headers.push(("x-amz-security-token".into(), t));
+        }
+        let w = Wire {
+            method: "POST".into(),
+            path: "/".into(),
+            headers,
+            body,
+        };
+        // A header value HTTP cannot carry is dropped on the way, as by any client library.
+        let carries_own = carries_own && HeaderValue::from_bytes(&own).is_ok();
+        (w, carries_own)
+    }
+}
+
+#[test]
+fn fuzz_session_tokens() {
+    let mut h = Harness::new();
+    h.open.mint_session_keys();
+    h.sigv4.mint_session_keys();
+    let tally = Tally::default();
+    run_property("session_tokens", session_token_cases(), |case| {
+        let f = h.fixture(case.sigv4);
+        let keys = f.session_keys.as_ref().expect("minted");
+        let c = f.callers[0];
+        let (w, carries_own) = case.wire(keys, c.account, c.region);
+        let reply = f.exercise(&w)?;
+        let code = check_reply(&w, &reply)?;
+        let expired = if case.sts {
+            "ExpiredToken"
+        } else {
+            "ExpiredTokenException"
+        };
+        // The oracle. An unknown ASIA key is any other key: open mode takes it.
+        let expected: Option<&str> = match (case.key, carries_own) {
+            (KeyChoice::Unknown, _) if !f.sigv4 => None,
+            (KeyChoice::Live, true) => None,
+            (KeyChoice::Expired, true) => Some(expired),
+            _ => Some("InvalidClientTokenId"),
+        };
+        let auth_codes = [
+            "InvalidClientTokenId",
+            "ExpiredToken",
+            "ExpiredTokenException",
+            "SignatureDoesNotMatch",
+            "IncompleteSignature",
+            "MissingAuthenticationToken",
+        ];
+        match (expected, code.as_deref()) {
+            // Accepted: any answer but a refusal of the credentials.
+            (None, Some(got)) if auth_codes.contains(&got) => {
+                return fail(&w, &reply, "a live session key with its token was refused");
+            }
+            (None, _) => {}
+            (Some(want), got) if got != Some(want) => {
+                return fail(&w, &reply, format!("expected {want}"));
+            }
+            _ => {}
+        }
+        if case.sts && reply.status.is_success() {
+            let arn = if case.key == KeyChoice::Unknown {
+                format!("arn:aws:iam::{OPEN_ACCOUNT}:root")
+            } else {
+                format!(
+                    "arn:aws:sts::{}:assumed-role/{}/key-live",
+                    c.account,
+                    ROLE.rsplit('/').next().unwrap_or_default()
+                )
+            };
+            if !reply.text().contains(&format!("<Arn>{arn}</Arn>")) {
+                return fail(&w, &reply, format!("GetCallerIdentity is not {arn}"));
+            }
+        }
+        tally.add(format!(
+            "{:?}/{}:{}",
+            case.key,
+            if carries_own { "own" } else { "other" },
+            code.unwrap_or_else(|| "OK".into())
+        ));
+        Ok(())
+    });
+    tally.print("session_tokens");
 }
 
 // =============================================================================================

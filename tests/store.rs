@@ -1,11 +1,15 @@
 //! The SQLite store through the `SessionStore` trait: records, tenancy, keyset paging, tag
-//! filters, the lifecycle guard, tag limits, statements, persistence and schema versions.
+//! filters, the lifecycle guard, tag limits, statements, session credentials (minted for live
+//! sessions only, ended with their session), persistence and schema versions.
 
 use epoxy::sessions::model::{
     Command, Session, SessionSpec, SessionStatus, StatementOutput, StatementState, Tenant,
 };
 use epoxy::store::sqlite::SqliteStore;
-use epoxy::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
+use epoxy::store::{
+    CredentialStore, NewSession, NewSessionCredential, PageQuery, SessionStore, StatementUpdate,
+    StoreError,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -830,6 +834,167 @@ fn deleting_a_session_deletes_its_tags_and_statements() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// session credentials
+
+const TOKEN_SHA: [u8; 32] = [7; 32];
+
+impl Db {
+    /// Stores a credential `akid` for session `key`, created at 100, expiring at `expires_ms`.
+    fn mint(&self, key: i64, akid: &str, expires_ms: i64) -> Result<bool, StoreError> {
+        self.store.insert_session_credential(NewSessionCredential {
+            session_key: key,
+            access_key_id: akid,
+            secret: "secret/of+the key",
+            token_sha256: &TOKEN_SHA,
+            arn: "arn:aws:sts::111111111111:assumed-role/Glue/s",
+            user_id: "AROAEXAMPLE:s",
+            created_ms: 100,
+            expires_ms,
+        })
+    }
+
+    /// (expires_ms, revoked_ms) of a stored credential.
+    fn credential_times(&self, akid: &str) -> Option<(i64, Option<i64>)> {
+        self.store
+            .session_credential(akid)
+            .expect("credential lookup")
+            .map(|c| (c.expires_ms, c.revoked_ms))
+    }
+}
+
+#[test]
+fn a_credential_is_stored_with_its_session_tenancy() {
+    let db = Db::new();
+    let t = tenant("111111111111", "eu-west-1");
+    let s = db.insert(&t, "s", 1, &[]);
+    assert!(db.mint(s.key, "ASIAONE", 5_000).unwrap());
+    let c = db
+        .store
+        .session_credential("ASIAONE")
+        .unwrap()
+        .expect("stored");
+    assert_eq!(c.tenant, t);
+    assert_eq!(c.session_id, "s");
+    assert_eq!(c.secret, "secret/of+the key");
+    assert_eq!(c.token_sha256, TOKEN_SHA);
+    assert_eq!(c.arn, "arn:aws:sts::111111111111:assumed-role/Glue/s");
+    assert_eq!(c.user_id, "AROAEXAMPLE:s");
+    assert_eq!((c.expires_ms, c.revoked_ms), (5_000, None));
+    assert!(
+        !format!("{c:?}").contains("secret/of+the key"),
+        "Debug shows the secret"
+    );
+    assert!(db.store.session_credential("ASIAOTHER").unwrap().is_none());
+    assert!(matches!(
+        db.mint(s.key, "ASIAONE", 1),
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(db.credential_times("ASIAONE"), Some((5_000, None)));
+}
+
+#[test]
+fn credentials_are_minted_for_live_sessions_only() {
+    let db = Db::new();
+    for state in ALL_STATES {
+        let s = db.session_in(state, &format!("in-{state}"));
+        let minted = db.mint(s.key, &format!("ASIA{state}"), 5_000).unwrap();
+        assert_eq!(minted, state.is_live(), "{state}");
+        assert_eq!(
+            db.credential_times(&format!("ASIA{state}")).is_some(),
+            state.is_live(),
+            "{state}"
+        );
+    }
+    assert!(!db.mint(9_999, "ASIANOSESSION", 5_000).unwrap());
+}
+
+#[test]
+fn a_session_end_ends_its_credentials() {
+    let db = Db::new();
+    let ends: [(&str, &[SessionStatus]); 4] = [
+        ("stopped", &[Ready, Stopping, Stopped]),
+        ("failed", &[Failed]),
+        ("failed-stopping", &[Ready, Stopping, Failed]),
+        ("timed-out", &[Ready, Timeout]),
+    ];
+    for (id, path) in ends {
+        let s = db.insert(&alice(), id, 1, &[]);
+        assert!(db.mint(s.key, &format!("ASIA-{id}-1"), 5_000).unwrap());
+        assert!(db.mint(s.key, &format!("ASIA-{id}-2"), 500).unwrap());
+        for (i, &next) in path.iter().enumerate() {
+            db.move_to(s.key, next, 1_000 + i as i64).expect("move");
+        }
+        let end = 1_000 + path.len() as i64 - 1;
+        let (one, two) = (
+            db.credential_times(&format!("ASIA-{id}-1")),
+            db.credential_times(&format!("ASIA-{id}-2")),
+        );
+        if id == "timed-out" {
+            // The session's time ran out: its keys expire then, unless they already had.
+            assert_eq!((one, two), (Some((end, None)), Some((500, None))), "{id}");
+        } else {
+            assert_eq!(
+                (one, two),
+                (Some((5_000, Some(end))), Some((500, Some(end)))),
+                "{id}"
+            );
+        }
+    }
+    // Other sessions' keys are untouched, and a delete takes the keys with the session.
+    let live = db.insert(&alice(), "live", 1, &[]);
+    assert!(db.mint(live.key, "ASIALIVE", 5_000).unwrap());
+    let doomed = db.insert(&alice(), "doomed", 1, &[]);
+    assert!(db.mint(doomed.key, "ASIADOOMED", 5_000).unwrap());
+    db.move_to(doomed.key, Failed, 2_000).unwrap();
+    db.store.delete_session(doomed.key).unwrap();
+    assert_eq!(db.credential_times("ASIADOOMED"), None);
+    assert_eq!(db.credential_times("ASIALIVE"), Some((5_000, None)));
+    // A refused move (READY twice) revokes nothing.
+    db.move_to(live.key, Ready, 3_000).unwrap();
+    assert!(db.move_to(live.key, Ready, 3_001).is_none());
+    assert_eq!(db.credential_times("ASIALIVE"), Some((5_000, None)));
+}
+
+#[test]
+fn revoking_all_credentials_spares_only_the_already_revoked() {
+    let db = Db::new();
+    let live = db.session_in(Ready, "live");
+    let ended = db.session_in(Ready, "ended");
+    assert!(db.mint(live.key, "ASIALIVE", 5_000).unwrap());
+    assert!(db.mint(ended.key, "ASIAENDED", 5_000).unwrap());
+    db.move_to(ended.key, Failed, 40).unwrap();
+    assert_eq!(db.store.revoke_all_session_credentials(50).unwrap(), 1);
+    assert_eq!(db.credential_times("ASIALIVE"), Some((5_000, Some(50))));
+    assert_eq!(db.credential_times("ASIAENDED"), Some((5_000, Some(40))));
+    assert_eq!(db.store.revoke_all_session_credentials(60).unwrap(), 0);
+}
+
+#[test]
+fn a_version_1_database_gains_the_credentials_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute(
+        "INSERT INTO sessions (account, region, id, spec, timeout_min, idle_timeout_min,
+                               max_capacity, status, created_ms, last_activity_ms)
+         VALUES ('111111111111', 'us-east-1', 'old', ?1, 10, 5, 5.0, 'READY', 1, 1)",
+        [serde_json::to_string(&spec("old")).unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("upgrade");
+    let old = store.session(&alice(), "old").unwrap().expect("kept");
+    let db = Db { dir, store };
+    assert!(db.mint(old.key, "ASIAOLD", 5_000).unwrap());
+    db.move_to(old.key, Stopping, 2).unwrap();
+    db.move_to(old.key, Stopped, 3).unwrap();
+    assert_eq!(db.credential_times("ASIAOLD"), Some((5_000, Some(3))));
+}
+
+// ---------------------------------------------------------------------------------------------
 // persistence and schema
 
 #[test]
@@ -855,6 +1020,7 @@ fn everything_survives_a_reopen() {
     db.store
         .transition(s2.key, Failed, Some("boom"), 5)
         .unwrap();
+    assert!(db.mint(s1.key, "ASIAKEPT", 9_000).unwrap());
     let secret = db.store.secret().unwrap();
     assert!(
         secret.len() >= 16,
@@ -883,6 +1049,7 @@ fn everything_survives_a_reopen() {
         secret,
         "token secret lost on reopen"
     );
+    assert_eq!(db.credential_times("ASIAKEPT"), Some((9_000, None)));
     assert_eq!(db.store.insert_statement(s1.key, "next").unwrap(), Some(1));
     let again = db.try_insert(&t, "s1", 9, &BTreeMap::new(), &spec("x"));
     assert!(matches!(again, Err(StoreError::Duplicate)), "{again:?}");

@@ -15,6 +15,7 @@ import os
 import platform
 import queue
 import re
+import shutil
 import signal
 import stat
 import sys
@@ -151,6 +152,24 @@ def _reason_lines(text):
     ]
 
 
+_HANDOVER_STRINGS = ("session_id", "glue_version", "temp_dir", "work_dir")
+_HANDOVER_LISTS = ("argv", "extra_py_files", "extra_files")
+
+
+def valid_handover(msg):
+    """True if a `session` command has every field with the right type."""
+    strings = all(isinstance(msg.get(k), str) and msg[k] for k in _HANDOVER_STRINGS)
+    lists = all(
+        isinstance(msg.get(k), list) and all(isinstance(v, str) for v in msg[k])
+        for k in _HANDOVER_LISTS
+    )
+    env = msg.get("env")
+    env_ok = isinstance(env, dict) and all(
+        isinstance(k, str) and k and "=" not in k and isinstance(v, str) for k, v in env.items()
+    )
+    return strings and lists and env_ok and bool(msg["argv"])
+
+
 def start_spark(app_name, master, conf):
     # Executors' Python workers must run the same interpreter (and venv).
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -175,6 +194,7 @@ class Driver:
     def __init__(self, channel):
         self.channel = channel
         self.spark = self.sc = self.repl = None
+        self.session_id = None  # set by the handover
         self._commands = queue.Queue()  # runs and shutdown, for the main thread
         self._lock = threading.Lock()  # guards the three fields below
         self._running = None  # id of the statement being executed
@@ -208,6 +228,9 @@ class Driver:
             command = self._commands.get()
             if command[0] == "shutdown" or self._shutting_down:
                 break  # statements still queued behind a shutdown are dropped
+            if command[0] == "session":
+                self._take_session(command[1])
+                continue
             _, stmt_id, code = command
             self._run_statement(stmt_id, code)
         log.info("stopping Spark")
@@ -217,6 +240,63 @@ class Driver:
             log.exception("spark.stop() failed")
         log.info("exiting")
         return EXIT_OK
+
+    def _take_session(self, handover):
+        """Makes this (possibly warm) driver the session's: environment, files, argv."""
+        if self.session_id is not None:
+            message = f"this driver already serves session {self.session_id}"
+            log.warning("refusing a second handover: %s", message)
+            self.channel.send("session", status="failed", message=message)
+            return
+        try:
+            self._apply_handover(handover)
+        except Exception as exc:
+            log.exception("could not apply the session's settings")
+            message = f"{type(exc).__name__}: {exc}"[:MESSAGE_LIMIT]
+            self.channel.send("session", status="failed", message=message)
+            return
+        self.session_id = handover["session_id"]
+        self.channel.send("session", status="ok")
+
+    def _apply_handover(self, handover):
+        os.environ.update(handover["env"])
+        work_dir = handover["work_dir"]
+        os.makedirs(work_dir, exist_ok=True)
+        os.makedirs(handover["temp_dir"], exist_ok=True)
+        for path in handover["extra_files"]:
+            shutil.copy2(path, os.path.join(work_dir, os.path.basename(path)))
+        os.chdir(work_dir)
+        # Beside the working dir (not in it), so the user's files stay the user's.
+        py_dir = os.path.join(os.path.dirname(work_dir), "py-files")
+        for path in handover["extra_py_files"]:
+            name = os.path.basename(path)
+            if name.lower().endswith(".whl"):
+                # PySpark puts only .zip/.egg/.jar files on the executors' sys.path.
+                name += ".zip"
+            os.makedirs(py_dir, exist_ok=True)
+            copy = os.path.join(py_dir, name)
+            shutil.copy2(path, copy)
+            self.sc.addPyFile(copy)  # executors
+            entry = py_dir if name.lower().endswith(".py") else copy
+            if entry not in sys.path:
+                sys.path.insert(1, entry)  # this driver
+        sys.argv = list(handover["argv"])
+        log.info(
+            "session %s: GlueVersion %s requested; running Spark %s on Python %s"
+            " (epoxy runs every GlueVersion on its one runtime)",
+            handover["session_id"],
+            handover["glue_version"],
+            self.spark.version,
+            platform.python_version(),
+        )
+        log.info(
+            "session %s: argv %s, %d environment variables, %d extra files, %d extra py files",
+            handover["session_id"],
+            sys.argv,
+            len(handover["env"]),
+            len(handover["extra_files"]),
+            len(handover["extra_py_files"]),
+        )
 
     def _on_sigint(self, signum, frame):
         # Only user code is interrupted; in the driver's own code an exception
@@ -235,10 +315,13 @@ class Driver:
             time.sleep(JVM_POLL)
         hint = ""
         if proc.returncode == SPARK_OOM_EXIT:
-            hint = (" (java.lang.OutOfMemoryError: the driver ran out of heap; use a larger"
-                    " WorkerType or DefaultArguments --conf spark.driver.memory=...)")
-        log.error("the Spark JVM exited with code %s%s; the driver cannot continue",
-                  proc.returncode, hint)
+            hint = (
+                " (java.lang.OutOfMemoryError: the driver ran out of heap; use a larger"
+                " WorkerType or DefaultArguments --conf spark.driver.memory=...)"
+            )
+        log.error(
+            "the Spark JVM exited with code %s%s; the driver cannot continue", proc.returncode, hint
+        )
         os._exit(EXIT_JVM_DIED)
 
     def _run_statement(self, stmt_id, code):
@@ -320,7 +403,9 @@ class Driver:
         op = msg.get("op") if isinstance(msg, dict) else None
         stmt_id = msg.get("id") if isinstance(msg, dict) else None
         valid_id = isinstance(stmt_id, int) and not isinstance(stmt_id, bool)
-        if op == "run" and valid_id and isinstance(msg.get("code"), str):
+        if op == "session" and valid_handover(msg):
+            self._commands.put(("session", msg))
+        elif op == "run" and valid_id and isinstance(msg.get("code"), str):
             with self._lock:
                 self._queued.add(stmt_id)
             self._commands.put(("run", stmt_id, msg["code"]))
@@ -449,7 +534,9 @@ def main(command_fd, event_fd):
     # startup still ends the process (through the shutdown timer).
     driver = Driver(channel)
     commands = open(command_fd, "rb")
-    threading.Thread(target=driver.read_commands, args=(commands,), name="stdin", daemon=True).start()
+    threading.Thread(
+        target=driver.read_commands, args=(commands,), name="stdin", daemon=True
+    ).start()
 
     started = time.monotonic()
     jvm_output = LogTail()

@@ -1,5 +1,6 @@
 //! The typed errors every layer returns, with the code and status AWS clients expect on the wire.
 
+use crate::sessions::error::SessionError;
 use std::fmt;
 
 /// Error codes epoxy answers with. Glue's own codes are modelled shapes; the rest are the generic
@@ -26,6 +27,8 @@ pub enum ErrorCode {
     InvalidClientTokenId,
     SignatureDoesNotMatch,
     RequestExpired,
+    /// A session's key past its expiry (STS spells it `ExpiredToken`).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::InvalidClientTokenId => "InvalidClientTokenId",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::RequestExpired => "RequestExpired",
+            Self::ExpiredToken => "ExpiredTokenException",
         }
     }
 
@@ -108,3 +112,20 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The session service's errors as Glue reports them.
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        let code = match &e {
+            SessionError::NotFound(_) => ErrorCode::EntityNotFound,
+            SessionError::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            SessionError::IllegalState(_) => ErrorCode::IllegalSessionState,
+            // The Glue kernel turns exactly this code into "re-run to restart the session".
+            SessionError::TimedOut(_) | SessionError::InvalidInput(_) => ErrorCode::InvalidInput,
+            SessionError::LimitExceeded(_) => ErrorCode::ResourceNumberLimitExceeded,
+            SessionError::NoRuntime => ErrorCode::OperationNotSupported,
+            SessionError::Store(_) | SessionError::Task(_) => ErrorCode::InternalService,
+        };
+        Self::new(code, e.to_string())
+    }
+}

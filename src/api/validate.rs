@@ -132,7 +132,7 @@ pub fn glue_arn(field: &str, value: &str) -> Check {
     Ok(())
 }
 
-/// `GlueVersionString` `^((\w+\.)+\w+|auto)$` (ASCII `\w`), plus Glue's rule "greater than 2.0".
+/// `GlueVersionString` `^((\w+\.)+\w+|auto)$` (ASCII `\w`), plus Glue's rule: interactive sessions from 2.0 on.
 pub fn glue_version(field: &str, value: &str) -> Check {
     length(field, value, 1, 255)?;
     if value == "auto" {
@@ -148,9 +148,10 @@ pub fn glue_version(field: &str, value: &str) -> Check {
     }
     let numeric: Option<(u64, u64)> = parts[0].parse().ok().zip(parts[1].parse().ok());
     match numeric {
-        Some((major, minor)) if (major, minor) > (2, 0) => Ok(()),
+        // Interactive sessions exist from Glue 2.0 on; every version runs on epoxy's one runtime.
+        Some((major, minor)) if (major, minor) >= (2, 0) => Ok(()),
         _ => Err(ApiError::invalid_input(format!(
-            "GlueVersion {value} is not supported for interactive sessions: it must be greater than 2.0 (e.g. 4.0, 5.0) or auto"
+            "GlueVersion {value} is not supported for interactive sessions: it must be 2.0 or later (e.g. 4.0, 5.0) or auto"
         ))),
     }
 }
@@ -231,11 +232,11 @@ mod tests {
     }
 
     #[test]
-    fn glue_versions_must_be_greater_than_two() {
-        for ok in ["2.1", "3.0", "4.0", "5.0", "auto", "10.0"] {
+    fn glue_versions_from_two_on() {
+        for ok in ["2.0", "2.1", "3.0", "4.0", "5.0", "5.1", "auto", "10.0"] {
             assert!(glue_version("GlueVersion", ok).is_ok(), "{ok}");
         }
-        for bad in ["1.0", "2.0", "0.9", "5", "5.", ".5", "a b", "ａ.1", "auto2"] {
+        for bad in ["1.0", "0.9", "5", "5.", ".5", "a b", "ａ.1", "auto2"] {
             assert!(glue_version("GlueVersion", bad).is_err(), "{bad}");
         }
     }

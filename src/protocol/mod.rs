@@ -144,7 +144,7 @@ async fn handle(
         body: &body,
     };
     if is_query {
-        return query::handle(&app, &parts, &request_id);
+        return query::handle(&app, &parts, &request_id).await;
     }
     let result = glue(&app, &parts, target.as_deref()).await;
     match result {
@@ -183,7 +183,7 @@ async fn glue(
             format!("Content-Type must be application/x-amz-json-1.1, not {content_type:?}"),
         ));
     }
-    let caller = app.auth.authenticate(parts, "glue")?;
+    let caller = app.auth.authenticate(parts, "glue").await?;
     let host = header_str(parts.headers, "host")
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("127.0.0.1");

@@ -1,5 +1,5 @@
 //! STS over awsQuery (form in, XML out): GetCallerIdentity, which the Glue kernel calls to learn
-//! its account and user.
+//! its account and user, and code in a session asks to learn its assumed role.
 
 use super::App;
 use crate::api::error::{ApiError, ErrorCode};
@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-pub fn handle(app: &App, parts: &RequestParts<'_>, request_id: &str) -> Response {
+pub async fn handle(app: &App, parts: &RequestParts<'_>, request_id: &str) -> Response {
     let form: HashMap<String, String> = match serde_urlencoded::from_bytes(parts.body) {
         Ok(f) => f,
         Err(e) => {
@@ -40,21 +40,25 @@ pub fn handle(app: &App, parts: &RequestParts<'_>, request_id: &str) -> Response
             return error(request_id, &e);
         }
     }
-    let caller = match app.auth.authenticate(parts, "sts") {
+    let caller = match app.auth.authenticate(parts, "sts").await {
         Ok(c) => c,
         Err(e) => return error(request_id, &e),
     };
     let body = format!(
         "<GetCallerIdentityResponse xmlns=\"{NAMESPACE}\">\n  <GetCallerIdentityResult>\n    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
         escape(&caller.arn),
-        escape(&caller.access_key_id),
+        escape(&caller.user_id),
         escape(&caller.tenant.account),
     );
     xml(StatusCode::OK, body, request_id)
 }
 
 pub fn error(request_id: &str, e: &ApiError) -> Response {
-    let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = match e.code {
+        // STS answers an expired token with 403, where Glue's JSON protocol says 400.
+        ErrorCode::ExpiredToken => StatusCode::FORBIDDEN,
+        other => StatusCode::from_u16(other.status()).unwrap_or(StatusCode::BAD_REQUEST),
+    };
     let kind = if status.is_server_error() {
         "Receiver"
     } else {
@@ -62,6 +66,7 @@ pub fn error(request_id: &str, e: &ApiError) -> Response {
     };
     let code = match e.code {
         ErrorCode::UnknownOperation => "InvalidAction",
+        ErrorCode::ExpiredToken => "ExpiredToken",
         other => other.as_str(),
     };
     let body = format!(

@@ -33,15 +33,47 @@ pub struct DriverConfig {
     pub app_name: String,
     pub master: String,
     pub conf: BTreeMap<String, String>,
+    /// Module layers, put on `PYTHONPATH` ahead of the base runtime (not part of the JSON).
+    #[serde(skip)]
+    pub python_path: Vec<PathBuf>,
+}
+
+/// What makes a started driver one session's: sent once, when the session takes the driver
+/// (warm or cold) and before the session is READY; the driver answers with a `session` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionHandover {
+    pub session_id: String,
+    /// The GlueVersion asked for (the driver logs what actually runs).
+    pub glue_version: String,
+    /// `sys.argv` (see `arguments::SessionArguments::argv`).
+    pub argv: Vec<String>,
+    /// Set in the driver's `os.environ` (e.g. the session's AWS credentials and endpoint).
+    pub env: BTreeMap<String, String>,
+    /// The session's `--TempDir`.
+    pub temp_dir: PathBuf,
+    /// The driver's working directory from now on; `extra_files` are copied into it.
+    pub work_dir: PathBuf,
+    /// On `sys.path` and shipped to executors (`sc.addPyFile`).
+    pub extra_py_files: Vec<PathBuf>,
+    pub extra_files: Vec<PathBuf>,
 }
 
 /// Commands to a driver.
 #[derive(Debug, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum DriverCommand<'a> {
+    Session(&'a SessionHandover),
     Run { id: i64, code: &'a str },
     Cancel { id: i64 },
     Shutdown,
+}
+
+/// The driver's answer to a [`SessionHandover`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandoverStatus {
+    Ok,
+    Failed,
 }
 
 /// Messages from a driver, validated on arrival; anything else is logged and dropped.
@@ -53,6 +85,11 @@ pub enum DriverEvent {
         spark_version: String,
     },
     Failed {
+        message: String,
+    },
+    Session {
+        status: HandoverStatus,
+        #[serde(default)]
         message: String,
     },
     Started {
@@ -181,10 +218,19 @@ impl DriverHandle {
             .open(log_path)?;
         let config_json = serde_json::to_string(config).map_err(std::io::Error::other)?;
         let token = uuid::Uuid::new_v4().to_string();
+        // Layers first, so a module the session pinned wins over the base runtime's.
+        let python_path = std::env::join_paths(
+            config
+                .python_path
+                .iter()
+                .map(PathBuf::as_path)
+                .chain([driver_dir]),
+        )
+        .map_err(std::io::Error::other)?;
         let mut command = Command::new(python);
         command
             .args(["-u", "-m", "epoxy_driver"])
-            .env("PYTHONPATH", driver_dir)
+            .env("PYTHONPATH", python_path)
             .env("EPOXY_DRIVER_CONFIG", config_json)
             .env("PYTHONUNBUFFERED", "1")
             // Non-interactive: no display to open windows on; `%matplot` renders with Agg anyway.
@@ -197,6 +243,13 @@ impl DriverHandle {
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .process_group(0);
+        // The server's own AWS identity and settings (keys, profile, config files) are not the
+        // session's: a session's credentials come only from its handover.
+        for (name, _) in std::env::vars_os() {
+            if name.as_encoded_bytes().starts_with(b"AWS_") {
+                command.env_remove(name);
+            }
+        }
         let mut child = command.spawn()?;
         let pid = child.id();
         let stdin = child
@@ -240,6 +293,38 @@ impl DriverHandle {
                 self.log_path.display()
             )),
         }
+    }
+
+    /// Hands the driver over to a session and waits for its answer; on failure, the driver's
+    /// message (the session goes FAILED with it).
+    pub async fn hand_over(
+        &mut self,
+        handover: &SessionHandover,
+        limit: Duration,
+    ) -> Result<(), String> {
+        self.send(&DriverCommand::Session(handover))
+            .await
+            .map_err(|e| format!("could not hand the driver over to the session: {e}"))?;
+        let wait = async {
+            loop {
+                match self.next_event().await {
+                    DriverEvent::Session {
+                        status: HandoverStatus::Ok,
+                        ..
+                    } => return Ok(()),
+                    DriverEvent::Session { message, .. } => return Err(message),
+                    DriverEvent::Exited { reason } => return Err(reason),
+                    other => tracing::debug!(?other, "driver event before the handover ignored"),
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| {
+            Err(format!(
+                "the driver did not take the session's settings within {} s; see {}",
+                limit.as_secs(),
+                self.log_path.display()
+            ))
+        })
     }
 
     pub async fn send(&mut self, command: &DriverCommand<'_>) -> std::io::Result<()> {
@@ -385,9 +470,14 @@ fn processes_with_token(token: &str) -> Vec<i32> {
 /// Kills what drivers of an earlier run on this data dir left behind (after a kill -9 of the
 /// server, a JVM whose stdin a forked child still holds never exits). Returns how many.
 pub fn kill_leftovers(driver_dir: &Path) -> usize {
-    let needle = format!("PYTHONPATH={}", driver_dir.display());
+    // The driver dir is the last PYTHONPATH entry (module layers come before it).
+    let suffix = driver_dir.display().to_string();
+    let ours = |var: &[u8]| {
+        var.strip_prefix(b"PYTHONPATH=")
+            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == suffix.as_bytes()))
+    };
     let mine = std::process::id() as i32;
-    let leftovers: Vec<i32> = processes_where(|var| var == needle.as_bytes())
+    let leftovers: Vec<i32> = processes_where(ours)
         .into_iter()
         .filter(|pid| *pid != mine)
         .filter(|pid| {
@@ -512,5 +602,48 @@ mod tests {
             assert_eq!(ename, "InvalidPicture");
             assert!(evalue.contains(why), "{evalue:?} should say {why:?}");
         }
+    }
+
+    #[test]
+    fn handover_is_one_session_command() {
+        let handover = SessionHandover {
+            session_id: "s".into(),
+            glue_version: "4.0".into(),
+            argv: vec!["epoxy-session".into()],
+            env: BTreeMap::from([("AWS_REGION".into(), "us-east-1".into())]),
+            temp_dir: "/t".into(),
+            work_dir: "/w".into(),
+            extra_py_files: vec![],
+            extra_files: vec!["/f.csv".into()],
+        };
+        let json: serde_json::Value =
+            serde_json::to_value(DriverCommand::Session(&handover)).unwrap();
+        assert_eq!(json["op"], "session");
+        assert_eq!(json["argv"][0], "epoxy-session");
+        assert_eq!(json["env"]["AWS_REGION"], "us-east-1");
+        assert_eq!(json["extra_files"][0], "/f.csv");
+    }
+
+    #[test]
+    fn handover_answers_are_validated() {
+        let parse = |s: &str| serde_json::from_str::<DriverEvent>(s);
+        assert!(matches!(
+            parse(r#"{"event":"session","status":"ok"}"#),
+            Ok(DriverEvent::Session {
+                status: HandoverStatus::Ok,
+                ..
+            })
+        ));
+        match parse(r#"{"event":"session","status":"failed","message":"no file"}"#) {
+            Ok(DriverEvent::Session { status, message }) => {
+                assert_eq!(
+                    (status, message.as_str()),
+                    (HandoverStatus::Failed, "no file")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(r#"{"event":"session","status":"maybe"}"#).is_err());
+        assert!(parse(r#"{"event":"session"}"#).is_err());
     }
 }

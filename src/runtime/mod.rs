@@ -1,25 +1,36 @@
 //! Drivers for sessions: provisioning, process handles and the warm pool of pre-started
 //! drivers with the default configuration.
 
+pub mod arguments;
 pub mod driver;
 pub mod jars;
+pub mod layers;
 pub mod provision;
+pub mod workspace;
 
+use arguments::PythonModules;
+use arguments::SessionArguments;
 use driver::{DriverConfig, DriverHandle};
+use layers::{LayerError, Layers};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
+use workspace::Workspace;
 
 /// How long a driver may take to create its SparkSession before the session FAILS.
 const START_LIMIT: Duration = Duration::from_secs(300);
 
-/// The Spark settings a session's driver is started with; drivers are interchangeable when
-/// their profiles are equal, which is what lets the warm pool serve a session.
+/// What a session's driver is started with, fixed once its JVM runs: Spark settings and the
+/// Python layers ahead of the base runtime. Drivers are interchangeable when their profiles are
+/// equal, which is what lets the warm pool serve a session; what can change after start-up
+/// (argv, environment, files) is the session handover's, not the profile's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriverProfile {
     pub conf: BTreeMap<String, String>,
+    /// `--additional-python-modules` layers, on `PYTHONPATH` before the base runtime.
+    pub python_path: Vec<PathBuf>,
 }
 
 impl DriverProfile {
@@ -27,7 +38,8 @@ impl DriverProfile {
     /// enough to be realistic on a laptop, scaled so that bigger workers get more.
     pub fn for_session(
         worker_type: Option<&str>,
-        default_arguments: &BTreeMap<String, String>,
+        arguments: &SessionArguments,
+        layer: Option<&Path>,
     ) -> Self {
         let memory = match worker_type {
             Some("G.025X") => "512m".to_string(),
@@ -38,15 +50,17 @@ impl DriverProfile {
             None => "1g".to_string(),
         };
         let mut conf = BTreeMap::from([("spark.driver.memory".to_string(), memory)]);
-        if let Some(pairs) = default_arguments.get("--conf") {
-            conf.extend(parse_conf_argument(pairs));
+        conf.extend(arguments.conf.iter().cloned());
+        conf.extend(arguments.jvm_conf());
+        Self {
+            conf,
+            python_path: layer.into_iter().map(Path::to_path_buf).collect(),
         }
-        Self { conf }
     }
 
-    /// The profile of a session created with no worker settings and no `--conf`.
+    /// The profile of a session created with no worker settings, `--conf`, jars or modules.
     pub fn default_profile() -> Self {
-        Self::for_session(None, &BTreeMap::new())
+        Self::for_session(None, &SessionArguments::default(), None)
     }
 }
 
@@ -82,6 +96,8 @@ pub struct DriverRuntime {
     runtime: provision::Runtime,
     master: String,
     logs_dir: PathBuf,
+    layers: Layers,
+    sessions_dir: PathBuf,
     warm: usize,
     pool: Mutex<Vec<DriverHandle>>,
     refill: Notify,
@@ -101,10 +117,20 @@ impl DriverRuntime {
                 "stopped driver processes an earlier run left behind"
             );
         }
+        let sessions_dir = runtime.runtime_dir.join("sessions");
+        workspace::clear(&sessions_dir);
+        let layers = Layers::new(
+            runtime.runtime_dir.join("layers"),
+            runtime.python.clone(),
+            provision::REQUIREMENTS,
+        );
+        layers.remove_unfinished();
         let this = Arc::new(Self {
             runtime,
             master,
             logs_dir,
+            layers,
+            sessions_dir,
             warm,
             pool: Mutex::new(Vec::new()),
             refill: Notify::new(),
@@ -118,6 +144,20 @@ impl DriverRuntime {
     /// Where a session's driver log lives.
     pub fn log_path(&self, session_key: i64) -> PathBuf {
         self.logs_dir.join(format!("session-{session_key}.log"))
+    }
+
+    /// The `--additional-python-modules` layer for a session, from the cache or installed now.
+    pub async fn layer(
+        &self,
+        session_id: &str,
+        modules: &PythonModules,
+    ) -> Result<PathBuf, LayerError> {
+        self.layers.ensure(session_id, modules).await
+    }
+
+    /// A session's fresh TempDir and working directory.
+    pub fn workspace(&self, session_key: i64) -> std::io::Result<Workspace> {
+        Workspace::create(&self.sessions_dir, session_key)
     }
 
     /// A ready driver for `profile`: from the warm pool when it matches, else started now.
@@ -154,6 +194,7 @@ impl DriverRuntime {
             app_name: app_name.to_string(),
             master: self.master.clone(),
             conf: profile.conf.clone(),
+            python_path: profile.python_path.clone(),
         };
         let mut driver = DriverHandle::spawn(
             &self.runtime.python,
@@ -239,13 +280,33 @@ mod tests {
             "--conf".to_string(),
             "spark.sql.shuffle.partitions=4 --conf spark.x.y = a=b".to_string(),
         )]);
-        let profile = DriverProfile::for_session(Some("G.2X"), &args);
+        let args = SessionArguments::parse(&args).unwrap();
+        let profile = DriverProfile::for_session(Some("G.2X"), &args, None);
         assert_eq!(profile.conf["spark.driver.memory"], "2g");
         assert_eq!(profile.conf["spark.sql.shuffle.partitions"], "4");
         assert_eq!(profile.conf["spark.x.y"], "a=b");
         assert_eq!(
-            DriverProfile::for_session(Some("G.1X"), &BTreeMap::new()),
+            DriverProfile::for_session(Some("G.1X"), &SessionArguments::default(), None),
             DriverProfile::default_profile()
+        );
+    }
+
+    #[test]
+    fn kernel_sessions_are_warm_eligible_and_layers_are_not() {
+        let kernel = BTreeMap::from([
+            ("--glue_kernel_version".to_string(), "1.0.9".to_string()),
+            ("--enable-glue-datacatalog".to_string(), "true".to_string()),
+            ("--JOB_NAME".to_string(), "nb".to_string()),
+        ]);
+        let args = SessionArguments::parse(&kernel).unwrap();
+        let default = DriverProfile::default_profile();
+        assert_eq!(
+            DriverProfile::for_session(Some("G.1X"), &args, None),
+            default
+        );
+        assert_ne!(
+            DriverProfile::for_session(Some("G.1X"), &args, Some(Path::new("/layer"))),
+            default
         );
     }
 }

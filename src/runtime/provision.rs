@@ -42,6 +42,8 @@ pub struct Runtime {
     pub java_major: u32,
     /// The pinned jars by set (`s3a`, `iceberg`, `delta`, `hudi`).
     pub jars: jars::Jars,
+    /// `<data-dir>/runtime`: also home of the module layers and the sessions' directories.
+    pub runtime_dir: PathBuf,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
@@ -77,6 +79,7 @@ pub fn provision(args: &RuntimeArgs) -> Result<Runtime, ProvisionError> {
         driver_dir,
         java_major,
         jars,
+        runtime_dir,
     })
 }
 

@@ -1,12 +1,13 @@
 //! Glue's session and statement operations, tenancy, paging, admission and timeouts.
 
+use super::credentials::{self, DriverAccess};
+use super::error::SessionError;
 use super::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use super::now_ms;
 use super::supervisor::{Registry, Supervisor, SupervisorCommand};
 use super::token::{Position, TokenSigner};
-use crate::api::error::{ApiError, ErrorCode};
 use crate::runtime::DriverRuntime;
 use crate::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ pub struct ServiceConfig {
     pub minute: Duration,
     /// Live drivers allowed at once (PROVISIONING, READY, STOPPING sessions).
     pub max_live_sessions: usize,
+    /// This server's URL as its drivers call it (`credentials::endpoint_url`).
+    pub endpoint_url: String,
 }
 
 /// A validated CreateSession.
@@ -48,28 +51,17 @@ pub struct SessionService {
     config: ServiceConfig,
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Duplicate => ApiError::new(ErrorCode::AlreadyExists, "Session already exists"),
-        StoreError::TooManyTags(n) => {
-            ApiError::invalid_input(format!("A resource may carry at most {n} tags"))
-        }
-        other => {
-            tracing::error!(error = %other, "store failure");
-            ApiError::internal(format!("The request could not be completed: {other}"))
-        }
-    }
-}
-
 impl SessionService {
     /// Opens the service over `store`; with a runtime, sessions get drivers, and sessions left
-    /// live by a previous server process are failed (their drivers died with it).
+    /// live by a previous server process are failed (their drivers died with it). The keys
+    /// minted for those drivers are revoked in either mode.
     pub async fn start(
         store: Arc<dyn SessionStore>,
         runtime: Option<Arc<DriverRuntime>>,
         config: ServiceConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let secret = store.secret()?;
+        credentials::revoke_earlier_runs(&*store, now_ms())?;
         let service = Arc::new(Self {
             store,
             runtime,
@@ -104,15 +96,16 @@ impl SessionService {
         Ok(service)
     }
 
-    async fn db<T: Send + 'static>(
+    /// Runs a store call off the async threads.
+    async fn db<T: Send + 'static, E: Into<SessionError> + Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ApiError> {
+        f: impl FnOnce(&dyn SessionStore) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, SessionError> {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || f(&*store))
             .await
-            .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
-            .map_err(store_error)
+            .map_err(|e| SessionError::Task(e.to_string()))?
+            .map_err(Into::into)
     }
 
     /// Ends every live session (drivers do not outlive the server): STOPPING → STOPPED, others
@@ -130,18 +123,18 @@ impl SessionService {
     }
 
     /// Looks a session up in the caller's tenancy; another tenant's session does not exist.
-    pub async fn session(&self, tenant: &Tenant, id: &str) -> Result<Session, ApiError> {
+    pub async fn session(&self, tenant: &Tenant, id: &str) -> Result<Session, SessionError> {
         let (t, i) = (tenant.clone(), id.to_string());
         self.db(move |s| s.session(&t, &i))
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("Session {id} not found")))
+            .ok_or_else(|| SessionError::NotFound(format!("Session {id} not found")))
     }
 
     pub async fn create_session(
         &self,
         tenant: &Tenant,
         request: NewSessionRequest,
-    ) -> Result<Session, ApiError> {
+    ) -> Result<Session, SessionError> {
         let _admission = match &self.runtime {
             Some(_) => Some(self.admission.lock().await),
             None => None,
@@ -153,13 +146,7 @@ impl SessionService {
                 .unwrap_or_else(|e| e.into_inner())
                 .len();
             if live >= self.config.max_live_sessions {
-                return Err(ApiError::new(
-                    ErrorCode::ResourceNumberLimitExceeded,
-                    format!(
-                        "This server runs at most {} live sessions (--max-live-sessions); stop or delete one first",
-                        self.config.max_live_sessions
-                    ),
-                ));
+                return Err(SessionError::LimitExceeded(self.config.max_live_sessions));
             }
         }
         let tenant_c = tenant.clone();
@@ -174,21 +161,19 @@ impl SessionService {
                     tags: &request.tags,
                     created_ms: now_ms(),
                 })
+                .map_err(|e| match e {
+                    StoreError::Duplicate => SessionError::AlreadyExists(id),
+                    other => other.into(),
+                })
             })
-            .await
-            .map_err(|e| match e.code {
-                ErrorCode::AlreadyExists => ApiError::new(
-                    ErrorCode::AlreadyExists,
-                    format!("Session {id} already exists"),
-                ),
-                _ => e,
-            })?;
+            .await?;
         match &self.runtime {
             Some(runtime) => Supervisor::spawn(
                 session.clone(),
                 Arc::clone(&self.store),
                 Arc::clone(runtime),
                 Arc::clone(&self.registry),
+                DriverAccess::new(self.config.endpoint_url.clone(), self.config.minute),
             ),
             None => {
                 // Control plane only: the committed record is the whole session.
@@ -206,7 +191,7 @@ impl SessionService {
         tags: BTreeMap<String, String>,
         max_results: usize,
         next_token: Option<&str>,
-    ) -> Result<(Vec<Session>, Option<String>), ApiError> {
+    ) -> Result<(Vec<Session>, Option<String>), SessionError> {
         let scope = format!(
             "ListSessions\0{}\0{}\0{}",
             tenant.account,
@@ -215,8 +200,8 @@ impl SessionService {
         );
         let after = match next_token.filter(|t| !t.is_empty()) {
             Some(token) => Some(self.tokens.verify(&scope, token).ok_or_else(|| {
-                ApiError::invalid_input(
-                    "Invalid NextToken: it was not issued for this caller and filter",
+                SessionError::InvalidInput(
+                    "Invalid NextToken: it was not issued for this caller and filter".into(),
                 )
             })?),
             None => None,
@@ -249,10 +234,10 @@ impl SessionService {
         Ok((page, next))
     }
 
-    pub async fn stop_session(&self, tenant: &Tenant, id: &str) -> Result<(), ApiError> {
+    pub async fn stop_session(&self, tenant: &Tenant, id: &str) -> Result<(), SessionError> {
         let session = self.session(tenant, id).await?;
         if !session.status.can_become(SessionStatus::Stopping) {
-            return Err(ApiError::illegal_state(format!(
+            return Err(SessionError::IllegalState(format!(
                 "Session {id} is {}; only PROVISIONING or READY sessions can be stopped",
                 session.status
             )));
@@ -265,13 +250,13 @@ impl SessionService {
         &self,
         session: &Session,
         reply: Option<oneshot::Sender<()>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         let key = session.key;
         let moved = self
             .db(move |s| s.transition(key, SessionStatus::Stopping, None, now_ms()))
             .await?;
         if moved.is_none() {
-            return Err(ApiError::illegal_state(format!(
+            return Err(SessionError::IllegalState(format!(
                 "Session {} changed state; try again",
                 session.id
             )));
@@ -291,7 +276,7 @@ impl SessionService {
             .is_some_and(|tx| tx.send(command).is_ok())
     }
 
-    pub async fn delete_session(&self, tenant: &Tenant, id: &str) -> Result<(), ApiError> {
+    pub async fn delete_session(&self, tenant: &Tenant, id: &str) -> Result<(), SessionError> {
         let session = self.session(tenant, id).await?;
         if session.status.can_become(SessionStatus::Stopping) {
             let (tx, rx) = oneshot::channel();
@@ -303,7 +288,7 @@ impl SessionService {
                 );
             }
         } else if session.status == SessionStatus::Stopping {
-            return Err(ApiError::illegal_state(format!(
+            return Err(SessionError::IllegalState(format!(
                 "Session {id} is STOPPING; delete it once it is STOPPED"
             )));
         }
@@ -312,18 +297,21 @@ impl SessionService {
     }
 
     /// The session a Glue ARN names, in the caller's tenancy.
-    async fn session_by_arn(&self, tenant: &Tenant, arn: &str) -> Result<Session, ApiError> {
+    async fn session_by_arn(&self, tenant: &Tenant, arn: &str) -> Result<Session, SessionError> {
         let prefix = format!("arn:aws:glue:{}:{}:session/", tenant.region, tenant.account);
-        let not_found = || ApiError::not_found(format!("Resource {arn} not found"));
+        let not_found = || SessionError::NotFound(format!("Resource {arn} not found"));
         let id = arn.strip_prefix(&prefix).ok_or_else(not_found)?;
-        self.session(tenant, id).await.map_err(|_| not_found())
+        self.session(tenant, id).await.map_err(|e| match e {
+            SessionError::NotFound(_) => not_found(),
+            other => other,
+        })
     }
 
     pub async fn get_tags(
         &self,
         tenant: &Tenant,
         arn: &str,
-    ) -> Result<BTreeMap<String, String>, ApiError> {
+    ) -> Result<BTreeMap<String, String>, SessionError> {
         let key = self.session_by_arn(tenant, arn).await?.key;
         self.db(move |s| s.tags(key)).await
     }
@@ -333,7 +321,7 @@ impl SessionService {
         tenant: &Tenant,
         arn: &str,
         tags: BTreeMap<String, String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         let key = self.session_by_arn(tenant, arn).await?.key;
         self.db(move |s| s.add_tags(key, &tags)).await
     }
@@ -343,7 +331,7 @@ impl SessionService {
         tenant: &Tenant,
         arn: &str,
         keys: Vec<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         let key = self.session_by_arn(tenant, arn).await?.key;
         self.db(move |s| s.remove_tags(key, &keys)).await
     }
@@ -353,13 +341,10 @@ impl SessionService {
         tenant: &Tenant,
         session_id: &str,
         code: String,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<i64, SessionError> {
         let session = self.session(tenant, session_id).await?;
         if self.runtime.is_none() {
-            return Err(ApiError::new(
-                ErrorCode::OperationNotSupported,
-                "This epoxy server runs with --runtime none (control plane only) and executes no statements",
-            ));
+            return Err(SessionError::NoRuntime);
         }
         self.ensure_ready(&session)?;
         let key = session.key;
@@ -368,7 +353,7 @@ impl SessionService {
             // The session left READY between the check and the insert.
             let now = self.session(tenant, session_id).await?;
             self.ensure_ready(&now)?;
-            return Err(ApiError::illegal_state(format!(
+            return Err(SessionError::IllegalState(format!(
                 "Session {session_id} is not READY"
             )));
         };
@@ -376,15 +361,12 @@ impl SessionService {
         Ok(id)
     }
 
-    fn ensure_ready(&self, session: &Session) -> Result<(), ApiError> {
+    fn ensure_ready(&self, session: &Session) -> Result<(), SessionError> {
         match session.status {
             SessionStatus::Ready => Ok(()),
             // The Glue kernel offers to restart the session on exactly this error.
-            SessionStatus::Timeout => Err(ApiError::invalid_input(format!(
-                "Session {} has timed out (TIMEOUT); create a new session",
-                session.id
-            ))),
-            other => Err(ApiError::illegal_state(format!(
+            SessionStatus::Timeout => Err(SessionError::TimedOut(session.id.clone())),
+            other => Err(SessionError::IllegalState(format!(
                 "Session {} is {other}; statements run only on READY sessions",
                 session.id
             ))),
@@ -396,7 +378,7 @@ impl SessionService {
         tenant: &Tenant,
         session_id: &str,
         id: i64,
-    ) -> Result<Statement, ApiError> {
+    ) -> Result<Statement, SessionError> {
         let key = self.session(tenant, session_id).await?.key;
         self.statement_of(key, session_id, id).await
     }
@@ -407,11 +389,11 @@ impl SessionService {
         key: i64,
         session_id: &str,
         id: i64,
-    ) -> Result<Statement, ApiError> {
+    ) -> Result<Statement, SessionError> {
         self.db(move |s| s.statement(key, id))
             .await?
             .ok_or_else(|| {
-                ApiError::not_found(format!("Statement {id} not found in session {session_id}"))
+                SessionError::NotFound(format!("Statement {id} not found in session {session_id}"))
             })
     }
 
@@ -420,7 +402,7 @@ impl SessionService {
         tenant: &Tenant,
         session_id: &str,
         next_token: Option<&str>,
-    ) -> Result<(Vec<Statement>, Option<String>), ApiError> {
+    ) -> Result<(Vec<Statement>, Option<String>), SessionError> {
         let key = self.session(tenant, session_id).await?.key;
         let scope = format!(
             "ListStatements\0{}\0{}\0{key}",
@@ -431,8 +413,8 @@ impl SessionService {
                 self.tokens
                     .verify(&scope, token)
                     .ok_or_else(|| {
-                        ApiError::invalid_input(
-                            "Invalid NextToken: it was not issued for this session",
+                        SessionError::InvalidInput(
+                            "Invalid NextToken: it was not issued for this session".into(),
                         )
                     })?
                     .c,
@@ -464,7 +446,7 @@ impl SessionService {
         tenant: &Tenant,
         session_id: &str,
         id: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), SessionError> {
         let key = self.session(tenant, session_id).await?.key;
         let statement = self.statement_of(key, session_id, id).await?;
         match statement.state {
@@ -509,14 +491,14 @@ impl SessionService {
                 Ok(())
             }
             StatementState::Cancelling => Ok(()),
-            done => Err(ApiError::illegal_state(format!(
+            done => Err(SessionError::IllegalState(format!(
                 "Statement {id} is already {done}; only WAITING or RUNNING statements can be cancelled"
             ))),
         }
     }
 
     /// A token for the session's driver log, served at `/logs/<token>`.
-    pub async fn log_token(&self, tenant: &Tenant, id: &str) -> Result<String, ApiError> {
+    pub async fn log_token(&self, tenant: &Tenant, id: &str) -> Result<String, SessionError> {
         let session = self.session(tenant, id).await?;
         Ok(self.tokens.issue(
             "logs",

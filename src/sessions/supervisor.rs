@@ -2,9 +2,12 @@
 //! records results and progress, and turns the driver's death or a stop into the right states.
 //! The store is the only state; the task just moves it on.
 
-use super::model::{Session, SessionStatus, StatementOutput, StatementState};
+use super::credentials::DriverAccess;
+use super::model::{Session, SessionSpec, SessionStatus, StatementOutput, StatementState};
 use super::now_ms;
-use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle};
+use crate::runtime::arguments::SessionArguments;
+use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle, SessionHandover};
+use crate::runtime::workspace::Workspace;
 use crate::runtime::{DriverProfile, DriverRuntime};
 use crate::store::{SessionStore, StatementUpdate, StoreError};
 use std::collections::HashMap;
@@ -14,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// How long a driver gets to stop Spark before its process group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a driver may take to apply a session's settings (copying its extra files).
+const HANDOVER_LIMIT: Duration = Duration::from_secs(120);
 
 /// How long a cancelled statement may take to stop before its driver is killed.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
@@ -46,6 +52,7 @@ pub struct Supervisor {
     runtime: Arc<DriverRuntime>,
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
     registry: Registry,
+    access: DriverAccess,
 }
 
 /// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
@@ -78,6 +85,7 @@ impl Supervisor {
         store: Arc<dyn SessionStore>,
         runtime: Arc<DriverRuntime>,
         registry: Registry,
+        access: DriverAccess,
     ) {
         let (tx, commands) = mpsc::unbounded_channel();
         registry
@@ -90,62 +98,81 @@ impl Supervisor {
             runtime,
             commands,
             registry,
+            access,
         };
         tokio::spawn(supervisor.run(session));
     }
 
     async fn run(mut self, session: Session) {
-        let profile = match session.spec() {
-            Ok(spec) => {
-                DriverProfile::for_session(spec.worker_type.as_deref(), &spec.default_arguments)
-            }
-            Err(e) => {
-                let key = self.key;
-                let message = format!("the session's stored settings are unreadable: {e}");
-                db(&self.store, move |s| {
-                    s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
-                })
-                .await;
-                self.registry
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&self.key);
-                return;
-            }
-        };
-        let acquired = tokio::select! {
-            driver = self.runtime.acquire(self.key, &session.id, &profile) => Ok(driver),
-            reply = until_shutdown(&mut self.commands) => Err(reply),
-        };
-        match acquired {
-            Err(reply) => self.finish_stop(reply).await,
-            Ok(Err(message)) => {
-                let key = self.key;
-                db(&self.store, move |s| {
-                    s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
-                })
-                .await;
-            }
-            Ok(Ok(driver)) => {
-                let key = self.key;
-                let ready = db(&self.store, move |s| {
-                    s.transition(key, SessionStatus::Ready, None, now_ms())
-                })
-                .await;
-                if matches!(ready, Some(Some(_))) {
-                    self.serve(driver).await;
-                } else {
-                    // Stopped (or deleted) while the driver was starting.
-                    driver.shutdown(STOP_GRACE).await;
-                    let reply = until_shutdown_now(&mut self.commands);
-                    self.finish_stop(reply).await;
+        let workspace = match self.settings(&session) {
+            Ok((spec, arguments, workspace)) => {
+                let prepared = tokio::select! {
+                    prepared = prepare(&self.runtime, &self.store, &self.access, &session, &spec, &arguments, &workspace) => Ok(prepared),
+                    reply = until_shutdown(&mut self.commands) => Err(reply),
+                };
+                match prepared {
+                    Err(reply) => self.finish_stop(reply).await,
+                    Ok(Err(message)) => self.fail(message).await,
+                    Ok(Ok(driver)) => self.go_ready(driver).await,
                 }
+                Some(workspace)
             }
+            Err(message) => {
+                self.fail(message).await;
+                None
+            }
+        };
+        // The session's end: its driver is gone (or never started).
+        if let Some(workspace) = workspace {
+            workspace.remove();
         }
         self.registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.key);
+    }
+
+    /// The session's stored settings, its DefaultArguments interpreted, and its fresh
+    /// directories; a message for ErrorMessage when any of them is unusable.
+    fn settings(
+        &self,
+        session: &Session,
+    ) -> Result<(SessionSpec, SessionArguments, Workspace), String> {
+        let spec = session
+            .spec()
+            .map_err(|e| format!("the session's stored settings are unreadable: {e}"))?;
+        let arguments =
+            SessionArguments::parse(&spec.default_arguments).map_err(|e| e.to_string())?;
+        let workspace = self
+            .runtime
+            .workspace(self.key)
+            .map_err(|e| format!("could not create the session's directories: {e}"))?;
+        Ok((spec, arguments, workspace))
+    }
+
+    async fn fail(&self, message: String) {
+        let key = self.key;
+        db(&self.store, move |s| {
+            s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
+        })
+        .await;
+    }
+
+    /// READY, then statements until the session ends.
+    async fn go_ready(&mut self, driver: DriverHandle) {
+        let key = self.key;
+        let ready = db(&self.store, move |s| {
+            s.transition(key, SessionStatus::Ready, None, now_ms())
+        })
+        .await;
+        if matches!(ready, Some(Some(_))) {
+            self.serve(driver).await;
+        } else {
+            // Stopped (or deleted) while the driver was starting.
+            driver.shutdown(STOP_GRACE).await;
+            let reply = until_shutdown_now(&mut self.commands);
+            self.finish_stop(reply).await;
+        }
     }
 
     async fn serve(&mut self, mut driver: DriverHandle) {
@@ -292,6 +319,44 @@ impl Supervisor {
             let _ = reply.send(());
         }
     }
+}
+
+/// Everything before READY: the module layer (pip), a driver (warm when the profile allows),
+/// and the handover that makes the driver this session's. A message for ErrorMessage if any
+/// step fails; a driver that took part is dropped, which kills it.
+async fn prepare(
+    runtime: &DriverRuntime,
+    store: &Arc<dyn SessionStore>,
+    access: &DriverAccess,
+    session: &Session,
+    spec: &SessionSpec,
+    arguments: &SessionArguments,
+    workspace: &Workspace,
+) -> Result<DriverHandle, String> {
+    let layer = match &arguments.python_modules {
+        Some(modules) => Some(
+            runtime
+                .layer(&session.id, modules)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let profile =
+        DriverProfile::for_session(spec.worker_type.as_deref(), arguments, layer.as_deref());
+    let mut driver = runtime.acquire(session.key, &session.id, &profile).await?;
+    let handover = SessionHandover {
+        session_id: session.id.clone(),
+        glue_version: spec.glue_version.clone(),
+        argv: arguments.argv(&workspace.temp_dir),
+        env: access.handover_env(store, session).await?,
+        temp_dir: workspace.temp_dir.clone(),
+        work_dir: workspace.work_dir.clone(),
+        extra_py_files: arguments.extra_py_files.clone(),
+        extra_files: arguments.extra_files.clone(),
+    };
+    driver.hand_over(&handover, HANDOVER_LIMIT).await?;
+    Ok(driver)
 }
 
 /// Waits for a Shutdown (other commands mean nothing before the driver is ready).

@@ -61,7 +61,63 @@ pub enum StatementUpdate<'a> {
 /// The most tags one session may carry (Glue's limit per resource).
 pub const MAX_TAGS: usize = 50;
 
-pub trait SessionStore: Send + Sync + 'static {
+/// A credential minted for a session's driver, to store.
+pub struct NewSessionCredential<'a> {
+    pub session_key: i64,
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub token_sha256: &'a [u8; 32],
+    pub arn: &'a str,
+    pub user_id: &'a str,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// A stored session credential with its session's tenancy: what the SigV4 verifier needs.
+#[derive(Clone)]
+pub struct SessionCredential {
+    pub tenant: Tenant,
+    pub session_id: String,
+    pub secret: String,
+    pub token_sha256: Vec<u8>,
+    pub arn: String,
+    pub user_id: String,
+    pub expires_ms: i64,
+    /// Set when the session stopped or failed; deleting the session deletes the row.
+    pub revoked_ms: Option<i64>,
+}
+
+/// Never prints the secret, so no `{:?}` can leak it into a log.
+impl std::fmt::Debug for SessionCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCredential")
+            .field("tenant", &self.tenant)
+            .field("session_id", &self.session_id)
+            .field("secret", &"<redacted>")
+            .field("arn", &self.arn)
+            .field("user_id", &self.user_id)
+            .field("expires_ms", &self.expires_ms)
+            .field("revoked_ms", &self.revoked_ms)
+            .finish()
+    }
+}
+
+/// Credentials minted for sessions' drivers: the verifier's second source of keys, beside the
+/// accounts file. A session's end revokes (or, at TIMEOUT, expires) them in the same write.
+pub trait CredentialStore: Send + Sync + 'static {
+    /// Stores `new` if its session is still live (PROVISIONING, READY, STOPPING), checked in the
+    /// same statement; false, storing nothing, once the session has ended.
+    fn insert_session_credential(&self, new: NewSessionCredential<'_>) -> Result<bool, StoreError>;
+    fn session_credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<SessionCredential>, StoreError>;
+    /// Revokes every credential not yet revoked (at start: no driver outlives the server that
+    /// minted its key); how many.
+    fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError>;
+}
+
+pub trait SessionStore: CredentialStore {
     fn insert_session(&self, new: NewSession<'_>) -> Result<Session, StoreError>;
     fn session(&self, tenant: &Tenant, id: &str) -> Result<Option<Session>, StoreError>;
     fn session_by_key(&self, key: i64) -> Result<Option<Session>, StoreError>;

@@ -1,7 +1,10 @@
 //! The embedded store: one SQLite file in the data dir, WAL mode, versioned migrations. One
 //! connection writes (SQLite allows one writer); a few read in parallel.
 
-use super::{MAX_TAGS, NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
+use super::{
+    CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
+    SessionStore, StatementUpdate, StoreError,
+};
 use crate::sessions::model::{
     Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
@@ -14,7 +17,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_session_credentials.sql"),
+];
 
 const READERS: usize = 4;
 
@@ -577,6 +583,78 @@ impl SessionStore for SqliteStore {
                 [&secret],
             )?;
             Ok(secret)
+        })
+    }
+}
+
+impl CredentialStore for SqliteStore {
+    fn insert_session_credential(&self, new: NewSessionCredential<'_>) -> Result<bool, StoreError> {
+        self.write(|conn| {
+            let inserted = conn.execute(
+                "INSERT INTO session_credentials (access_key_id, session, secret, token_sha256, arn,
+                                                  user_id, created_ms, expires_ms)
+                 SELECT ?2, rowid, ?3, ?4, ?5, ?6, ?7, ?8 FROM sessions
+                 WHERE rowid = ?1 AND status IN ('PROVISIONING', 'READY', 'STOPPING')",
+                params![
+                    new.session_key,
+                    new.access_key_id,
+                    new.secret,
+                    &new.token_sha256[..],
+                    new.arn,
+                    new.user_id,
+                    new.created_ms,
+                    new.expires_ms
+                ],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::Duplicate)
+                }
+                other => Ok(other? == 1),
+            }
+        })
+    }
+
+    fn session_credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<SessionCredential>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT s.account, s.region, s.id, c.secret, c.token_sha256, c.arn, c.user_id,
+                        c.expires_ms, c.revoked_ms
+                 FROM session_credentials c JOIN sessions s ON s.rowid = c.session
+                 WHERE c.access_key_id = ?1",
+            )?;
+            let found = stmt
+                .query_row([access_key_id], |r| {
+                    Ok(SessionCredential {
+                        tenant: Tenant {
+                            account: r.get(0)?,
+                            region: r.get(1)?,
+                        },
+                        session_id: r.get(2)?,
+                        secret: r.get(3)?,
+                        token_sha256: r.get(4)?,
+                        arn: r.get(5)?,
+                        user_id: r.get(6)?,
+                        expires_ms: r.get(7)?,
+                        revoked_ms: r.get(8)?,
+                    })
+                })
+                .optional()?;
+            Ok(found)
+        })
+    }
+
+    fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE session_credentials SET revoked_ms = ?1 WHERE revoked_ms IS NULL",
+                [at_ms],
+            )?)
         })
     }
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part of this module
 
 use axum::body::Body;
-use epoxy::auth::Authenticator;
+use epoxy::auth::{Authenticator, Keys};
 use epoxy::protocol::{self, App};
 use epoxy::sessions::{ServiceConfig, SessionService};
 use epoxy::store::sqlite::SqliteStore;
@@ -34,15 +34,18 @@ pub struct Server {
 
 impl Server {
     pub async fn open() -> Self {
-        Self::start(Authenticator::Open).await
+        Self::start(Keys::Open).await
     }
 
-    pub async fn start(auth: Authenticator) -> Self {
+    pub async fn start(keys: Keys) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(SqliteStore::open(&dir.path().join("epoxy.db")).expect("store"));
+        let auth = Authenticator::new(keys, store.clone());
         let config = ServiceConfig {
             minute: Duration::from_secs(60),
             max_live_sessions: 4,
+            // No listener: this server answers in-process and runs no drivers.
+            endpoint_url: "http://127.0.0.1:4747".into(),
         };
         let service = SessionService::start(store, None, config)
             .await
@@ -289,6 +292,8 @@ pub struct Signer {
     pub region: String,
     pub service: String,
     pub at: OffsetDateTime,
+    /// Sent (and signed) as `X-Amz-Security-Token`, as SDKs do for temporary credentials.
+    pub token: Option<String>,
 }
 
 impl Signer {
@@ -299,6 +304,14 @@ impl Signer {
             region: region.into(),
             service: "glue".into(),
             at: OffsetDateTime::now_utc(),
+            token: None,
+        }
+    }
+
+    pub fn token(self, token: &str) -> Self {
+        Self {
+            token: Some(token.into()),
+            ..self
         }
     }
 
@@ -338,6 +351,12 @@ impl Signer {
     pub fn sign(&self, headers: &mut HeaderMap, body: &[u8]) {
         let amz_date = amz_date(self.at);
         headers.insert("x-amz-date", HeaderValue::from_str(&amz_date).unwrap());
+        if let Some(token) = &self.token {
+            headers.insert(
+                "x-amz-security-token",
+                HeaderValue::from_str(token).expect("token header"),
+            );
+        }
         let mut names: Vec<&str> = headers
             .keys()
             .map(HeaderName::as_str)

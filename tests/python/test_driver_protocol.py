@@ -24,9 +24,7 @@ from pathlib import Path
 import pytest
 
 RUNTIME_PYTHON = os.environ.get("EPOXY_TEST_RUNTIME_PYTHON")
-pytestmark = pytest.mark.skipif(
-    not RUNTIME_PYTHON, reason="EPOXY_TEST_RUNTIME_PYTHON is not set"
-)
+pytestmark = pytest.mark.skipif(not RUNTIME_PYTHON, reason="EPOXY_TEST_RUNTIME_PYTHON is not set")
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
 READY_TIMEOUT = 90  # seconds; a cold JVM start on 2 cores takes ~10 s
@@ -93,7 +91,9 @@ class Driver:
     def start(self, code):
         stmt_id = next(_ids)
         self.send(op="run", id=stmt_id, code=code)
-        self.wait_for(lambda e: e.get("id") == stmt_id and e["event"] == "started", STATEMENT_TIMEOUT)
+        self.wait_for(
+            lambda e: e.get("id") == stmt_id and e["event"] == "started", STATEMENT_TIMEOUT
+        )
         return stmt_id
 
     def result(self, stmt_id, timeout=STATEMENT_TIMEOUT):
@@ -191,7 +191,9 @@ def test_state_across_statements(driver):
 
 
 def test_namespace(driver):
-    result = driver.run("(__name__, type(spark).__name__, type(sc).__name__, type(sqlContext).__name__)")
+    result = driver.run(
+        "(__name__, type(spark).__name__, type(sc).__name__, type(sqlContext).__name__)"
+    )
     assert result["text"] == "('__main__', 'SparkSession', 'SparkContext', 'SQLContext')"
 
 
@@ -307,7 +309,9 @@ def test_huge_output_truncated(driver):
 def test_fd1_writes_do_not_reach_the_channel(driver):
     # Native code and the JVM write to fd 1 directly; that must land in the log.
     marker = f"fd1-{uuid.uuid4().hex}"
-    result = driver.run(f'import os\nos.write(1, b"{marker}\\n")\nos.write(2, b"{marker}-2\\n")\n"done"')
+    result = driver.run(
+        f'import os\nos.write(1, b"{marker}\\n")\nos.write(2, b"{marker}-2\\n")\n"done"'
+    )
     assert result["text"] == "'done'"
     log = driver.log_text()
     assert marker + "\n" in log and marker + "-2\n" in log
@@ -317,7 +321,9 @@ def test_user_code_cannot_read_commands(driver):
     # fd 0 is /dev/null for user code; the commands come in on a private fd.
     result = driver.run("input()")
     assert (result["status"], result["ename"]) == ("error", "EOFError")
-    result = driver.run('import subprocess\nsubprocess.run(["cat"], capture_output=True, timeout=10).stdout')
+    result = driver.run(
+        'import subprocess\nsubprocess.run(["cat"], capture_output=True, timeout=10).stdout'
+    )
     assert result["text"] == "b''"
 
 
@@ -329,6 +335,74 @@ def test_garbage_is_ignored(driver):
     driver.send_raw(b"\xff\xfe\n\n")
     assert driver.run("1+1")["text"] == "2"
     assert driver.proc.poll() is None
+
+
+def handover(tmp, **overrides):
+    msg = {
+        "op": "session",
+        "session_id": "s-1",
+        "glue_version": "4.0",
+        "argv": ["epoxy-session", "--k", "v", "--TempDir", str(tmp / "temp")],
+        "env": {"EPOXY_TEST_VAR": "set"},
+        "temp_dir": str(tmp / "temp"),
+        "work_dir": str(tmp / "work"),
+        "extra_py_files": [],
+        "extra_files": [],
+    }
+    msg.update(overrides)
+    return msg
+
+
+def test_invalid_handovers_are_dropped(driver, tmp_path):
+    for bad in (
+        {"argv": []},
+        {"argv": "epoxy-session"},
+        {"env": {"A": 1}},
+        {"env": {"A=B": "x"}},
+        {"work_dir": 7},
+        {"extra_files": [None]},
+        {"session_id": ""},
+    ):
+        driver.send(**handover(tmp_path, **bad))
+    assert driver.run("import sys\nsys.argv[0] != 'epoxy-session'")["text"] == "True"
+    assert driver.proc.poll() is None
+
+
+def test_failed_handover_names_the_problem(driver, tmp_path):
+    driver.send(**handover(tmp_path, extra_files=[str(tmp_path / "missing.csv")]))
+    event = driver.wait_for(lambda e: e["event"] == "session", STATEMENT_TIMEOUT)
+    assert event["status"] == "failed" and "missing.csv" in event["message"], event
+
+
+def test_handover_makes_the_driver_the_sessions(driver, tmp_path):
+    (tmp_path / "data.txt").write_text("payload")
+    (tmp_path / "mod_a.py").write_text("VALUE = 41\n")
+    msg = handover(
+        tmp_path,
+        extra_files=[str(tmp_path / "data.txt")],
+        extra_py_files=[str(tmp_path / "mod_a.py")],
+    )
+    driver.send(**msg)
+    assert driver.wait_for(lambda e: e["event"] == "session", STATEMENT_TIMEOUT) == {
+        "event": "session",
+        "status": "ok",
+    }
+    code = (
+        "import os, sys, mod_a\n"
+        "(sys.argv, os.environ['EPOXY_TEST_VAR'], os.getcwd(), open('data.txt').read(),"
+        " mod_a.VALUE + 1)"
+    )
+    expected = (msg["argv"], "set", msg["work_dir"], "payload", 42)
+    assert driver.run(code)["text"] == repr(expected)
+    executors = "sc.parallelize([1], 1).map(lambda _: __import__('mod_a').VALUE).collect()"
+    assert driver.run(executors)["text"] == "[41]"
+    assert "GlueVersion 4.0 requested; running Spark 3.5" in driver.log_text()
+
+
+def test_second_handover_is_refused(driver, tmp_path):
+    driver.send(**handover(tmp_path, session_id="s-2"))
+    event = driver.wait_for(lambda e: e["event"] == "session", STATEMENT_TIMEOUT)
+    assert event["status"] == "failed" and "already serves session s-1" in event["message"]
 
 
 def test_startup_failure():
