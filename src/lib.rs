@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod metastore;
 pub mod protocol;
 pub mod runtime;
 pub mod server;
