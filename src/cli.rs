@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Live drivers allowed at once [default: from memory and cores].
     #[arg(long, env = "EPOXY_MAX_LIVE_SESSIONS")]
     pub max_live_sessions: Option<usize>,
+    /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
+    #[arg(long, env = "EPOXY_WAREHOUSE")]
+    pub warehouse: Option<PathBuf>,
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,

@@ -2,10 +2,12 @@
 
 use crate::auth::Authenticator;
 use crate::auth::accounts::Accounts;
+use crate::catalog::CatalogService;
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::{ServiceConfig, SessionService};
+use crate::store::SessionStore;
 use crate::store::sqlite::SqliteStore;
 use anyhow::{Context, bail};
 use std::sync::Arc;
@@ -45,6 +47,23 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
     }
 }
 
+/// The Data Catalog on the same store, with its warehouse (made absolute, so locations stay
+/// valid whatever directory drivers run in).
+fn catalog_service(args: &ServeArgs, store: &Arc<SqliteStore>) -> anyhow::Result<CatalogService> {
+    let warehouse = args
+        .warehouse
+        .clone()
+        .unwrap_or_else(|| args.runtime.data_dir.join("warehouse"));
+    std::fs::create_dir_all(&warehouse)
+        .with_context(|| format!("cannot create the warehouse {}", warehouse.display()))?;
+    let warehouse = std::path::absolute(&warehouse)?;
+    Ok(CatalogService::new(
+        Arc::clone(store) as _,
+        warehouse,
+        store.secret()?,
+    ))
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let auth = authenticator(&args)?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
@@ -80,9 +99,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
     };
+    let catalog = Arc::new(catalog_service(&args, &store)?);
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),
+        catalog,
         auth,
     });
 

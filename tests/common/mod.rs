@@ -4,8 +4,10 @@
 
 use axum::body::Body;
 use epoxy::auth::Authenticator;
+use epoxy::catalog::CatalogService;
 use epoxy::protocol::{self, App};
 use epoxy::sessions::{ServiceConfig, SessionService};
+use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
@@ -44,10 +46,19 @@ impl Server {
             minute: Duration::from_secs(60),
             max_live_sessions: 4,
         };
+        let catalog = Arc::new(CatalogService::new(
+            Arc::clone(&store) as _,
+            dir.path().join("warehouse"),
+            store.secret().expect("secret"),
+        ));
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App { service, auth }));
+        let router = protocol::router(Arc::new(App {
+            service,
+            catalog,
+            auth,
+        }));
         Self { router, _dir: dir }
     }
 
