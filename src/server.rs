@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 use crate::auth::accounts::Accounts;
 use crate::catalog::CatalogService;
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
+use crate::metastore::{self, DriverAttachment, Metastore, Registry};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::{ServiceConfig, SessionService};
@@ -47,21 +48,51 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
     }
 }
 
-/// The Data Catalog on the same store, with its warehouse (made absolute, so locations stay
-/// valid whatever directory drivers run in).
+/// The Data Catalog on the same store, with its warehouse.
 fn catalog_service(args: &ServeArgs, store: &Arc<SqliteStore>) -> anyhow::Result<CatalogService> {
+    let warehouse = warehouse_dir(args)?;
+    Ok(CatalogService::new(
+        Arc::clone(store) as _,
+        warehouse,
+        store.secret()?,
+    ))
+}
+
+/// `--warehouse` (default `<data-dir>/warehouse`), created and absolute, so locations stay
+/// valid whatever directory drivers run in.
+fn warehouse_dir(args: &ServeArgs) -> anyhow::Result<std::path::PathBuf> {
     let warehouse = args
         .warehouse
         .clone()
         .unwrap_or_else(|| args.runtime.data_dir.join("warehouse"));
     std::fs::create_dir_all(&warehouse)
         .with_context(|| format!("cannot create the warehouse {}", warehouse.display()))?;
-    let warehouse = std::path::absolute(&warehouse)?;
-    Ok(CatalogService::new(
-        Arc::clone(store) as _,
-        warehouse,
-        store.secret()?,
-    ))
+    Ok(std::path::absolute(&warehouse)?)
+}
+
+/// Starts the Hive Metastore door on the catalog; what drivers need to use it.
+async fn start_metastore(
+    args: &ServeArgs,
+    catalog: &Arc<CatalogService>,
+) -> anyhow::Result<DriverAttachment> {
+    let registry = Registry::new();
+    let unbound_warehouse =
+        DriverAttachment::unbound_warehouse(&std::path::absolute(&args.runtime.data_dir)?);
+    let handler = Metastore::new(
+        Arc::clone(catalog),
+        Arc::clone(&registry),
+        warehouse_dir(args)?,
+        unbound_warehouse.clone(),
+    );
+    let addr = metastore::server::start(args.metastore_listen, Arc::new(handler))
+        .await
+        .with_context(|| format!("cannot serve the metastore on {}", args.metastore_listen))?;
+    tracing::info!(%addr, "hive metastore serving");
+    Ok(DriverAttachment {
+        registry,
+        addr,
+        unbound_warehouse,
+    })
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -77,6 +108,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store =
         Arc::new(SqliteStore::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
 
+    let catalog = Arc::new(catalog_service(&args, &store)?);
+    let metastore = start_metastore(&args, &catalog).await?;
     let runtime = match args.runtime_kind {
         RuntimeKind::None => None,
         RuntimeKind::Spark => {
@@ -89,6 +122,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.spark_master.clone(),
                 logs_dir,
                 args.warm_pool,
+                Some(metastore),
             ))
         }
     };
@@ -99,7 +133,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
     };
-    let catalog = Arc::new(catalog_service(&args, &store)?);
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),

@@ -311,7 +311,8 @@ impl Metastore {
                 match header.name.as_str() {
                     $($name => {
                         let outcome = match <$args as Value>::read(r) {
-                            Ok(args) => self.$method(conn, args).await,
+                            // Boxed: the handlers' futures would otherwise all live in this one.
+                            Ok(args) => Box::pin(self.$method(conn, args)).await,
                             Err(e) => Err(RpcError::Decode(e)),
                         };
                         reply(header, &[$($slot),*], outcome)

@@ -127,6 +127,7 @@ impl Supervisor {
                 .await;
             }
             Ok(Ok(driver)) => {
+                driver.bind_metastore(&session.tenant);
                 let key = self.key;
                 let ready = db(&self.store, move |s| {
                     s.transition(key, SessionStatus::Ready, None, now_ms())
