@@ -24,8 +24,8 @@ pub enum CatalogError {
     /// The store failed (disk, database); a server fault, logged where it is mapped.
     #[error("catalog store: {0}")]
     Store(#[from] StoreError),
-    /// Creating or removing a warehouse directory failed.
-    #[error("warehouse: {0}")]
+    /// A server fault outside the store (a catalog task that could not run).
+    #[error("catalog: {0}")]
     Warehouse(String),
 }
 

@@ -103,7 +103,7 @@ impl CatalogService {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || f(&*store))
             .await
-            .map_err(|e| CatalogError::Warehouse(format!("store task failed: {e}")))?
+            .map_err(|e| CatalogError::Warehouse(format!("catalog task failed: {e}")))?
             .map_err(CatalogError::from)
     }
 
@@ -158,7 +158,7 @@ impl CatalogService {
                 )));
             }
         }
-        self.warehouse.create_dir(&location)?;
+        self.warehouse.create_dir(&tenant.account, &location);
         Ok(db)
     }
 
@@ -257,12 +257,12 @@ impl CatalogService {
             return Err(not_found("Database", name));
         }
         for location in managed {
-            self.warehouse.remove_dir(&tenant.account, &location)?;
+            self.warehouse.remove_dir(&tenant.account, &location);
         }
         if mode.delete_data
             && let Some(location) = &db.location_uri
         {
-            self.warehouse.remove_dir(&tenant.account, location)?;
+            self.warehouse.remove_dir(&tenant.account, location);
         }
         Ok(())
     }
@@ -304,7 +304,7 @@ impl CatalogService {
         if is_managed(&table)
             && let Some(location) = table_location(&table)
         {
-            self.warehouse.create_dir(&location)?;
+            self.warehouse.create_dir(&tenant.account, &location);
         }
         table.version_id = Some("1".into());
         Ok(table)
@@ -432,7 +432,7 @@ impl CatalogService {
             && is_managed(&table)
             && let Some(location) = table_location(&table)
         {
-            self.warehouse.remove_dir(&tenant.account, &location)?;
+            self.warehouse.remove_dir(&tenant.account, &location);
         }
         Ok(table)
     }
@@ -751,7 +751,7 @@ impl CatalogService {
                 .as_ref()
                 .and_then(|sd| sd.location.as_deref())
         {
-            self.warehouse.remove_dir(&tenant.account, location)?;
+            self.warehouse.remove_dir(&tenant.account, location);
         }
         Ok(removed)
     }

@@ -2,7 +2,6 @@
 //! Spark expects), and the directory work that goes with creating and dropping. Only
 //! directories inside the account's own warehouse are ever removed, whatever a location says.
 
-use super::error::{CatalogError, CatalogResult};
 use std::path::{Path, PathBuf};
 
 /// The warehouse root; every account has its own subdirectory.
@@ -44,32 +43,34 @@ impl Warehouse {
         format!("{}/{table}", db_location.trim_end_matches('/'))
     }
 
-    /// Creates the directory of a `file:` location (other schemes are someone else's storage).
-    pub fn create_dir(&self, uri: &str) -> CatalogResult<()> {
-        if let Some(path) = local_path(uri) {
-            std::fs::create_dir_all(&path).map_err(|e| {
-                CatalogError::Warehouse(format!("cannot create {}: {e}", path.display()))
-            })?;
+    /// Creates the directory of a managed `file:` location inside `account`'s warehouse (other
+    /// places and schemes are the client's storage). A failure is logged, not returned: the
+    /// catalog write stands, and Spark creates missing directories when it writes.
+    pub fn create_dir(&self, account: &str, uri: &str) {
+        let Some(path) = local_path(uri).filter(|p| self.owns(account, p)) else {
+            return;
+        };
+        if let Err(e) = std::fs::create_dir_all(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot create a warehouse directory");
         }
-        Ok(())
     }
 
-    /// Removes a managed object's directory if it lies inside `account`'s warehouse.
-    pub fn remove_dir(&self, account: &str, uri: &str) -> CatalogResult<()> {
+    /// Removes a managed object's directory if it lies inside `account`'s warehouse. A failure
+    /// is logged, not returned: the catalog record is already gone.
+    pub fn remove_dir(&self, account: &str, uri: &str) {
         let Some(path) = local_path(uri) else {
-            return Ok(());
+            return;
         };
         if !self.owns(account, &path) {
             tracing::info!(path = %path.display(), "not removing a directory outside the warehouse");
-            return Ok(());
+            return;
         }
         match std::fs::remove_dir_all(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(CatalogError::Warehouse(format!(
-                "cannot remove {}: {e}",
-                path.display()
-            ))),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a warehouse directory")
+            }
         }
     }
 
@@ -103,14 +104,19 @@ mod tests {
         let wh = Warehouse::new(dir.path().to_path_buf());
         let mine = wh.database_location("111", "d");
         let theirs = wh.database_location("222", "d");
-        wh.create_dir(&mine).unwrap();
-        wh.create_dir(&theirs).unwrap();
-        wh.remove_dir("111", &theirs).unwrap();
+        wh.create_dir("111", &mine);
+        wh.create_dir("111", &theirs);
+        assert!(
+            !local_path(&theirs).unwrap().exists(),
+            "not in 111's warehouse"
+        );
+        wh.create_dir("222", &theirs);
+        wh.remove_dir("111", &theirs);
         assert!(local_path(&theirs).unwrap().exists());
         let escape = format!("{mine}/../../222/d.db");
-        wh.remove_dir("111", &escape).unwrap();
+        wh.remove_dir("111", &escape);
         assert!(local_path(&theirs).unwrap().exists());
-        wh.remove_dir("111", &mine).unwrap();
+        wh.remove_dir("111", &mine);
         assert!(!local_path(&mine).unwrap().exists());
     }
 }
