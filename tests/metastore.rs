@@ -361,6 +361,20 @@ impl Fixture {
     }
 }
 
+/// (database, name) args: get_table, get_function, drop_function…
+fn object(db: &str, name: &str) -> Vec<Vec<u8>> {
+    vec![f(T_STRING, 1, s(db)), f(T_STRING, 2, s(name))]
+}
+
+/// (database, table, max_parts = -1: all) args: get_partitions, get_partition_names.
+fn all_parts(db: &str, table: &str) -> Vec<Vec<u8>> {
+    [
+        object(db, table),
+        vec![f(T_I16, 3, (-1i16).to_be_bytes().to_vec())],
+    ]
+    .concat()
+}
+
 fn db_args(name: &str) -> Vec<Vec<u8>> {
     vec![f(T_STRING, 1, s(name))]
 }
@@ -376,10 +390,7 @@ fn create_db(name: &str, location: Option<&str>) -> Vec<Vec<u8>> {
 
 /// A Spark-like data-source table: no location (managed), parquet serde, partitioned by `p`.
 fn spark_table(db: &str, name: &str, partitioned: bool) -> Vec<u8> {
-    let cols = list_of(
-        T_STRUCT,
-        &[st(&[f(T_STRING, 1, s("id")), f(T_STRING, 2, s("bigint"))])],
-    );
+    let cols = list_of(T_STRUCT, &[st(&object("id", "bigint"))]);
     let serde = st(&[
         f(
             T_STRING,
@@ -400,7 +411,7 @@ fn spark_table(db: &str, name: &str, partitioned: bool) -> Vec<u8> {
         f(T_STRUCT, 7, serde),
     ]);
     let keys: Vec<Vec<u8>> = if partitioned {
-        vec![st(&[f(T_STRING, 1, s("p")), f(T_STRING, 2, s("string"))])]
+        vec![st(&object("p", "string"))]
     } else {
         vec![]
     };
@@ -521,12 +532,7 @@ async fn exceptions_go_in_each_methods_declared_slot() {
     );
 
     // get_table: {1 Meta, 2 NoSuchObject}
-    let r = c
-        .call(
-            "get_table",
-            &[f(T_STRING, 1, s("d1")), f(T_STRING, 2, s("missing"))],
-        )
-        .await;
+    let r = c.call("get_table", &object("d1", "missing")).await;
     assert!(r.exception(2).contains("missing"));
     // create_database: {1 AlreadyExists, 2 InvalidObject, 3 Meta}
     let r = c.call("create_database", &create_db("D1", None)).await;
@@ -579,35 +585,14 @@ async fn exceptions_go_in_each_methods_declared_slot() {
         .await;
     assert_eq!(r.exception(1), "Table rename is not supported");
     // get_function missing: {1 Meta, 2 NoSuchObject} with Hive's text, which Spark matches.
-    let r = c
-        .call(
-            "get_function",
-            &[f(T_STRING, 1, s("d1")), f(T_STRING, 2, s("myUdf"))],
-        )
-        .await;
+    let r = c.call("get_function", &object("d1", "myUdf")).await;
     assert_eq!(r.exception(2), "Function d1.myudf does not exist");
     // get_partitions of a missing table: {1 NoSuchObject, 2 Meta}
-    let r = c
-        .call(
-            "get_partitions",
-            &[
-                f(T_STRING, 1, s("d1")),
-                f(T_STRING, 2, s("nope")),
-                f(T_I16, 3, vec![0xff, 0xff]),
-            ],
-        )
-        .await;
+    let r = c.call("get_partitions", &all_parts("d1", "nope")).await;
     r.exception(1);
     // get_partition_names of a missing table: {1 Meta}
     let r = c
-        .call(
-            "get_partition_names",
-            &[
-                f(T_STRING, 1, s("d1")),
-                f(T_STRING, 2, s("nope")),
-                f(T_I16, 3, vec![0xff, 0xff]),
-            ],
-        )
+        .call("get_partition_names", &all_parts("d1", "nope"))
         .await;
     r.exception(1);
     // add_partitions_req on a missing table: {1 InvalidObject, 2 AlreadyExists, 3 Meta}
@@ -800,10 +785,7 @@ async fn connections_see_only_their_sessions_catalog() {
     );
     let mut anonymous = Client::connect(fx.addr).await;
     anonymous
-        .call(
-            "get_table",
-            &[f(T_STRING, 1, s("only_a")), f(T_STRING, 2, s("t"))],
-        )
+        .call("get_table", &object("only_a", "t"))
         .await
         .exception(1);
     let dbs = fx
@@ -835,12 +817,7 @@ async fn hive_semantics_spark_relies_on() {
         &[f(T_STRUCT, 1, table)],
     )
     .await;
-    let t = c
-        .call(
-            "get_table",
-            &[f(T_STRING, 1, s("SALES")), f(T_STRING, 2, s("orders"))],
-        )
-        .await;
+    let t = c.call("get_table", &object("SALES", "orders")).await;
     let t = t.ok().clone();
     assert_eq!(t.at(&[1]).str(), "orders");
     let location = t.at(&[7, 2]).str().to_string();
@@ -879,14 +856,7 @@ async fn hive_semantics_spark_relies_on() {
         .await
         .exception(2);
     let names = c
-        .call(
-            "get_partition_names",
-            &[
-                f(T_STRING, 1, s("sales")),
-                f(T_STRING, 2, s("orders")),
-                f(T_I16, 3, vec![0xff, 0xff]),
-            ],
-        )
+        .call("get_partition_names", &all_parts("sales", "orders"))
         .await;
     let mut names = names.ok().strs();
     names.sort();
@@ -944,19 +914,9 @@ async fn hive_semantics_spark_relies_on() {
         )
         .await;
     }
-    let tables = c
-        .call(
-            "get_tables",
-            &[f(T_STRING, 1, s("sales")), f(T_STRING, 2, s("AL*|b*"))],
-        )
-        .await;
+    let tables = c.call("get_tables", &object("sales", "AL*|b*")).await;
     assert_eq!(tables.ok().strs(), vec!["alpha", "beta"]);
-    let all = c
-        .call(
-            "get_tables",
-            &[f(T_STRING, 1, s("sales")), f(T_STRING, 2, s(".*"))],
-        )
-        .await;
+    let all = c.call("get_tables", &object("sales", ".*")).await;
     assert_eq!(all.ok().strs().len(), 4);
     let dbs = c.call("get_databases", &[f(T_STRING, 1, s("s*"))]).await;
     assert_eq!(dbs.ok().strs(), vec!["sales"]);
@@ -974,12 +934,7 @@ async fn hive_semantics_spark_relies_on() {
         )
         .await
         .unwrap();
-    let bare = c
-        .call(
-            "get_table",
-            &[f(T_STRING, 1, s("sales")), f(T_STRING, 2, s("bare"))],
-        )
-        .await;
+    let bare = c.call("get_table", &object("sales", "bare")).await;
     let bare = bare.ok();
     assert_eq!(bare.at(&[12]).str(), "MANAGED_TABLE");
     assert!(bare.at(&[9]).map().is_empty());
@@ -1006,14 +961,7 @@ async fn hive_semantics_spark_relies_on() {
     )
     .await;
     let names = c
-        .call(
-            "get_partition_names",
-            &[
-                f(T_STRING, 1, s("sales")),
-                f(T_STRING, 2, s("orders")),
-                f(T_I16, 3, vec![0xff, 0xff]),
-            ],
-        )
+        .call("get_partition_names", &all_parts("sales", "orders"))
         .await;
     assert!(
         names.ok().strs().is_empty(),
