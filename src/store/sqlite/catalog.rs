@@ -54,6 +54,24 @@ fn table_key(
         .optional()?)
 }
 
+/// Decodes the records of `(name, record)` rows whose names `keep` accepts, up to `limit`
+/// (filtering before decoding keeps a selective listing cheap).
+fn kept<T: DeserializeOwned>(
+    mut rows: rusqlite::Rows<'_>,
+    limit: usize,
+    keep: NameFilter<'_>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let name: String = row.get(0)?;
+        if keep(&name) {
+            out.push(decode(&row.get::<_, String>(1)?)?);
+        }
+    }
+    Ok(out)
+}
+
 /// A table's record as stored: with its version as `VersionId`.
 fn versioned(table: &Table, version: i64) -> Result<String, StoreError> {
     let mut table = table.clone();
@@ -198,16 +216,8 @@ impl CatalogStore for SqliteStore {
                 "SELECT t.name, t.record FROM catalog_tables t JOIN catalog_databases d ON t.database = d.rowid \
                  WHERE d.account = ?1 AND d.region = ?2 AND d.name = ?3 AND t.name > ?4 ORDER BY t.name",
             )?;
-            let mut rows = stmt.query(params![tenant.account, tenant.region, db, after.unwrap_or("")])?;
-            let mut out = Vec::new();
-            while out.len() < limit {
-                let Some(row) = rows.next()? else { break };
-                let name: String = row.get(0)?;
-                if keep(&name) {
-                    out.push(decode(&row.get::<_, String>(1)?)?);
-                }
-            }
-            Ok(out)
+            let rows = stmt.query(params![tenant.account, tenant.region, db, after.unwrap_or("")])?;
+            kept(rows, limit, keep)
         })
     }
 
@@ -511,17 +521,9 @@ impl CatalogStore for SqliteStore {
                    AND (d.name, f.name) > (?4, ?5) ORDER BY d.name, f.name",
             )?;
             let (after_db, after_name) = after.unwrap_or(("", ""));
-            let mut rows =
+            let rows =
                 stmt.query(params![tenant.account, tenant.region, db, after_db, after_name])?;
-            let mut out = Vec::new();
-            while out.len() < limit {
-                let Some(row) = rows.next()? else { break };
-                let name: String = row.get(0)?;
-                if keep(&name) {
-                    out.push(decode(&row.get::<_, String>(1)?)?);
-                }
-            }
-            Ok(out)
+            kept(rows, limit, keep)
         })
     }
 
