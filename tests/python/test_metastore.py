@@ -192,6 +192,26 @@ def test_drops_remove_directories_and_tables_come_back(srv):
         glue, "ms-a2", 'spark.sql("CREATE TABLE shop.big USING parquet AS SELECT 9 AS id")', SLOW
     )
     assert sql_rows(glue, "ms-a2", "SELECT id FROM shop.big") == [(9,)]
+
+
+def test_hive_serde_tables_and_functions(srv):
+    """`CREATE TABLE` without USING makes a Hive table (Spark 3.5's default), whose inserts go
+    through Hive's own load path (alter_table, partition look-ups and adds)."""
+    glue = glue_of(srv, A)
+    code = """
+spark.sql("CREATE TABLE shop.h (x INT) PARTITIONED BY (p STRING)")
+spark.sql("INSERT INTO shop.h PARTITION (p='q') VALUES (5)")
+spark.sql("INSERT OVERWRITE TABLE shop.h PARTITION (p='q') VALUES (6)")
+spark.sql("ALTER TABLE shop.h SET TBLPROPERTIES ('team'='data')")
+spark.sql("CREATE FUNCTION shop.up AS 'org.apache.hadoop.hive.ql.udf.generic.GenericUDFUpper'")
+"""
+    R.run_ok(glue, "ms-a2", code, SLOW)
+    assert sql_rows(glue, "ms-a2", "SELECT x, p, shop.up(p) FROM shop.h") == [(6, "q", "Q")]
+    t = glue.get_table(DatabaseName="shop", Name="h")["Table"]
+    assert t["Parameters"]["team"] == "data"
+    assert "LazySimpleSerDe" in t["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    f = glue.get_user_defined_function(DatabaseName="shop", FunctionName="up")
+    assert f["UserDefinedFunction"]["ClassName"].endswith("GenericUDFUpper")
     glue.stop_session(Id="ms-a2")
 
 
