@@ -3,8 +3,8 @@
 //! an independent decoder below. Covers exception slots, tenancy, unknown methods and malformed
 //! frames on live connections, many idle connections, and the Hive semantics Spark relies on.
 
-use epoxy::catalog::CatalogService;
 use epoxy::catalog::model as glue;
+use epoxy::catalog::{CatalogService, PageRequest};
 use epoxy::metastore::{DriverAttachment, DriverCredential, Metastore, Registry, server};
 use epoxy::sessions::model::Tenant;
 use epoxy::store::SessionStore;
@@ -788,11 +788,14 @@ async fn connections_see_only_their_sessions_catalog() {
         .call("get_table", &object("only_a", "t"))
         .await
         .exception(1);
-    let dbs = fx
+    // Through the Glue side too: account B's catalog holds only its own `default`.
+    let page = fx
         .catalog
-        .get_databases(&tenant("222222222222"), Default::default())
-        .await;
-    assert!(dbs.is_ok());
+        .get_databases(&tenant("222222222222"), PageRequest::all())
+        .await
+        .unwrap();
+    let names: Vec<String> = page.items.into_iter().map(|d| d.name).collect();
+    assert_eq!(names, vec!["default"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
