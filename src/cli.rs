@@ -79,7 +79,14 @@ pub struct ServeArgs {
     /// Live drivers allowed at once [default: from memory and cores].
     #[arg(long, env = "EPOXY_MAX_LIVE_SESSIONS")]
     pub max_live_sessions: Option<usize>,
+    /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
+    #[arg(long, env = "EPOXY_WAREHOUSE")]
+    pub warehouse: Option<PathBuf>,
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,
+    /// Hive Metastore (Thrift) address for the drivers' Spark catalog; loopback only, port 0
+    /// picks a free one.
+    #[arg(long, env = "EPOXY_METASTORE_LISTEN", default_value = "127.0.0.1:0")]
+    pub metastore_listen: SocketAddr,
 }

@@ -4,7 +4,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
+pub mod metastore;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -2,11 +2,14 @@
 
 use crate::auth::accounts::Accounts;
 use crate::auth::{Authenticator, Keys};
+use crate::catalog::CatalogService;
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
+use crate::metastore::{self, DriverAttachment, Metastore, Registry};
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
 use crate::sessions::{ServiceConfig, SessionService};
+use crate::store::SessionStore;
 use crate::store::sqlite::SqliteStore;
 use anyhow::{Context, bail};
 use std::sync::Arc;
@@ -44,6 +47,53 @@ fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
     }
 }
 
+/// The Data Catalog on the same store, with its warehouse.
+fn catalog_service(args: &ServeArgs, store: &Arc<SqliteStore>) -> anyhow::Result<CatalogService> {
+    let warehouse = warehouse_dir(args)?;
+    Ok(CatalogService::new(
+        Arc::clone(store) as _,
+        warehouse,
+        store.secret()?,
+    ))
+}
+
+/// `--warehouse` (default `<data-dir>/warehouse`), created and absolute, so locations stay
+/// valid whatever directory drivers run in.
+fn warehouse_dir(args: &ServeArgs) -> anyhow::Result<std::path::PathBuf> {
+    let warehouse = args
+        .warehouse
+        .clone()
+        .unwrap_or_else(|| args.runtime.data_dir.join("warehouse"));
+    std::fs::create_dir_all(&warehouse)
+        .with_context(|| format!("cannot create the warehouse {}", warehouse.display()))?;
+    Ok(std::path::absolute(&warehouse)?)
+}
+
+/// Starts the Hive Metastore door on the catalog; what drivers need to use it.
+async fn start_metastore(
+    args: &ServeArgs,
+    catalog: &Arc<CatalogService>,
+) -> anyhow::Result<DriverAttachment> {
+    let registry = Registry::new();
+    let unbound_warehouse =
+        DriverAttachment::unbound_warehouse(&std::path::absolute(&args.runtime.data_dir)?);
+    let handler = Metastore::new(
+        Arc::clone(catalog),
+        Arc::clone(&registry),
+        warehouse_dir(args)?,
+        unbound_warehouse.clone(),
+    );
+    let addr = metastore::server::start(args.metastore_listen, Arc::new(handler))
+        .await
+        .with_context(|| format!("cannot serve the metastore on {}", args.metastore_listen))?;
+    tracing::info!(%addr, "hive metastore serving");
+    Ok(DriverAttachment {
+        registry,
+        addr,
+        unbound_warehouse,
+    })
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = keys(&args)?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
@@ -57,6 +107,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store =
         Arc::new(SqliteStore::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
 
+    let catalog = Arc::new(catalog_service(&args, &store)?);
+    let metastore = start_metastore(&args, &catalog).await?;
     let runtime = match args.runtime_kind {
         RuntimeKind::None => None,
         RuntimeKind::Spark => {
@@ -68,6 +120,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.spark_master.clone(),
                 logs_dir,
                 args.warm_pool,
+                Some(metastore),
             ))
         }
     };
@@ -88,6 +141,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),
+        catalog,
         auth,
     });
 

@@ -3,8 +3,8 @@
 //!
 //! Every property drives two servers built as `epoxy serve --runtime none` builds them: one in
 //! open dev mode and one verifying SigV4 against two accounts. Each is seeded with sessions
-//! (some stopped, one holding 48 tags) in several tenants, and real `NextToken`s are collected
-//! from it. For every generated request the harness checks:
+//! (some stopped, one holding 48 tags) in several tenants, each tenant's Data Catalog with a
+//! database, a partitioned table and a function, and real `NextToken`s are collected from it. For every generated request the harness checks:
 //!
 //! * nothing panics and no reply is a 5xx (botocore retries those);
 //! * every AWS reply carries `x-amzn-RequestId`;
@@ -12,7 +12,8 @@
 //!   request's error is `<ErrorResponse>…<Code>…</Code>…` (awsQuery);
 //! * a rejected request (status ≥ 400) — and any Get*/List* or STS request — changes nothing:
 //!   ListSessions over all pages for every seeded tenant (with statuses), GetTags of every seeded
-//!   session, and a dump of every row of the SQLite database are equal before and after;
+//!   session, and a dump of every row of the SQLite database (sessions and catalog tables) are
+//!   equal before and after;
 //! * per property: a correctly signed request is never refused for its credentials, a body that
 //!   is not a JSON object is never accepted, a repeated member is a `SerializationException`
 //!   (glue bodies); GetCallerIdentity names the caller's account (query forms); a `NextToken` is
@@ -100,6 +101,7 @@ const KNOWN_CODES: &[&str] = &[
     "ValidationException",
     "EntityNotFoundException",
     "AlreadyExistsException",
+    "ConcurrentModificationException",
     "IllegalSessionStateException",
     "AccessDeniedException",
     "ResourceNumberLimitExceededException",
@@ -341,6 +343,9 @@ impl Fixture {
             self.create_seed(i);
         }
         for caller in 0..self.callers.len() {
+            self.seed_catalog(caller);
+        }
+        for caller in 0..self.callers.len() {
             for (fi, filter) in filters().into_iter().enumerate() {
                 let mut token: Option<String> = None;
                 let mut ids = Vec::new();
@@ -380,6 +385,42 @@ impl Fixture {
             .expect("a log URL")
             .to_owned();
         self.log_token = url.rsplit('/').next().unwrap_or_default().to_owned();
+    }
+
+    /// Every caller's catalog holds database `fzdb` with the partitioned table `fzt` (three
+    /// partitions, two versions) and the function `fzf`, so catalog requests meet real objects.
+    fn seed_catalog(&self, caller: usize) {
+        let keys =
+            json!([{ "Name": "year", "Type": "int" }, { "Name": "region", "Type": "string" }]);
+        let table = json!({ "Name": "fzt", "TableType": "EXTERNAL_TABLE", "PartitionKeys": keys,
+            "StorageDescriptor": { "Location": "file:///tmp/epoxy-fuzz/fzt" } });
+        let calls = [
+            (
+                "CreateDatabase",
+                json!({ "DatabaseInput": { "Name": "fzdb" } }),
+            ),
+            (
+                "CreateTable",
+                json!({ "DatabaseName": "fzdb", "TableInput": table }),
+            ),
+            (
+                "UpdateTable",
+                json!({ "DatabaseName": "fzdb", "TableInput": table }),
+            ),
+            (
+                "BatchCreatePartition",
+                json!({ "DatabaseName": "fzdb", "TableName": "fzt", "PartitionInputList": [
+                    { "Values": ["2023", "eu"] }, { "Values": ["2024", "eu"] }, { "Values": ["2024", "us"] }
+                ] }),
+            ),
+            (
+                "CreateUserDefinedFunction",
+                json!({ "DatabaseName": "fzdb", "FunctionInput": { "FunctionName": "fzf", "ClassName": "C" } }),
+            ),
+        ];
+        for (op, body) in calls {
+            self.call(caller, op, &body).ok();
+        }
     }
 
     fn create_seed(&self, i: usize) {
@@ -1184,6 +1225,18 @@ enum Kind {
     TagKeys,
     Arn,
     Token,
+    // the Data Catalog's members
+    CatalogName,
+    NameList,
+    DatabaseInput,
+    TableInput,
+    PartitionInput,
+    PartitionInputs,
+    PartitionValues,
+    ValueLists,
+    Expression,
+    FunctionInput,
+    Flag,
 }
 
 const MEMBER_NAMES: &[&str] = &[
@@ -1212,6 +1265,13 @@ const MEMBER_NAMES: &[&str] = &[
     "ResourceArn",
     "TagsToAdd",
     "TagsToRemove",
+    "DatabaseName",
+    "TableName",
+    "TableInput",
+    "DatabaseInput",
+    "PartitionValues",
+    "Expression",
+    "CatalogId",
     "id",
     "ID",
     "__type",
@@ -1267,6 +1327,106 @@ fn members(op: &str) -> &'static [(&'static str, Kind, bool)] {
         "TagResource" => &[("ResourceArn", Arn, true), ("TagsToAdd", Tags, true)],
         "UntagResource" => &[("ResourceArn", Arn, true), ("TagsToRemove", TagKeys, true)],
         "GetTags" => &[("ResourceArn", Arn, true)],
+        "CreateDatabase" => &[
+            ("DatabaseInput", DatabaseInput, true),
+            ("CatalogId", Text, false),
+        ],
+        "GetDatabase" | "DeleteDatabase" => {
+            &[("Name", CatalogName, true), ("CatalogId", Text, false)]
+        }
+        "GetDatabases" => &[("NextToken", Token, false), ("MaxResults", Count, false)],
+        "UpdateDatabase" => &[
+            ("Name", CatalogName, true),
+            ("DatabaseInput", DatabaseInput, true),
+        ],
+        "CreateTable" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableInput", TableInput, true),
+        ],
+        "GetTable" | "DeleteTable" => &[
+            ("DatabaseName", CatalogName, true),
+            ("Name", CatalogName, true),
+        ],
+        "GetTables" => &[
+            ("DatabaseName", CatalogName, true),
+            ("Expression", Expression, false),
+            ("NextToken", Token, false),
+            ("MaxResults", Count, false),
+        ],
+        "UpdateTable" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableInput", TableInput, true),
+            ("VersionId", Text, false),
+            ("SkipArchive", Flag, false),
+        ],
+        "BatchDeleteTable" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TablesToDelete", NameList, true),
+        ],
+        "GetTableVersions" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("NextToken", Token, false),
+            ("MaxResults", Count, false),
+        ],
+        "CreatePartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionInput", PartitionInput, true),
+        ],
+        "GetPartition" | "DeletePartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionValues", PartitionValues, true),
+        ],
+        "GetPartitions" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("Expression", Expression, false),
+            ("NextToken", Token, false),
+            ("MaxResults", Count, false),
+            ("ExcludeColumnSchema", Flag, false),
+        ],
+        "UpdatePartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionValueList", PartitionValues, true),
+            ("PartitionInput", PartitionInput, true),
+        ],
+        "BatchCreatePartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionInputList", PartitionInputs, true),
+        ],
+        "BatchGetPartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionsToGet", ValueLists, true),
+        ],
+        "BatchDeletePartition" => &[
+            ("DatabaseName", CatalogName, true),
+            ("TableName", CatalogName, true),
+            ("PartitionsToDelete", ValueLists, true),
+        ],
+        "CreateUserDefinedFunction" => &[
+            ("DatabaseName", CatalogName, true),
+            ("FunctionInput", FunctionInput, true),
+        ],
+        "GetUserDefinedFunction" | "DeleteUserDefinedFunction" => &[
+            ("DatabaseName", CatalogName, true),
+            ("FunctionName", CatalogName, true),
+        ],
+        "GetUserDefinedFunctions" => &[
+            ("DatabaseName", CatalogName, false),
+            ("Pattern", Expression, true),
+            ("NextToken", Token, false),
+            ("MaxResults", Count, false),
+        ],
+        "UpdateUserDefinedFunction" => &[
+            ("DatabaseName", CatalogName, true),
+            ("FunctionName", CatalogName, true),
+            ("FunctionInput", FunctionInput, true),
+        ],
         _ => &[("Id", SessionId, false), ("Name", Text, false)],
     }
 }
@@ -1457,7 +1617,122 @@ fn plausible(kind: Kind, pools: &Pools) -> BoxedStrategy<J> {
         ]
         .boxed(),
         Kind::Token => token(pools.tokens.clone()).prop_map(|t| js(&t)).boxed(),
+        Kind::CatalogName => catalog_name(),
+        Kind::NameList => prop::collection::vec(catalog_name(), 0..4).prop_map(J::Arr).boxed(),
+        Kind::DatabaseInput => prop_oneof![
+            5 => (catalog_name(), prop::option::of(location()), prop::option::of(tags_map()))
+                .prop_map(|(name, loc, params)| {
+                    let mut m = vec![("Name".to_owned(), name)];
+                    m.extend(loc.map(|l| ("LocationUri".to_owned(), l)));
+                    m.extend(params.map(|p| ("Parameters".to_owned(), p)));
+                    J::Obj(m)
+                }),
+            1 => any_json(),
+        ]
+        .boxed(),
+        Kind::TableInput => {
+            let table_type = prop_oneof![
+                4 => strs(&["EXTERNAL_TABLE", "MANAGED_TABLE", "VIRTUAL_VIEW"]),
+                1 => text(),
+            ];
+            let keys = prop::collection::vec((catalog_name(), strs(&["int", "string", "x"])), 0..3)
+                .prop_map(|cols| {
+                    J::Arr(cols.into_iter()
+                        .map(|(n, t)| J::Obj(vec![("Name".to_owned(), n), ("Type".to_owned(), t)]))
+                        .collect())
+                });
+            prop_oneof![
+                6 => (catalog_name(), prop::option::of(table_type), prop::option::of(keys),
+                      prop::option::of(location()), prop::option::of(tags_map()))
+                    .prop_map(|(name, ty, keys, loc, params)| {
+                        let mut m = vec![("Name".to_owned(), name)];
+                        m.extend(ty.map(|t| ("TableType".to_owned(), t)));
+                        m.extend(keys.map(|k| ("PartitionKeys".to_owned(), k)));
+                        m.extend(loc.map(|l| {
+                            ("StorageDescriptor".to_owned(), J::Obj(vec![("Location".to_owned(), l)]))
+                        }));
+                        m.extend(params.map(|p| ("Parameters".to_owned(), p)));
+                        J::Obj(m)
+                    }),
+                1 => any_json(),
+            ]
+            .boxed()
+        }
+        Kind::PartitionInput => partition_input(),
+        Kind::PartitionInputs => prop::collection::vec(partition_input(), 0..4).prop_map(J::Arr).boxed(),
+        Kind::PartitionValues => partition_values(),
+        Kind::ValueLists => prop::collection::vec(
+            partition_values().prop_map(|v| J::Obj(vec![("Values".to_owned(), v)])),
+            0..4,
+        )
+        .prop_map(J::Arr)
+        .boxed(),
+        Kind::Expression => prop_oneof![
+            4 => strs(&[
+                "year = 2024", "year > 2023 AND region = 'eu'", "region IN ('eu', 'us')",
+                "year BETWEEN 1 AND 3000 OR NOT region LIKE 'e%'", "fz.*", "*", "",
+                "year = 'x'", "(year = 1", "nokey = 1", "region = 'unterminated", "[", "a{99999}",
+            ]),
+            2 => text(),
+        ]
+        .boxed(),
+        Kind::FunctionInput => prop_oneof![
+            4 => (catalog_name(), prop::option::of(text()), prop::option::of(strs(&["USER", "ROLE", "NOBODY"])))
+                .prop_map(|(name, class, owner)| {
+                    let mut m = vec![("FunctionName".to_owned(), name)];
+                    m.extend(class.map(|c| ("ClassName".to_owned(), c)));
+                    m.extend(owner.map(|o| ("OwnerType".to_owned(), o)));
+                    J::Obj(m)
+                }),
+            1 => any_json(),
+        ]
+        .boxed(),
+        Kind::Flag => prop_oneof![
+            3 => select(&["true", "false"][..]).prop_map(|l| J::Lit(l.to_owned())),
+            1 => text(),
+        ]
+        .boxed(),
     }
+}
+
+/// Names of seeded catalog objects (in any case), fresh ones and hostile text.
+fn catalog_name() -> BoxedStrategy<J> {
+    prop_oneof![
+        5 => strs(&["fzdb", "fzt", "fzf", "FZDB", "Fzt", "nope"]),
+        2 => "fz[a-z0-9_]{0,6}".prop_map(|s| js(&s)),
+        2 => text(),
+    ]
+    .boxed()
+}
+
+fn location() -> BoxedStrategy<J> {
+    prop_oneof![
+        3 => strs(&["file:///tmp/epoxy-fuzz/x", "s3://bucket/p", "", "file:/dev/null/x", "file://host/x"]),
+        1 => text(),
+    ]
+    .boxed()
+}
+
+fn partition_values() -> BoxedStrategy<J> {
+    prop_oneof![
+        4 => prop::collection::vec(strs(&["2023", "2024", "eu", "us", "", "__HIVE_DEFAULT_PARTITION__"]), 0..3)
+            .prop_map(J::Arr),
+        1 => prop::collection::vec(text(), 0..3).prop_map(J::Arr),
+        1 => any_json(),
+    ]
+    .boxed()
+}
+
+fn partition_input() -> BoxedStrategy<J> {
+    prop_oneof![
+        5 => (partition_values(), prop::option::of(tags_map())).prop_map(|(v, p)| {
+            let mut m = vec![("Values".to_owned(), v)];
+            m.extend(p.map(|p| ("Parameters".to_owned(), p)));
+            J::Obj(m)
+        }),
+        1 => any_json(),
+    ]
+    .boxed()
 }
 
 /// Byte-level damage to a rendered body.
@@ -1715,7 +1990,93 @@ fn valid_base(op: &str, pools: &Pools) -> BoxedStrategy<Vec<(String, J)>> {
         "GetTags" => arn
             .prop_map(|a| vec![("ResourceArn".to_owned(), a)])
             .boxed(),
-        _ => Just(Vec::new()).boxed(),
+        op => Just(catalog_base(op)).boxed(),
+    }
+}
+
+/// A well-formed catalog request naming the seeded `fzdb.fzt` (empty for other operations).
+fn catalog_base(op: &str) -> Vec<(String, J)> {
+    let db = ("DatabaseName".to_owned(), js("fzdb"));
+    let table = ("TableName".to_owned(), js("fzt"));
+    let values = || J::Arr(vec![js("2024"), js("eu")]);
+    let input = |name: &str| J::Obj(vec![("Name".to_owned(), js(name))]);
+    match op {
+        "CreateDatabase" | "UpdateDatabase" => {
+            let mut m = vec![("DatabaseInput".to_owned(), input("fzdb"))];
+            if op == "UpdateDatabase" {
+                m.push(("Name".to_owned(), js("fzdb")));
+            }
+            m
+        }
+        "GetDatabase" | "DeleteDatabase" => vec![("Name".to_owned(), js("fzdb"))],
+        "CreateTable" | "UpdateTable" => vec![db, ("TableInput".to_owned(), input("fzt"))],
+        "GetTable" | "DeleteTable" => vec![db, ("Name".to_owned(), js("fzt"))],
+        "GetTables" => vec![db],
+        "BatchDeleteTable" => vec![db, ("TablesToDelete".to_owned(), J::Arr(vec![js("fzt")]))],
+        "GetTableVersions" | "GetPartitions" => vec![db, table],
+        "CreatePartition" => vec![
+            db,
+            table,
+            (
+                "PartitionInput".to_owned(),
+                J::Obj(vec![("Values".to_owned(), values())]),
+            ),
+        ],
+        "GetPartition" | "DeletePartition" => {
+            vec![db, table, ("PartitionValues".to_owned(), values())]
+        }
+        "UpdatePartition" => vec![
+            db,
+            table,
+            ("PartitionValueList".to_owned(), values()),
+            (
+                "PartitionInput".to_owned(),
+                J::Obj(vec![("Values".to_owned(), values())]),
+            ),
+        ],
+        "BatchCreatePartition" => vec![
+            db,
+            table,
+            (
+                "PartitionInputList".to_owned(),
+                J::Arr(vec![J::Obj(vec![("Values".to_owned(), values())])]),
+            ),
+        ],
+        "BatchGetPartition" | "BatchDeletePartition" => {
+            let key = if op == "BatchGetPartition" {
+                "PartitionsToGet"
+            } else {
+                "PartitionsToDelete"
+            };
+            vec![
+                db,
+                table,
+                (
+                    key.to_owned(),
+                    J::Arr(vec![J::Obj(vec![("Values".to_owned(), values())])]),
+                ),
+            ]
+        }
+        "CreateUserDefinedFunction" => vec![
+            db,
+            (
+                "FunctionInput".to_owned(),
+                J::Obj(vec![("FunctionName".to_owned(), js("fzf"))]),
+            ),
+        ],
+        "GetUserDefinedFunction" | "DeleteUserDefinedFunction" => {
+            vec![db, ("FunctionName".to_owned(), js("fzf"))]
+        }
+        "UpdateUserDefinedFunction" => vec![
+            db,
+            ("FunctionName".to_owned(), js("fzf")),
+            (
+                "FunctionInput".to_owned(),
+                J::Obj(vec![("FunctionName".to_owned(), js("fzf"))]),
+            ),
+        ],
+        "GetUserDefinedFunctions" => vec![("Pattern".to_owned(), js("*"))],
+        _ => Vec::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SQLite store through the `SessionStore` trait: records, tenancy, keyset paging, tag
 //! filters, the lifecycle guard, tag limits, statements, session credentials (minted for live
-//! sessions only, ended with their session), persistence and schema versions.
+//! sessions only, ended with their session), persistence and schema versions; and through
+//! `CatalogStore` (module `catalog`): databases, table versions, partitions, functions.
 
 use epoxy::sessions::model::{
     Command, Session, SessionSpec, SessionStatus, StatementOutput, StatementState, Tenant,
@@ -1095,4 +1096,360 @@ fn a_file_that_is_not_a_database_is_refused() {
     let path = db_path(dir.path());
     std::fs::write(&path, vec![b'x'; 8192]).unwrap();
     assert!(SqliteStore::open(&path).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// the catalog part (`CatalogStore`)
+
+mod catalog {
+    use super::Db;
+    use epoxy::catalog::model::{Database, Partition, Table, UserDefinedFunction};
+    use epoxy::sessions::model::Tenant;
+    use epoxy::store::StoreError;
+    use epoxy::store::catalog::{CatalogStore, Insert, TableWrite};
+
+    fn tenant(account: &str) -> Tenant {
+        Tenant {
+            account: account.into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn database(name: &str) -> Database {
+        Database {
+            name: name.into(),
+            description: Some(format!("about {name}")),
+            ..Database::default()
+        }
+    }
+
+    fn table(name: &str, marker: &str) -> Table {
+        Table {
+            name: name.into(),
+            table_type: Some("EXTERNAL_TABLE".into()),
+            parameters: Some([("marker".to_string(), marker.to_string())].into()),
+            ..Table::default()
+        }
+    }
+
+    fn partition(values: &[&str]) -> Partition {
+        Partition {
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+            ..Partition::default()
+        }
+    }
+
+    fn function(name: &str) -> UserDefinedFunction {
+        UserDefinedFunction {
+            function_name: Some(name.into()),
+            class_name: Some("C".into()),
+            ..UserDefinedFunction::default()
+        }
+    }
+
+    fn values(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn rows(db: &Db, table: &str) -> i64 {
+        rusqlite::Connection::open(db.path())
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A database with one table (two versions, two partitions) and a function.
+    fn populated(db: &Db, t: &Tenant) {
+        let s = &db.store;
+        assert_eq!(s.insert_database(t, &database("d")).unwrap(), Insert::Done);
+        assert_eq!(
+            s.insert_table(t, "d", &table("t", "v1")).unwrap(),
+            Insert::Done
+        );
+        assert_eq!(
+            s.update_table(t, "d", &table("t", "v2"), Some(1), true)
+                .unwrap(),
+            TableWrite::Done(2)
+        );
+        let parts = [partition(&["2024", "eu"]), partition(&["2024", "us"])];
+        assert_eq!(
+            s.insert_partitions(t, "d", "t", &parts).unwrap(),
+            vec![Insert::Done, Insert::Done]
+        );
+        assert_eq!(
+            s.insert_function(t, "d", &function("f")).unwrap(),
+            Insert::Done
+        );
+    }
+
+    #[test]
+    fn databases_are_per_tenant_paged_and_cascade_on_delete() {
+        let db = Db::new();
+        let (a, b) = (tenant("111111111111"), tenant("222222222222"));
+        let s = &db.store;
+        populated(&db, &a);
+        assert_eq!(
+            s.insert_database(&a, &database("d")).unwrap(),
+            Insert::Exists
+        );
+        assert!(
+            s.database(&b, "d").unwrap().is_none(),
+            "another tenant's catalog is separate"
+        );
+        assert_eq!(s.insert_database(&b, &database("d")).unwrap(), Insert::Done);
+        for n in ["a", "c", "e"] {
+            s.insert_database(&a, &database(n)).unwrap();
+        }
+        let names = |after, limit| -> Vec<String> {
+            s.databases(&a, after, limit)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.name)
+                .collect()
+        };
+        assert_eq!(names(None, 2), ["a", "c"]);
+        assert_eq!(names(Some("c"), 10), ["d", "e"]);
+        assert_eq!(s.database_contents(&a, "d").unwrap(), 2);
+        assert_eq!(s.database_contents(&a, "a").unwrap(), 0);
+
+        let mut renamed = database("d");
+        renamed.description = Some("new".into());
+        assert!(s.replace_database(&a, "d", &renamed).unwrap());
+        assert_eq!(
+            s.database(&a, "d").unwrap().unwrap().description.as_deref(),
+            Some("new")
+        );
+        assert!(!s.replace_database(&a, "zz", &renamed).unwrap());
+
+        assert!(s.delete_database(&a, "d").unwrap());
+        assert!(!s.delete_database(&a, "d").unwrap());
+        for t in [
+            "catalog_tables",
+            "catalog_table_versions",
+            "catalog_partitions",
+            "catalog_functions",
+        ] {
+            assert_eq!(rows(&db, t), 0, "{t} rows outlived their database");
+        }
+        assert!(s.database(&b, "d").unwrap().is_some());
+    }
+
+    #[test]
+    fn tables_keep_versions_and_check_the_expected_one() {
+        let db = Db::new();
+        let t = tenant("111111111111");
+        let s = &db.store;
+        assert_eq!(
+            s.insert_table(&t, "d", &table("t", "x")).unwrap(),
+            Insert::NoParent
+        );
+        populated(&db, &t);
+        assert_eq!(
+            s.insert_table(&t, "d", &table("t", "x")).unwrap(),
+            Insert::Exists
+        );
+        let current = s.table(&t, "d", "t").unwrap().unwrap();
+        assert_eq!(current.version_id.as_deref(), Some("2"));
+        assert_eq!(current.parameters.unwrap()["marker"], "v2");
+
+        assert_eq!(
+            s.update_table(&t, "d", &table("t", "stale"), Some(1), true)
+                .unwrap(),
+            TableWrite::Conflict(2)
+        );
+        assert_eq!(
+            s.update_table(&t, "d", &table("ghost", "x"), None, true)
+                .unwrap(),
+            TableWrite::NotFound
+        );
+        assert_eq!(
+            s.update_table(&t, "d", &table("t", "v3"), None, false)
+                .unwrap(),
+            TableWrite::Done(3)
+        );
+        let versions: Vec<(i64, String)> = s
+            .table_versions(&t, "d", "t", None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(v, tb)| (v, tb.parameters.unwrap()["marker"].clone()))
+            .collect();
+        assert_eq!(
+            versions,
+            [(3, "v3".to_string()), (1, "v1".to_string())],
+            "skip-archive replaced v2"
+        );
+        assert_eq!(
+            s.table_versions(&t, "d", "t", Some(3), 10).unwrap().len(),
+            1
+        );
+
+        for n in ["alpha", "beta", "gamma"] {
+            s.insert_table(&t, "d", &table(n, n)).unwrap();
+        }
+        let names = |after, limit, keep: &(dyn Fn(&str) -> bool + Sync)| -> Vec<String> {
+            s.tables(&t, "d", after, limit, keep)
+                .unwrap()
+                .into_iter()
+                .map(|x| x.name)
+                .collect()
+        };
+        assert_eq!(names(None, 10, &|_| true), ["alpha", "beta", "gamma", "t"]);
+        assert_eq!(names(Some("alpha"), 2, &|_| true), ["beta", "gamma"]);
+        assert_eq!(names(None, 2, &|n| n.contains('a')), ["alpha", "beta"]);
+
+        let gone = s.delete_table(&t, "d", "t").unwrap().unwrap();
+        assert_eq!(gone.name, "t");
+        assert!(s.delete_table(&t, "d", "t").unwrap().is_none());
+        assert_eq!(
+            s.partitions(&t, "d", "t", None, 10, &|_| true)
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            s.insert_table(&t, "d", &table("t", "again")).unwrap(),
+            Insert::Done
+        );
+        assert_eq!(s.table_versions(&t, "d", "t", None, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn partitions_by_values() {
+        let db = Db::new();
+        let t = tenant("111111111111");
+        let s = &db.store;
+        populated(&db, &t);
+        let mixed = [
+            partition(&["2024", "eu"]),
+            partition(&["2023", "eu"]),
+            partition(&["2023", "eu"]),
+        ];
+        assert_eq!(
+            s.insert_partitions(&t, "d", "t", &mixed).unwrap(),
+            vec![Insert::Exists, Insert::Done, Insert::Exists]
+        );
+        assert_eq!(
+            s.insert_partitions(&t, "d", "nope", &mixed[..1]).unwrap(),
+            vec![Insert::NoParent]
+        );
+        assert!(
+            s.partition(&t, "d", "t", &values(&["2023", "eu"]))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            s.partition(&t, "d", "t", &values(&["2023"]))
+                .unwrap()
+                .is_none()
+        );
+
+        let all = s.partitions(&t, "d", "t", None, 10, &|_| true).unwrap();
+        assert_eq!(all.len(), 3);
+        let after_first = s
+            .partitions(&t, "d", "t", Some(&all[0].0), 10, &|_| true)
+            .unwrap();
+        assert_eq!(after_first.len(), 2);
+        let eu = s
+            .partitions(&t, "d", "t", None, 10, &|v| v[1] == "eu")
+            .unwrap();
+        assert_eq!(eu.len(), 2);
+
+        let moved = partition(&["2025", "eu"]);
+        assert!(
+            s.replace_partition(&t, "d", "t", &values(&["2023", "eu"]), &moved)
+                .unwrap()
+        );
+        assert!(
+            s.partition(&t, "d", "t", &values(&["2025", "eu"]))
+                .unwrap()
+                .is_some()
+        );
+        assert!(matches!(
+            s.replace_partition(
+                &t,
+                "d",
+                "t",
+                &values(&["2025", "eu"]),
+                &partition(&["2024", "us"])
+            ),
+            Err(StoreError::Duplicate)
+        ));
+        let removed = s
+            .delete_partitions(
+                &t,
+                "d",
+                "t",
+                &[values(&["2025", "eu"]), values(&["1999", "x"])],
+            )
+            .unwrap();
+        assert!(removed[0].is_some() && removed[1].is_none());
+    }
+
+    #[test]
+    fn functions_across_databases_and_everything_after_reopen() {
+        let db = Db::new();
+        let t = tenant("111111111111");
+        populated(&db, &t);
+        let s = &db.store;
+        s.insert_database(&t, &database("e")).unwrap();
+        s.insert_function(&t, "e", &function("g")).unwrap();
+        assert_eq!(
+            s.insert_function(&t, "d", &function("f")).unwrap(),
+            Insert::Exists
+        );
+        assert_eq!(
+            s.insert_function(&t, "zz", &function("f")).unwrap(),
+            Insert::NoParent
+        );
+        let all: Vec<_> = s
+            .functions(&t, None, None, 10, &|_| true)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.function_name.unwrap())
+            .collect();
+        assert_eq!(all, ["f", "g"]);
+        assert_eq!(
+            s.functions(&t, None, Some(("d", "f")), 10, &|_| true)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            s.functions(&t, Some("e"), None, 10, &|_| true)
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut changed = function("f");
+        changed.class_name = Some("D".into());
+        assert!(s.replace_function(&t, "d", "f", &changed).unwrap());
+        assert!(s.delete_function(&t, "e", "g").unwrap());
+        assert!(!s.delete_function(&t, "e", "g").unwrap());
+
+        let db = db.reopen();
+        let s = &db.store;
+        assert_eq!(
+            s.function(&t, "d", "f")
+                .unwrap()
+                .unwrap()
+                .class_name
+                .as_deref(),
+            Some("D")
+        );
+        assert_eq!(
+            s.table(&t, "d", "t")
+                .unwrap()
+                .unwrap()
+                .version_id
+                .as_deref(),
+            Some("2")
+        );
+        assert_eq!(s.table_versions(&t, "d", "t", None, 10).unwrap().len(), 2);
+        assert_eq!(
+            s.partitions(&t, "d", "t", None, 10, &|_| true)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
 }

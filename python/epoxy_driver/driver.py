@@ -187,7 +187,15 @@ def start_spark(app_name, master, conf):
     # Round trip through the JVM, so `ready` means statements can run.  A
     # tiny job also warms up the planner for the first statement.
     spark.range(1).count()
+    connect_metastore(spark, conf)
     return spark
+
+
+def connect_metastore(spark, conf):
+    """Opens the Hive metastore connection now (warm-pool drivers start before any session
+    takes them), so a session's first catalog statement does not pay for it."""
+    if conf.get("spark.sql.catalogImplementation") == "hive":
+        spark.sql("SHOW DATABASES").collect()
 
 
 class Driver:

@@ -1,6 +1,7 @@
 //! Glue's operations as typed requests: decode the JSON body, validate it against the model's
 //! constraints, call the service, encode the output shape. One file per operation group.
 
+pub mod catalog;
 pub mod error;
 mod sessions;
 mod statements;
@@ -8,6 +9,7 @@ mod strict;
 mod tags;
 pub mod validate;
 
+use crate::catalog::CatalogService;
 use crate::sessions::SessionService;
 use crate::sessions::model::Tenant;
 use error::{ApiError, ErrorCode};
@@ -20,8 +22,8 @@ pub struct Context {
     pub base_url: String,
 }
 
-/// The operations epoxy serves, by their `X-Amz-Target` suffix.
-pub const OPERATIONS: &[&str] = &[
+/// The Interactive Sessions operations, by their `X-Amz-Target` suffix.
+const SESSION_OPERATIONS: &[&str] = &[
     "CreateSession",
     "GetSession",
     "ListSessions",
@@ -38,13 +40,38 @@ pub const OPERATIONS: &[&str] = &[
     "GetSessionEndpoint",
 ];
 
+/// Every operation epoxy serves, by its `X-Amz-Target` suffix: sessions, then the Data Catalog.
+pub const OPERATIONS: &[&str] = &concat::<{ SESSION_OPERATIONS.len() + catalog::OPERATIONS.len() }>(
+    SESSION_OPERATIONS,
+    catalog::OPERATIONS,
+);
+
+const fn concat<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[i + j] = b[j];
+        j += 1;
+    }
+    out
+}
+
 /// Runs one Glue operation; `operation` is the part after `AWSGlue.`.
 pub async fn dispatch(
     service: &SessionService,
+    catalog: &CatalogService,
     ctx: &Context,
     operation: &str,
     body: &[u8],
 ) -> Result<String, ApiError> {
+    if let Some(result) = catalog::dispatch(catalog, ctx, operation, body).await {
+        return result;
+    }
     match operation {
         "CreateSession" => sessions::create(service, ctx, parse(body)?).await,
         "GetSession" => sessions::get(service, ctx, parse(body)?).await,
@@ -63,7 +90,7 @@ pub async fn dispatch(
         other => Err(ApiError::new(
             ErrorCode::UnknownOperation,
             format!(
-                "Operation {other} is not supported: epoxy serves the Glue Interactive Sessions operations ({})",
+                "Operation {other} is not supported: epoxy serves the Glue Interactive Sessions and Data Catalog operations ({})",
                 OPERATIONS.join(", ")
             ),
         )),

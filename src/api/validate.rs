@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 type Check = Result<(), ApiError>;
 
-fn fail(field: &str, rule: impl std::fmt::Display) -> ApiError {
+/// The model's validation message for `field` breaking `rule` (shared by the generated checks).
+pub fn fail(field: &str, rule: impl std::fmt::Display) -> ApiError {
     ApiError::invalid_input(format!(
         "1 validation error detected: Value at '{field}' failed to satisfy constraint: {rule}"
     ))

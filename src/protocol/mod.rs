@@ -1,8 +1,10 @@
-//! HTTP: one port for Glue (AWS JSON 1.1), STS GetCallerIdentity (awsQuery), `/health` and the
-//! driver-log URLs. Decodes the wire, asks auth who is calling, hands the operation to the api
-//! layer and encodes its answer or error exactly as botocore parses them.
+//! HTTP: one port for Glue (AWS JSON 1.1: sessions and the Data Catalog), STS GetCallerIdentity
+//! (awsQuery), Lake Formation's permission grants (REST-JSON), `/health` and the driver-log URLs.
+//! Decodes the wire, asks auth who is calling, hands the operation to the api layer and encodes
+//! its answer or error exactly as botocore parses them.
 
 mod json;
+mod lakeformation;
 mod query;
 
 use crate::api::{
@@ -11,6 +13,7 @@ use crate::api::{
 };
 use crate::auth::Authenticator;
 use crate::auth::sigv4::RequestParts;
+use crate::catalog::CatalogService;
 use crate::sessions::SessionService;
 use axum::Router;
 use axum::body::Body;
@@ -31,6 +34,7 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// What every request handler shares.
 pub struct App {
     pub service: Arc<SessionService>,
+    pub catalog: Arc<CatalogService>,
     pub auth: Authenticator,
 }
 
@@ -126,6 +130,16 @@ async fn handle(
         Err(e) if is_query => return query::error(&request_id, &e),
         Err(e) => return json::error(&request_id, &e),
     };
+    let parts = RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    if method == Method::POST && lakeformation::PATHS.contains(&uri.path()) {
+        return lakeformation::handle(&app, &parts, &request_id).await;
+    }
     if method != Method::POST || uri.path() != "/" {
         let e = ApiError::new(
             ErrorCode::UnknownOperation,
@@ -136,13 +150,6 @@ async fn handle(
         );
         return json::error(&request_id, &e).into_response_with(StatusCode::NOT_FOUND);
     }
-    let parts = RequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-    };
     if is_query {
         return query::handle(&app, &parts, &request_id).await;
     }
@@ -192,7 +199,7 @@ async fn glue(
         base_url: format!("http://{host}"),
     };
     let started = std::time::Instant::now();
-    let result = api::dispatch(&app.service, &ctx, operation, parts.body).await;
+    let result = api::dispatch(&app.service, &app.catalog, &ctx, operation, parts.body).await;
     tracing::debug!(
         operation,
         ok = result.is_ok(),

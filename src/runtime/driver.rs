@@ -2,6 +2,8 @@
 //! on its stdin/stdout. Its stderr (and the JVM's) is the session's log file. The process leads its
 //! own process group, so stopping it takes its JVM too; dropping a handle kills the group.
 
+use crate::metastore::DriverCredential;
+use crate::sessions::model::Tenant;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,9 @@ pub struct DriverConfig {
     /// Module layers, put on `PYTHONPATH` ahead of the base runtime (not part of the JSON).
     #[serde(skip)]
     pub python_path: Vec<PathBuf>,
+    /// Extra environment of the driver process (the metastore credential).
+    #[serde(skip)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// What makes a started driver one session's: sent once, when the session takes the driver
@@ -202,6 +207,8 @@ pub struct DriverHandle {
     /// its process group (`setsid`) are still found and stopped with it.
     token: String,
     log_path: PathBuf,
+    /// The driver's metastore credential, revoked when the handle goes.
+    metastore: Option<DriverCredential>,
 }
 
 impl DriverHandle {
@@ -236,6 +243,7 @@ impl DriverHandle {
             // Non-interactive: no display to open windows on; `%matplot` renders with Agg anyway.
             .env("MPLBACKEND", "Agg")
             .env(TOKEN_VAR, &token)
+            .envs(&config.env)
             // A SPARK_HOME would make PySpark use another Spark than the pinned one.
             .env_remove("SPARK_HOME")
             .stdin(Stdio::piped())
@@ -269,7 +277,21 @@ impl DriverHandle {
             pid,
             token,
             log_path: log_path.to_path_buf(),
+            metastore: None,
         })
+    }
+
+    /// Keeps the metastore credential the driver was started with for as long as it lives.
+    pub fn with_metastore(mut self, credential: Option<DriverCredential>) -> Self {
+        self.metastore = credential;
+        self
+    }
+
+    /// Binds the driver's metastore connection to the session's tenant (a session took it).
+    pub fn bind_metastore(&self, tenant: &Tenant) {
+        if let Some(credential) = &self.metastore {
+            credential.bind(tenant);
+        }
     }
 
     /// Waits for `ready`; on failure, the reason a user can act on.

@@ -8,6 +8,7 @@ pub mod layers;
 pub mod provision;
 pub mod workspace;
 
+use crate::metastore::{self, DriverAttachment, DriverCredential};
 use arguments::PythonModules;
 use arguments::SessionArguments;
 use driver::{DriverConfig, DriverHandle};
@@ -101,6 +102,8 @@ pub struct DriverRuntime {
     warm: usize,
     pool: Mutex<Vec<DriverHandle>>,
     refill: Notify,
+    /// Points every driver's Spark catalog at epoxy's Hive Metastore.
+    metastore: Option<DriverAttachment>,
 }
 
 impl DriverRuntime {
@@ -109,6 +112,7 @@ impl DriverRuntime {
         master: String,
         logs_dir: PathBuf,
         warm: usize,
+        metastore: Option<DriverAttachment>,
     ) -> Arc<Self> {
         let killed = driver::kill_leftovers(&runtime.driver_dir);
         if killed > 0 {
@@ -134,6 +138,7 @@ impl DriverRuntime {
             warm,
             pool: Mutex::new(Vec::new()),
             refill: Notify::new(),
+            metastore,
         });
         if warm > 0 {
             tokio::spawn(Arc::clone(&this).keep_pool_filled());
@@ -190,12 +195,7 @@ impl DriverRuntime {
         profile: &DriverProfile,
         log_path: &std::path::Path,
     ) -> Result<DriverHandle, String> {
-        let config = DriverConfig {
-            app_name: app_name.to_string(),
-            master: self.master.clone(),
-            conf: profile.conf.clone(),
-            python_path: profile.python_path.clone(),
-        };
+        let (config, credential) = self.driver_config(app_name, profile);
         let mut driver = DriverHandle::spawn(
             &self.runtime.python,
             &self.runtime.driver_dir,
@@ -207,7 +207,8 @@ impl DriverRuntime {
                 "could not start the driver process {}: {e}",
                 self.runtime.python.display()
             )
-        })?;
+        })?
+        .with_metastore(credential);
         let started = std::time::Instant::now();
         driver.wait_ready(START_LIMIT).await?;
         tracing::info!(
@@ -216,6 +217,33 @@ impl DriverRuntime {
             "driver ready"
         );
         Ok(driver)
+    }
+
+    /// A driver's start settings; with the metastore, its catalog settings (a session's own
+    /// `--conf` wins) and a fresh credential in the driver's environment.
+    fn driver_config(
+        &self,
+        app_name: &str,
+        profile: &DriverProfile,
+    ) -> (DriverConfig, Option<DriverCredential>) {
+        let mut config = DriverConfig {
+            app_name: app_name.to_string(),
+            master: self.master.clone(),
+            conf: profile.conf.clone(),
+            python_path: profile.python_path.clone(),
+            env: BTreeMap::new(),
+        };
+        let credential = self.metastore.as_ref().map(|m| {
+            for (key, value) in m.spark_conf() {
+                config.conf.entry(key).or_insert(value);
+            }
+            let credential = m.registry.issue();
+            config
+                .env
+                .insert(metastore::USER_VAR.into(), credential.user_name().into());
+            credential
+        });
+        (config, credential)
     }
 
     async fn take_warm(&self) -> Option<DriverHandle> {

@@ -345,6 +345,8 @@ async fn prepare(
     let profile =
         DriverProfile::for_session(spec.worker_type.as_deref(), arguments, layer.as_deref());
     let mut driver = runtime.acquire(session.key, &session.id, &profile).await?;
+    // From here on the driver's metastore connection answers with the session's catalog.
+    driver.bind_metastore(&session.tenant);
     let handover = SessionHandover {
         session_id: session.id.clone(),
         glue_version: spec.glue_version.clone(),

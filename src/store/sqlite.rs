@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in the data dir, WAL mode, versioned migrations. One
 //! connection writes (SQLite allows one writer); a few read in parallel.
 
+mod catalog;
+
 use super::{
     CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
     SessionStore, StatementUpdate, StoreError,
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_session_credentials.sql"),
+    include_str!("../../migrations/0003_catalog.sql"),
 ];
 
 const READERS: usize = 4;

@@ -4,8 +4,10 @@
 
 use axum::body::Body;
 use epoxy::auth::{Authenticator, Keys};
+use epoxy::catalog::CatalogService;
 use epoxy::protocol::{self, App};
 use epoxy::sessions::{ServiceConfig, SessionService};
+use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
@@ -47,10 +49,19 @@ impl Server {
             // No listener: this server answers in-process and runs no drivers.
             endpoint_url: "http://127.0.0.1:4747".into(),
         };
+        let catalog = Arc::new(CatalogService::new(
+            Arc::clone(&store) as _,
+            dir.path().join("warehouse"),
+            store.secret().expect("secret"),
+        ));
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App { service, auth }));
+        let router = protocol::router(Arc::new(App {
+            service,
+            catalog,
+            auth,
+        }));
         Self { router, _dir: dir }
     }
 
