@@ -78,4 +78,8 @@ pub struct ServeArgs {
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,
+    /// Use this external S3 (AWS, MinIO: http(s)://host[:port]) for sessions instead of the
+    /// built-in one, which is then off.
+    #[arg(long, env = "EPOXY_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }

@@ -3,6 +3,8 @@
 use crate::auth::Authenticator;
 use crate::auth::accounts::Accounts;
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
+use crate::objects::{ObjectService, S3Config, Tenancy};
+use crate::protocol::s3::S3Door;
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::{ServiceConfig, SessionService};
@@ -45,8 +47,20 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
     }
 }
 
+/// `--s3-endpoint` must be a plain http(s) base URL drivers can be pointed at.
+fn external_s3(endpoint: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .with_context(|| format!("--s3-endpoint {endpoint:?} is not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        bail!("--s3-endpoint must be an http:// or https:// URL with a host, not {endpoint:?}");
+    }
+    Ok(endpoint.trim_end_matches('/').to_owned())
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let auth = authenticator(&args)?;
+    let external_s3 = args.s3_endpoint.as_deref().map(external_s3).transpose()?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
         bail!("--minute-seconds must be a positive number");
     }
@@ -80,6 +94,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(default_max_live_sessions)
             .max(1),
     };
+    let tenancy = match &auth {
+        Authenticator::Open => Tenancy::Open,
+        Authenticator::SigV4(accounts) => Tenancy::Accounts(accounts.clone()),
+    };
+    let objects = match external_s3 {
+        None => Some(ObjectService::open(
+            data_dir,
+            store.clone(),
+            tenancy.clone(),
+        )?),
+        Some(_) => None,
+    };
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),
@@ -92,11 +118,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
+    let s3 = match &external_s3 {
+        Some(endpoint) => S3Config::External {
+            endpoint: endpoint.clone(),
+        },
+        None => S3Config::BuiltIn {
+            endpoint: format!("http://{addr}"),
+        },
+    };
+    tracing::info!(
+        endpoint = s3.endpoint(),
+        built_in = s3.is_built_in(),
+        "S3 for sessions"
+    );
+    let door = match objects {
+        Some(objects) => S3Door::serving(objects, &tenancy),
+        None => S3Door::Disabled {
+            endpoint: s3.endpoint().to_owned(),
+        },
+    };
+    let router = protocol::s3::with_s3(protocol::router(app), Arc::new(door));
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
     // SHUTDOWN_GRACE, then end the live sessions and exit.
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&signalled);
-    let server = axum::serve(listener, protocol::router(app)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
         notify.notify_waiters();

@@ -2,6 +2,7 @@
 //! when several epoxy nodes serve one fleet. Calls are synchronous and short; the service runs
 //! them off the async threads.
 
+pub mod objects;
 pub mod sqlite;
 
 use crate::sessions::model::{

@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in the data dir, WAL mode, versioned migrations. One
 //! connection writes (SQLite allows one writer); a few read in parallel.
 
+mod objects;
+
 use super::{MAX_TAGS, NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
 use crate::sessions::model::{
     Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
@@ -14,7 +16,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0005_objects.sql"),
+];
 
 const READERS: usize = 4;
 
