@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import http.client
 import os
 import shutil
 import socket
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import boto3
@@ -620,3 +623,112 @@ def test_urls_quote_odd_keys(s3, bucket):
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode(), key
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert {"sp ace", "plus+sign", "uni/ü/✓", "q?x=1&y", "pct%20"} <= listed
+
+
+# -- aws-chunked streaming payloads (what the Java SDK and newer boto3/CLI over TLS send) -------
+
+
+def _signing_key(secret: str, date: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (date[:8], REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def streaming_put(
+    server, path, data, key_id, secret, mode, chunk=64 * 1024, tamper=False, crc=None
+):
+    """PUT `data` aws-chunked, signed per chunk (mode "signed") or with an unsigned payload
+    and a CRC32 trailer (mode "trailer"). Returns (status, body)."""
+    date = H.amz_now()
+    scope = f"{date[:8]}/{REGION}/s3/aws4_request"
+    skey = _signing_key(secret, date)
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] + [b""]
+    payload = (
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+        if mode == "signed"
+        else "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    )
+    crc = crc or base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+    def encode(seed):
+        out, prev = [], seed
+        for piece in pieces:
+            if mode == "signed":
+                to_sign = "\n".join(
+                    [
+                        "AWS4-HMAC-SHA256-PAYLOAD",
+                        date,
+                        scope,
+                        prev,
+                        hashlib.sha256(b"").hexdigest(),
+                        hashlib.sha256(piece).hexdigest(),
+                    ]
+                )
+                prev = hmac.new(skey, to_sign.encode(), hashlib.sha256).hexdigest()
+                sig = ("0" * 64) if tamper and piece else prev
+                out.append(f"{len(piece):x};chunk-signature={sig}\r\n".encode() + piece + b"\r\n")
+            elif piece:
+                out.append(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            else:
+                out.append(f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode())
+        return b"".join(out)
+
+    body_len = len(encode("0" * 64))  # signatures have a fixed length
+    headers = {
+        "host": server.host,
+        "x-amz-date": date,
+        "x-amz-content-sha256": payload,
+        "x-amz-decoded-content-length": str(len(data)),
+        "content-encoding": "aws-chunked",
+        "content-length": str(body_len),
+    }
+    if mode == "trailer":
+        headers["x-amz-trailer"] = "x-amz-checksum-crc32"
+    names = sorted(headers)
+    canonical = "\n".join(
+        ["PUT", path, "", "".join(f"{n}:{headers[n]}\n" for n in names), ";".join(names), payload]
+    )
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    seed = hmac.new(skey, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders={';'.join(names)}, "
+        f"Signature={seed}"
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("PUT", path, body=encode(seed), headers=headers)
+    resp = conn.getresponse()
+    out = resp.status, resp.read()
+    conn.close()
+    return out
+
+
+@pytest.mark.parametrize("mode", ["signed", "trailer"])
+def test_aws_chunked_uploads_open_mode(server, s3, bucket, mode):
+    data = os.urandom(200_000)
+    status, body = streaming_put(server, f"/{bucket}/{mode}", data, *DEV_KEY, mode)
+    assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key=mode)["Body"].read() == data
+
+
+@pytest.mark.parametrize("mode", ["signed", "trailer"])
+def test_aws_chunked_uploads_strict_mode(auth_server, mode):
+    a = s3_client(auth_server, ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
+    name = bucket_name()
+    a.create_bucket(Bucket=name)
+    creds = (ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
+    data = os.urandom(150_000)
+    status, body = streaming_put(auth_server, f"/{name}/ok", data, *creds, mode)
+    assert status == 200, body
+    assert a.get_object(Bucket=name, Key="ok")["Body"].read() == data
+    if mode == "signed":
+        status, body = streaming_put(auth_server, f"/{name}/bad", data, *creds, mode, tamper=True)
+    else:
+        status, body = streaming_put(
+            auth_server, f"/{name}/bad", data, *creds, mode, crc="AAAAAA=="
+        )
+        assert b"BadDigest" in body
+    assert 400 <= status < 500, body
+    assert code_of(a.head_object, Bucket=name, Key="bad")[1] == 404
