@@ -3,7 +3,7 @@
 //! (names, XML, headers, signatures); this file applies S3's semantics and ownership.
 
 use super::blobs::{BlobDir, PendingBlob, WriteError};
-use super::checks::Expected;
+use super::checks::{self, Expected};
 use super::tenancy::Tenancy;
 use crate::store::StoreError;
 use crate::store::objects::{
@@ -207,7 +207,7 @@ impl ObjectService {
         body: Option<StreamingBlob>,
         declared_length: Option<i64>,
         expected: Expected,
-        trailing: Option<&s3s::TrailingHeaders>,
+        trailing: impl FnOnce() -> Option<http::HeaderMap>,
     ) -> S3Result<PendingBlob> {
         if declared_length.is_some_and(|n| n < 0 || n as u64 > MAX_OBJECT_BYTES) {
             return Err(write_error(WriteError::TooLarge(MAX_OBJECT_BYTES)));
@@ -438,12 +438,9 @@ impl S3 for ObjectService {
         );
         let expected = Expected::new(input.content_md5, checksum, &req.headers)?;
         let blob = self
-            .receive(
-                input.body,
-                input.content_length,
-                expected,
-                req.trailing_headers.as_ref(),
-            )
+            .receive(input.body, input.content_length, expected, || {
+                checks::trailers(req.trailing_headers.as_ref(), &req.extensions)
+            })
             .await?;
         let checksum = blob.checksum.clone();
         let meta = ObjectMeta {
@@ -768,12 +765,9 @@ impl S3 for ObjectService {
         );
         let expected = Expected::new(input.content_md5, checksum, &req.headers)?;
         let blob = self
-            .receive(
-                input.body,
-                input.content_length,
-                expected,
-                req.trailing_headers.as_ref(),
-            )
+            .receive(input.body, input.content_length, expected, || {
+                checks::trailers(req.trailing_headers.as_ref(), &req.extensions)
+            })
             .await?;
         let checksum = blob.checksum.clone();
         let etag = hex::encode(blob.md5);

@@ -6,9 +6,37 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::Checksum as _;
 use s3s::dto::Checksum;
 use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+
+/// Trailers of an aws-chunked body the protocol layer decoded itself (open mode, where s3s does
+/// not decode it), handed over in the request's extensions; filled once the body is read.
+#[derive(Clone, Default)]
+pub struct DecodedTrailers(Arc<Mutex<Option<http::HeaderMap>>>);
+
+impl DecodedTrailers {
+    pub fn set(&self, trailers: http::HeaderMap) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(trailers);
+    }
+
+    pub fn take(&self) -> Option<http::HeaderMap> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Where a request's trailers arrive: verified by s3s (strict mode) or decoded by epoxy.
+pub fn trailers(
+    verified: Option<&TrailingHeaders>,
+    extensions: &http::Extensions,
+) -> Option<http::HeaderMap> {
+    verified.and_then(TrailingHeaders::take).or_else(|| {
+        extensions
+            .get::<DecodedTrailers>()
+            .and_then(DecodedTrailers::take)
+    })
+}
 
 /// What the client claims about the body it sends.
 pub struct Expected {
@@ -97,7 +125,7 @@ impl Expected {
     pub fn verify(
         mut self,
         blob: &PendingBlob,
-        trailing: Option<&TrailingHeaders>,
+        trailing: impl FnOnce() -> Option<http::HeaderMap>,
     ) -> S3Result<()> {
         if let Some(md5) = &self.content_md5 {
             let claimed = STANDARD
@@ -115,7 +143,7 @@ impl Expected {
             }
         }
         if !self.trailers.is_empty() {
-            let received = trailing.and_then(TrailingHeaders::take).unwrap_or_default();
+            let received = trailing().unwrap_or_default();
             for trailer in std::mem::take(&mut self.trailers) {
                 let value = received
                     .get(trailer.as_str())

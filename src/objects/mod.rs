@@ -8,6 +8,7 @@ mod checks;
 mod tenancy;
 
 pub use backend::{MAX_OBJECT_BYTES, MIN_PART_BYTES, ObjectService};
+pub use checks::DecodedTrailers;
 pub use tenancy::{AccountsAuth, Tenancy};
 
 /// Where sessions' S3 lives: the one place drivers (S3A, S3FileIO, boto3 in a statement) learn

@@ -1,10 +1,13 @@
 //! Open mode's reading of `Content-Encoding: aws-chunked` bodies. In strict mode s3s decodes
 //! and verifies them (chunk signatures, trailers); in open mode no secret is known, so the
 //! framing is removed here and the request goes on unsigned: `<hex size>[;ext]\r\n<bytes>\r\n`
-//! … `0[;ext]\r\n[trailer lines]\r\n`.
+//! … `0[;ext]\r\n[trailer lines]\r\n`. The trailers (checksums) go to [`DecodedTrailers`],
+//! which the objects service checks like s3s's.
 
+use crate::objects::DecodedTrailers;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::io;
 
 /// Longest chunk-size or trailer line accepted.
@@ -22,6 +25,8 @@ struct Decoder<S> {
     frames: S,
     buf: BytesMut,
     state: State,
+    trailers: HeaderMap,
+    sink: DecodedTrailers,
 }
 
 fn invalid(message: &str) -> io::Error {
@@ -52,8 +57,25 @@ fn chunk_size(line: &[u8]) -> io::Result<u64> {
     u64::from_str_radix(hex.trim(), 16).map_err(|_| invalid("chunk size is not hexadecimal"))
 }
 
+/// `name:value` of one trailer line.
+fn trailer(line: &[u8]) -> io::Result<(HeaderName, HeaderValue)> {
+    let at = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(|| invalid("trailer line without ':'"))?;
+    let name =
+        HeaderName::from_bytes(line[..at].trim_ascii()).map_err(|_| invalid("bad trailer name"))?;
+    let value = HeaderValue::from_bytes(line[at + 1..].trim_ascii())
+        .map_err(|_| invalid("bad trailer value"))?;
+    Ok((name, value))
+}
+
 /// The payload of an aws-chunked body; malformed framing or an early end is an error item.
-pub fn decode<S, E>(frames: S) -> impl Stream<Item = io::Result<Bytes>> + Send
+/// Trailers are handed to `sink` when the body ends.
+pub fn decode<S, E>(
+    frames: S,
+    sink: DecodedTrailers,
+) -> impl Stream<Item = io::Result<Bytes>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -62,6 +84,8 @@ where
         frames,
         buf: BytesMut::new(),
         state: State::Size,
+        trailers: HeaderMap::new(),
+        sink,
     };
     futures::stream::try_unfold(decoder, |mut d| async move {
         loop {
@@ -101,17 +125,25 @@ where
                     if let Some(line) = d.line()? {
                         if line.is_empty() {
                             d.state = State::Done;
+                        } else {
+                            let (name, value) = trailer(&line)?;
+                            d.trailers.append(name, value);
                         }
                         continue;
                     }
                 }
-                State::Done => return Ok(None),
+                State::Done => {
+                    d.sink.set(std::mem::take(&mut d.trailers));
+                    return Ok(None);
+                }
             }
             match d.frames.next().await {
                 Some(Ok(bytes)) => d.buf.extend_from_slice(&bytes),
                 Some(Err(e)) => return Err(io::Error::other(e)),
                 // Some clients end right after the last chunk's trailers without the blank line.
-                None if matches!(d.state, State::Trailers) && d.buf.is_empty() => return Ok(None),
+                None if matches!(d.state, State::Trailers) && d.buf.is_empty() => {
+                    d.state = State::Done;
+                }
                 None => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -128,6 +160,10 @@ mod tests {
     use super::*;
 
     async fn run(parts: &[&[u8]]) -> io::Result<Vec<u8>> {
+        run_with(parts, DecodedTrailers::default()).await
+    }
+
+    async fn run_with(parts: &[&[u8]], sink: DecodedTrailers) -> io::Result<Vec<u8>> {
         let frames = futures::stream::iter(
             parts
                 .iter()
@@ -135,7 +171,7 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let mut out = Vec::new();
-        let mut stream = Box::pin(decode(frames));
+        let mut stream = Box::pin(decode(frames, sink));
         while let Some(chunk) = stream.next().await {
             out.extend_from_slice(&chunk?);
         }
@@ -150,7 +186,9 @@ mod tests {
             assert_eq!(run(&[a, b]).await.unwrap(), b"hello world");
         }
         let trailer = b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n";
-        assert_eq!(run(&[trailer]).await.unwrap(), b"abc");
+        let sink = DecodedTrailers::default();
+        assert_eq!(run_with(&[trailer], sink.clone()).await.unwrap(), b"abc");
+        assert_eq!(sink.take().unwrap()["x-amz-checksum-crc32"], "NSRBwg==");
     }
 
     #[tokio::test]

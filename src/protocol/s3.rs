@@ -4,7 +4,7 @@
 //! Unsigned requests stay with Glue: nothing about an anonymous `GET /x` says it is S3.
 
 use super::aws_chunked;
-use crate::objects::{AccountsAuth, ObjectService, Tenancy};
+use crate::objects::{AccountsAuth, DecodedTrailers, ObjectService, Tenancy};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -151,8 +151,8 @@ pub fn signed_for_s3(headers: &HeaderMap, uri: &Uri) -> bool {
 }
 
 /// Open mode: the request as s3s sees an anonymous one — no Authorization, no presigning
-/// parameters, and an aws-chunked body reduced to its payload. Chunk signatures and trailer
-/// checksums are not checked (nothing to check signatures with).
+/// parameters, and an aws-chunked body reduced to its payload, its trailers (checksums) passed
+/// on in the extensions. Chunk signatures are not checked (nothing to check them with).
 fn unsigned(req: Request) -> http::Request<s3s::Body> {
     let (mut parts, body) = req.into_parts();
     let headers = &mut parts.headers;
@@ -177,7 +177,6 @@ fn unsigned(req: Request) -> http::Request<s3s::Body> {
         .get("x-amz-content-sha256")
         .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
     headers.remove("x-amz-content-sha256");
-    headers.remove("x-amz-trailer");
     let body = s3s::Body::http_body_unsync(body);
     if !streaming {
         return http::Request::from_parts(parts, body);
@@ -199,6 +198,8 @@ fn unsigned(req: Request) -> http::Request<s3s::Body> {
         Some(e) if !e.is_empty() => headers.insert(header::CONTENT_ENCODING, e),
         _ => headers.remove(header::CONTENT_ENCODING),
     };
-    let payload = StreamingBlob::wrap(aws_chunked::decode(body));
+    let trailers = DecodedTrailers::default();
+    parts.extensions.insert(trailers.clone());
+    let payload = StreamingBlob::wrap(aws_chunked::decode(body, trailers));
     http::Request::from_parts(parts, s3s::Body::from(payload))
 }

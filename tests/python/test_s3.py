@@ -712,6 +712,10 @@ def test_aws_chunked_uploads_open_mode(server, s3, bucket, mode):
     status, body = streaming_put(server, f"/{bucket}/{mode}", data, *DEV_KEY, mode)
     assert status == 200, body
     assert s3.get_object(Bucket=bucket, Key=mode)["Body"].read() == data
+    if mode == "trailer":  # the trailer checksum is checked in open mode too
+        status, body = streaming_put(server, f"/{bucket}/bad", data, *DEV_KEY, mode, crc="AAAAAA==")
+        assert status == 400 and b"BadDigest" in body
+        assert code_of(s3.head_object, Bucket=bucket, Key="bad")[1] == 404
 
 
 @pytest.mark.parametrize("mode", ["signed", "trailer"])
