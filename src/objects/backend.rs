@@ -52,6 +52,29 @@ fn internal(e: impl std::fmt::Display) -> S3Error {
     )
 }
 
+/// A replacing write's outcome as the blobs it made unused, `None` if nothing was written.
+fn unused(stored: Stored) -> Option<Vec<String>> {
+    match stored {
+        Stored::Stored { replaced } => Some(replaced.into_iter().collect()),
+        Stored::Gone => None,
+    }
+}
+
+fn no_such_bucket() -> S3Error {
+    s3_error!(NoSuchBucket, "The specified bucket does not exist")
+}
+
+fn no_such_key() -> S3Error {
+    s3_error!(NoSuchKey, "The specified key does not exist.")
+}
+
+fn no_such_upload() -> S3Error {
+    s3_error!(
+        NoSuchUpload,
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )
+}
+
 fn write_error(e: WriteError) -> S3Error {
     match e {
         WriteError::TooLarge(limit) => s3_error!(
@@ -76,21 +99,26 @@ fn etag_value(etag: &ETag) -> &str {
     }
 }
 
-fn checksum_of(
-    crc32: Option<String>,
-    crc32c: Option<String>,
-    crc64nvme: Option<String>,
-    sha1: Option<String>,
-    sha256: Option<String>,
-) -> Checksum {
-    Checksum {
-        checksum_crc32: crc32,
-        checksum_crc32c: crc32c,
-        checksum_crc64nvme: crc64nvme,
-        checksum_sha1: sha1,
-        checksum_sha256: sha256,
-        ..Default::default()
-    }
+/// Streams the body of a PutObject or UploadPart request (the same member names in both) to a
+/// pending blob checked against the request's Content-MD5 and checksums.
+macro_rules! receive {
+    ($service:expr, $req:ident) => {{
+        let checksum = Checksum {
+            checksum_crc32: $req.input.checksum_crc32.take(),
+            checksum_crc32c: $req.input.checksum_crc32c.take(),
+            checksum_crc64nvme: $req.input.checksum_crc64nvme.take(),
+            checksum_sha1: $req.input.checksum_sha1.take(),
+            checksum_sha256: $req.input.checksum_sha256.take(),
+            ..Default::default()
+        };
+        let expected = Expected::new($req.input.content_md5.take(), checksum, &$req.headers)?;
+        let body = $req.input.body.take();
+        $service
+            .receive(body, $req.input.content_length, expected, || {
+                checks::trailers($req.trailing_headers.as_ref(), &$req.extensions)
+            })
+            .await?
+    }};
 }
 
 /// The opaque ListObjectsV2 continuation token: the position to list after.
@@ -182,7 +210,7 @@ impl ObjectService {
         let bucket = self
             .db(move |s| s.bucket(&owned))
             .await?
-            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+            .ok_or_else(no_such_bucket)?;
         if bucket.account != account {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
@@ -198,7 +226,7 @@ impl ObjectService {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.db(move |s| s.object(&bucket, &key))
             .await?
-            .ok_or_else(|| s3_error!(NoSuchKey, "The specified key does not exist."))
+            .ok_or_else(no_such_key)
     }
 
     /// Streams a request body to a pending blob and checks it against the client's claims.
@@ -247,23 +275,32 @@ impl ObjectService {
     ) -> S3Result<ObjectMeta> {
         meta.blob = blob.keep().await.map_err(internal)?;
         let (owned, record) = (bucket.to_owned(), meta.clone());
-        match self.db(move |s| s.put_object(&owned, &record)).await {
-            Ok(Stored::Stored { replaced }) => {
-                self.blobs.remove(replaced).await;
-                Ok(meta)
+        self.commit(&meta.blob, no_such_bucket, move |s| {
+            s.put_object(&owned, &record).map(unused)
+        })
+        .await?;
+        Ok(meta)
+    }
+
+    /// Commits a record pointing at the kept blob `id`, then deletes the blobs it made unused.
+    /// If the commit does not happen (`None`: the bucket or upload is gone, → `gone`; or a
+    /// store fault), the blob itself is deleted.
+    async fn commit(
+        &self,
+        id: &str,
+        gone: fn() -> S3Error,
+        f: impl FnOnce(&dyn ObjectStore) -> Result<Option<Vec<String>>, StoreError> + Send + 'static,
+    ) -> S3Result<()> {
+        let result = match self.db(f).await {
+            Ok(Some(unused)) => {
+                self.blobs.remove(unused).await;
+                return Ok(());
             }
-            Ok(Stored::Gone) => {
-                self.blobs.remove([meta.blob]).await;
-                Err(s3_error!(
-                    NoSuchBucket,
-                    "The specified bucket does not exist"
-                ))
-            }
-            Err(e) => {
-                self.blobs.remove([meta.blob]).await;
-                Err(e)
-            }
-        }
+            Ok(None) => Err(gone()),
+            Err(e) => Err(e),
+        };
+        self.blobs.remove([id.to_owned()]).await;
+        result
     }
 
     async fn upload(&self, bucket: &str, key: &str, id: &str) -> S3Result<Upload> {
@@ -271,12 +308,7 @@ impl ObjectService {
         self.db(move |s| s.upload(&bucket, &id))
             .await?
             .filter(|u| u.key == key)
-            .ok_or_else(|| {
-                s3_error!(
-                    NoSuchUpload,
-                    "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-                )
-            })
+            .ok_or_else(no_such_upload)
     }
 
     /// Opens an object's bytes `[start, start + len)` as a body stream.
@@ -285,9 +317,7 @@ impl ObjectService {
             .await
             .map_err(|e| match e.kind() {
                 // replaced or deleted between the lookup and the open
-                std::io::ErrorKind::NotFound => {
-                    s3_error!(NoSuchKey, "The specified key does not exist.")
-                }
+                std::io::ErrorKind::NotFound => no_such_key(),
                 _ => internal(e),
             })?;
         file.seek(std::io::SeekFrom::Start(start))
@@ -366,10 +396,7 @@ impl S3 for ObjectService {
                 BucketNotEmpty,
                 "The bucket you tried to delete is not empty"
             )),
-            DeletedBucket::Missing => Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            )),
+            DeletedBucket::Missing => Err(no_such_bucket()),
         }
     }
 
@@ -427,21 +454,10 @@ impl S3 for ObjectService {
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let mut req = req;
         let bucket = self.caller_bucket(&req, &req.input.bucket).await?;
+        let blob = receive!(self, req);
         let input = req.input;
-        let checksum = checksum_of(
-            input.checksum_crc32,
-            input.checksum_crc32c,
-            input.checksum_crc64nvme,
-            input.checksum_sha1,
-            input.checksum_sha256,
-        );
-        let expected = Expected::new(input.content_md5, checksum, &req.headers)?;
-        let blob = self
-            .receive(input.body, input.content_length, expected, || {
-                checks::trailers(req.trailing_headers.as_ref(), &req.extensions)
-            })
-            .await?;
         let checksum = blob.checksum.clone();
         let meta = ObjectMeta {
             key: input.key,
@@ -727,10 +743,7 @@ impl S3 for ObjectService {
         };
         let record = upload.clone();
         if !self.db(move |s| s.create_upload(&record)).await? {
-            return Err(s3_error!(
-                NoSuchBucket,
-                "The specified bucket does not exist"
-            ));
+            return Err(no_such_bucket());
         }
         Ok(S3Response::new(dto::CreateMultipartUploadOutput {
             bucket: Some(upload.bucket),
@@ -746,7 +759,7 @@ impl S3 for ObjectService {
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let bucket = self.caller_bucket(&req, &req.input.bucket).await?;
-        let input = req.input;
+        let input = &req.input;
         if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
             return Err(s3_error!(
                 InvalidArgument,
@@ -756,19 +769,9 @@ impl S3 for ObjectService {
         let upload = self
             .upload(&bucket.name, &input.key, &input.upload_id)
             .await?;
-        let checksum = checksum_of(
-            input.checksum_crc32,
-            input.checksum_crc32c,
-            input.checksum_crc64nvme,
-            input.checksum_sha1,
-            input.checksum_sha256,
-        );
-        let expected = Expected::new(input.content_md5, checksum, &req.headers)?;
-        let blob = self
-            .receive(input.body, input.content_length, expected, || {
-                checks::trailers(req.trailing_headers.as_ref(), &req.extensions)
-            })
-            .await?;
+        let mut req = req;
+        let blob = receive!(self, req);
+        let input = req.input;
         let checksum = blob.checksum.clone();
         let etag = hex::encode(blob.md5);
         let size = blob.size;
@@ -780,20 +783,10 @@ impl S3 for ObjectService {
             etag: etag.clone(),
             modified_ms: now_ms(),
         };
-        match self.db(move |s| s.put_part(&upload.id, &part)).await {
-            Ok(Stored::Stored { replaced }) => self.blobs.remove(replaced).await,
-            Ok(Stored::Gone) => {
-                self.blobs.remove([id]).await;
-                return Err(s3_error!(
-                    NoSuchUpload,
-                    "The specified upload does not exist."
-                ));
-            }
-            Err(e) => {
-                self.blobs.remove([id]).await;
-                return Err(e);
-            }
-        }
+        self.commit(&id, no_such_upload, move |s| {
+            s.put_part(&upload.id, &part).map(unused)
+        })
+        .await?;
         Ok(S3Response::new(dto::UploadPartOutput {
             e_tag: Some(ETag::Strong(etag)),
             checksum_crc32: checksum.checksum_crc32,
@@ -841,23 +834,10 @@ impl S3 for ObjectService {
         let mut meta = meta;
         meta.blob = blob.keep().await.map_err(internal)?;
         let (record, name, id) = (meta.clone(), bucket.name.clone(), upload.id.clone());
-        match self
-            .db(move |s| s.complete_upload(&name, &id, &record))
-            .await
-        {
-            Ok(Some(unused)) => self.blobs.remove(unused).await,
-            Ok(None) => {
-                self.blobs.remove([meta.blob]).await;
-                return Err(s3_error!(
-                    NoSuchUpload,
-                    "The specified upload does not exist."
-                ));
-            }
-            Err(e) => {
-                self.blobs.remove([meta.blob]).await;
-                return Err(e);
-            }
-        }
+        self.commit(&meta.blob, no_such_upload, move |s| {
+            s.complete_upload(&name, &id, &record)
+        })
+        .await?;
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
             bucket: Some(bucket.name.clone()),
             key: Some(meta.key.clone()),
