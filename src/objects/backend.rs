@@ -99,6 +99,23 @@ fn etag_value(etag: &ETag) -> &str {
     }
 }
 
+/// GetObject's and HeadObject's outputs: the same object headers (plus the body for GET).
+macro_rules! object_output {
+    ($output:ident, $meta:ident, $range:ident, $span:ident $(, $field:ident: $value:expr)*) => {
+        dto::$output {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(($span.end - $span.start) as i64),
+            content_range: $range.as_ref().map(|r| content_range(r, $meta.size)),
+            content_type: $meta.content_type,
+            e_tag: Some(ETag::Strong($meta.etag)),
+            last_modified: Some(timestamp($meta.modified_ms)),
+            metadata: metadata_or_none($meta.metadata),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    };
+}
+
 /// Streams the body of a PutObject or UploadPart request (the same member names in both) to a
 /// pending blob checked against the request's Content-MD5 and checksums.
 macro_rules! receive {
@@ -491,17 +508,9 @@ impl S3 for ObjectService {
         let body = self
             .open_range(&meta, span.start, span.end - span.start)
             .await?;
-        Ok(S3Response::new(dto::GetObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            body: Some(body),
-            content_length: Some((span.end - span.start) as i64),
-            content_range: range.as_ref().map(|r| content_range(r, meta.size)),
-            content_type: meta.content_type,
-            e_tag: Some(ETag::Strong(meta.etag)),
-            last_modified: Some(timestamp(meta.modified_ms)),
-            metadata: metadata_or_none(meta.metadata),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(
+            object_output!(GetObjectOutput, meta, range, span, body: Some(body)),
+        ))
     }
 
     async fn head_object(
@@ -512,16 +521,12 @@ impl S3 for ObjectService {
         let meta = self.object_meta(&bucket.name, &req.input.key).await?;
         let range = requested_range(req.input.range.as_ref(), meta.size)?;
         let span = range.clone().unwrap_or(0..meta.size);
-        Ok(S3Response::new(dto::HeadObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            content_length: Some((span.end - span.start) as i64),
-            content_range: range.as_ref().map(|r| content_range(r, meta.size)),
-            content_type: meta.content_type,
-            e_tag: Some(ETag::Strong(meta.etag)),
-            last_modified: Some(timestamp(meta.modified_ms)),
-            metadata: metadata_or_none(meta.metadata),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(object_output!(
+            HeadObjectOutput,
+            meta,
+            range,
+            span
+        )))
     }
 
     async fn delete_object(
