@@ -99,6 +99,21 @@ fn etag_value(etag: &ETag) -> &str {
     }
 }
 
+/// PutObject's and UploadPart's outputs: the ETag and the checksums that were verified.
+macro_rules! written_output {
+    ($output:ident, $etag:expr, $checksum:ident) => {
+        dto::$output {
+            e_tag: Some(ETag::Strong($etag)),
+            checksum_crc32: $checksum.checksum_crc32,
+            checksum_crc32c: $checksum.checksum_crc32c,
+            checksum_crc64nvme: $checksum.checksum_crc64nvme,
+            checksum_sha1: $checksum.checksum_sha1,
+            checksum_sha256: $checksum.checksum_sha256,
+            ..Default::default()
+        }
+    };
+}
+
 /// GetObject's and HeadObject's outputs: the same object headers (plus the body for GET).
 macro_rules! object_output {
     ($output:ident, $meta:ident, $range:ident, $span:ident $(, $field:ident: $value:expr)*) => {
@@ -320,6 +335,32 @@ impl ObjectService {
         result
     }
 
+    /// One page of a bucket listing (ListObjects v1 and v2).
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &Option<String>,
+        delimiter: &Option<String>,
+        after: Option<Vec<u8>>,
+        limit: usize,
+    ) -> S3Result<crate::store::objects::ListPage> {
+        let (bucket, prefix, delimiter) = (
+            bucket.to_owned(),
+            prefix.clone().unwrap_or_default(),
+            delimiter.clone(),
+        );
+        self.db(move |s| {
+            s.list_objects(ListQuery {
+                bucket: &bucket,
+                prefix: &prefix,
+                delimiter: delimiter.as_deref(),
+                after: after.as_deref(),
+                limit,
+            })
+        })
+        .await
+    }
+
     async fn upload(&self, bucket: &str, key: &str, id: &str) -> S3Result<Upload> {
         let (bucket, id) = (bucket.to_owned(), id.to_owned());
         self.db(move |s| s.upload(&bucket, &id))
@@ -486,15 +527,11 @@ impl S3 for ObjectService {
             modified_ms: now_ms(),
         };
         let meta = self.commit_object(&bucket.name, blob, meta).await?;
-        Ok(S3Response::new(dto::PutObjectOutput {
-            e_tag: Some(ETag::Strong(meta.etag)),
-            checksum_crc32: checksum.checksum_crc32,
-            checksum_crc32c: checksum.checksum_crc32c,
-            checksum_crc64nvme: checksum.checksum_crc64nvme,
-            checksum_sha1: checksum.checksum_sha1,
-            checksum_sha256: checksum.checksum_sha256,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(written_output!(
+            PutObjectOutput,
+            meta.etag,
+            checksum
+        )))
     }
 
     async fn get_object(
@@ -654,19 +691,8 @@ impl S3 for ObjectService {
             (None, Some(start)) => Some(start.as_bytes().to_vec()),
             (None, None) => None,
         };
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone();
-        let name = bucket.name.clone();
         let page = self
-            .db(move |s| {
-                s.list_objects(ListQuery {
-                    bucket: &name,
-                    prefix: &prefix,
-                    delimiter: delimiter.as_deref(),
-                    after: after.as_deref(),
-                    limit,
-                })
-            })
+            .list_page(&bucket.name, &input.prefix, &input.delimiter, after, limit)
             .await?;
         let key_count = page.entries.len() as i32;
         let (contents, prefixes) = split_listing(page.entries);
@@ -694,19 +720,14 @@ impl S3 for ObjectService {
         let input = req.input;
         let limit = max_keys(input.max_keys)?;
         let after = input.marker.clone().filter(|m| !m.is_empty());
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone();
-        let name = bucket.name.clone();
         let page = self
-            .db(move |s| {
-                s.list_objects(ListQuery {
-                    bucket: &name,
-                    prefix: &prefix,
-                    delimiter: delimiter.as_deref(),
-                    after: after.as_deref().map(str::as_bytes),
-                    limit,
-                })
-            })
+            .list_page(
+                &bucket.name,
+                &input.prefix,
+                &input.delimiter,
+                after.map(String::into_bytes),
+                limit,
+            )
             .await?;
         let truncated = page.next.is_some();
         let next_marker = if truncated {
@@ -792,15 +813,11 @@ impl S3 for ObjectService {
             s.put_part(&upload.id, &part).map(unused)
         })
         .await?;
-        Ok(S3Response::new(dto::UploadPartOutput {
-            e_tag: Some(ETag::Strong(etag)),
-            checksum_crc32: checksum.checksum_crc32,
-            checksum_crc32c: checksum.checksum_crc32c,
-            checksum_crc64nvme: checksum.checksum_crc64nvme,
-            checksum_sha1: checksum.checksum_sha1,
-            checksum_sha256: checksum.checksum_sha256,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(written_output!(
+            UploadPartOutput,
+            etag,
+            checksum
+        )))
     }
 
     async fn complete_multipart_upload(
