@@ -474,3 +474,77 @@ fn part_blobs(conn: &Connection, upload: &str) -> Result<Option<Vec<String>>, St
     let blobs = stmt.query_map([upload], |r| r.get(0))?;
     Ok(Some(blobs.collect::<Result<_, _>>()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn object(key: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.to_owned(),
+            blob: format!("blob-{key}"),
+            size: key.len() as u64,
+            etag: "e".into(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            modified_ms: 0,
+        }
+    }
+
+    /// S3's listing, computed the slow obvious way: sorted keys under the prefix, delimited
+    /// ones rolled up, after the cursor.
+    fn model(keys: &[String], prefix: &str, delimiter: Option<&str>) -> Vec<String> {
+        let mut sorted: Vec<&String> = keys.iter().filter(|k| k.starts_with(prefix)).collect();
+        sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        sorted.dedup();
+        let mut out: Vec<String> = Vec::new();
+        for key in sorted {
+            let rest = &key[prefix.len()..];
+            let entry = match delimiter.and_then(|d| rest.find(d).map(|at| (d, at))) {
+                Some((d, at)) => format!("{prefix}{}", &rest[..at + d.len()]),
+                None => key.clone(),
+            };
+            if out.last() != Some(&entry) {
+                out.push(entry);
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn paged_listing_matches_the_model(
+            keys in prop::collection::vec("[ab/é]{1,5}", 1..40),
+            prefix in "[ab/]{0,2}",
+            delimiter in prop::option::of(prop::sample::select(vec!["/", "b", "é"])),
+            limit in 1usize..5,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+            let bucket = Bucket { name: "b".into(), account: "a".into(), region: "r".into(), created_ms: 0 };
+            store.create_bucket(&bucket).unwrap();
+            for key in &keys {
+                store.put_object("b", &object(key)).unwrap();
+            }
+            let mut listed = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = store.list_objects(ListQuery {
+                    bucket: "b", prefix: &prefix, delimiter, after: after.as_deref(), limit,
+                }).unwrap();
+                prop_assert!(page.entries.len() <= limit);
+                listed.extend(page.entries.into_iter().map(|e| match e {
+                    Listed::Object(o) => o.key,
+                    Listed::CommonPrefix(p) => p,
+                }));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            prop_assert_eq!(listed, model(&keys, &prefix, delimiter));
+        }
+    }
+}
