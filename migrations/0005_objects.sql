@@ -19,7 +19,7 @@ CREATE TABLE s3_objects (
     metadata     TEXT    NOT NULL,          -- JSON object of x-amz-meta-* values
     modified_ms  INTEGER NOT NULL,
     PRIMARY KEY (bucket, key)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE s3_uploads (
     id           TEXT    PRIMARY KEY,
@@ -39,4 +39,4 @@ CREATE TABLE s3_parts (
     etag        TEXT    NOT NULL,
     modified_ms INTEGER NOT NULL,
     PRIMARY KEY (upload, number)
-) WITHOUT ROWID;
+);
