@@ -386,6 +386,29 @@ impl ObjectService {
     }
 }
 
+/// GET/HEAD preconditions on the ETag (what S3A's change detection sends): If-Match must
+/// match (412 otherwise), If-None-Match must not (304 otherwise).
+fn etag_preconditions(
+    etag: &str,
+    if_match: Option<&dto::ETagCondition>,
+    if_none_match: Option<&dto::ETagCondition>,
+) -> S3Result<()> {
+    let matches = |c: &dto::ETagCondition| match c {
+        dto::ETagCondition::Any => true,
+        dto::ETagCondition::ETag(e) => strip_quotes(etag_value(e)) == etag,
+    };
+    if if_match.is_some_and(|c| !matches(c)) {
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
+    }
+    if if_none_match.is_some_and(matches) {
+        return Err(s3_error!(NotModified));
+    }
+    Ok(())
+}
+
 /// The byte range a GET/HEAD asks for, checked against the object's size.
 fn requested_range(
     range: Option<&dto::Range>,
@@ -540,6 +563,11 @@ impl S3 for ObjectService {
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
         let bucket = self.caller_bucket(&req, &req.input.bucket).await?;
         let meta = self.object_meta(&bucket.name, &req.input.key).await?;
+        etag_preconditions(
+            &meta.etag,
+            req.input.if_match.as_ref(),
+            req.input.if_none_match.as_ref(),
+        )?;
         let range = requested_range(req.input.range.as_ref(), meta.size)?;
         let span = range.clone().unwrap_or(0..meta.size);
         let body = self
@@ -556,6 +584,11 @@ impl S3 for ObjectService {
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
         let bucket = self.caller_bucket(&req, &req.input.bucket).await?;
         let meta = self.object_meta(&bucket.name, &req.input.key).await?;
+        etag_preconditions(
+            &meta.etag,
+            req.input.if_match.as_ref(),
+            req.input.if_none_match.as_ref(),
+        )?;
         let range = requested_range(req.input.range.as_ref(), meta.size)?;
         let span = range.clone().unwrap_or(0..meta.size);
         Ok(S3Response::new(object_output!(

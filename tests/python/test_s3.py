@@ -164,6 +164,13 @@ def test_put_get_head_range_etag_metadata(s3, bucket):
         == "InvalidRange"
     )
 
+    etag = put["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="dir/obj.bin", IfMatch=etag)["ETag"] == etag
+    assert code_of(s3.get_object, Bucket=bucket, Key="dir/obj.bin", IfMatch='"0"') == (
+        "PreconditionFailed",
+        412,
+    )
+    assert code_of(s3.head_object, Bucket=bucket, Key="dir/obj.bin", IfNoneMatch=etag)[1] == 304
     assert code_of(s3.get_object, Bucket=bucket, Key="missing") == ("NoSuchKey", 404)
     assert code_of(s3.head_object, Bucket=bucket, Key="missing")[1] == 404
 
