@@ -89,4 +89,8 @@ pub struct ServeArgs {
     /// picks a free one.
     #[arg(long, env = "EPOXY_METASTORE_LISTEN", default_value = "127.0.0.1:0")]
     pub metastore_listen: SocketAddr,
+    /// Use this external S3 (AWS, MinIO: http(s)://host[:port]) for sessions instead of the
+    /// built-in one, which is then off.
+    #[arg(long, env = "EPOXY_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod metastore;
+pub mod objects;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -5,6 +5,8 @@ use crate::auth::{Authenticator, Keys};
 use crate::catalog::CatalogService;
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::metastore::{self, DriverAttachment, Metastore, Registry};
+use crate::objects::{ObjectService, S3Config, Tenancy};
+use crate::protocol::s3::S3Door;
 use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
@@ -94,8 +96,20 @@ async fn start_metastore(
     })
 }
 
+/// `--s3-endpoint` must be a plain http(s) base URL drivers can be pointed at.
+fn external_s3(endpoint: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .with_context(|| format!("--s3-endpoint {endpoint:?} is not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        bail!("--s3-endpoint must be an http:// or https:// URL with a host, not {endpoint:?}");
+    }
+    Ok(endpoint.trim_end_matches('/').to_owned())
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keys = keys(&args)?;
+    let external_s3 = args.s3_endpoint.as_deref().map(external_s3).transpose()?;
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
         bail!("--minute-seconds must be a positive number");
     }
@@ -137,6 +151,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .max(1),
         endpoint_url: endpoint_url(addr),
     };
+    let tenancy = match &keys {
+        Keys::Open => Tenancy::Open,
+        Keys::Accounts(accounts) => Tenancy::Accounts(accounts.clone()),
+    };
+    let objects = match external_s3 {
+        None => Some(ObjectService::open(
+            data_dir,
+            store.clone(),
+            tenancy.clone(),
+        )?),
+        Some(_) => None,
+    };
     let auth = Authenticator::new(keys, store.clone());
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
@@ -147,11 +173,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
+    let s3 = match &external_s3 {
+        Some(endpoint) => S3Config::External {
+            endpoint: endpoint.clone(),
+        },
+        None => S3Config::BuiltIn {
+            endpoint: format!("http://{addr}"),
+        },
+    };
+    tracing::info!(
+        endpoint = s3.endpoint(),
+        built_in = s3.is_built_in(),
+        "S3 for sessions"
+    );
+    let door = match objects {
+        Some(objects) => S3Door::serving(objects, &tenancy),
+        None => S3Door::Disabled {
+            endpoint: s3.endpoint().to_owned(),
+        },
+    };
+    let router = protocol::s3::with_s3(protocol::router(app), Arc::new(door));
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
     // SHUTDOWN_GRACE, then end the live sessions and exit.
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&signalled);
-    let server = axum::serve(listener, protocol::router(app)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested: no new connections; finishing in-flight requests");
         notify.notify_waiters();

@@ -3,9 +3,11 @@
 //! Decodes the wire, asks auth who is calling, hands the operation to the api layer and encodes
 //! its answer or error exactly as botocore parses them.
 
+mod aws_chunked;
 mod json;
 mod lakeformation;
 mod query;
+pub mod s3;
 
 use crate::api::{
     self, Context,

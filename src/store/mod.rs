@@ -3,6 +3,7 @@
 //! them off the async threads.
 
 pub mod catalog;
+pub mod objects;
 pub mod sqlite;
 
 use crate::sessions::model::{

@@ -2,6 +2,7 @@
 //! connection writes (SQLite allows one writer); a few read in parallel.
 
 mod catalog;
+mod objects;
 
 use super::{
     CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_session_credentials.sql"),
     include_str!("../../migrations/0003_catalog.sql"),
+    include_str!("../../migrations/0004_objects.sql"),
 ];
 
 const READERS: usize = 4;

@@ -1,0 +1,205 @@
+//! The S3 door: a request signed for the `s3` service (SigV4 Credential scope `…/s3/aws4_request`
+//! in the Authorization header or a presigned URL's `X-Amz-Credential`, or SigV2, which only S3
+//! speaks) goes to s3s; every other request continues to the Glue/STS routes unchanged.
+//! Unsigned requests stay with Glue: nothing about an anonymous `GET /x` says it is S3.
+
+use super::aws_chunked;
+use crate::objects::{AccountsAuth, DecodedTrailers, ObjectService, Tenancy};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use s3s::dto::StreamingBlob;
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Error, S3ErrorCode, S3Result};
+use std::sync::Arc;
+
+/// What answers S3 requests on this port.
+pub enum S3Door {
+    Serving {
+        service: S3Service,
+        /// Open mode: signatures are not checked (there are no secrets to check them with).
+        open: bool,
+    },
+    /// `--s3-endpoint`: S3 lives elsewhere; S3 requests here get an error saying where.
+    Disabled { endpoint: String },
+}
+
+/// Query parameters that carry a presigned URL's signature (SigV4 and SigV2).
+const PRESIGN_PARAMS: &[&str] = &[
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+];
+
+/// Virtual-host addressing for `<bucket>.localhost[:port]`; any other host is path-style.
+struct LocalhostBuckets;
+
+impl S3Host for LocalhostBuckets {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(name, _)| name);
+        Ok(match name.strip_suffix(".localhost") {
+            Some(bucket) if !bucket.is_empty() => VirtualHost::new(host).with_bucket(bucket),
+            _ => VirtualHost::new(host),
+        })
+    }
+}
+
+impl S3Door {
+    pub fn serving(objects: ObjectService, tenancy: &Tenancy) -> Self {
+        let mut builder = S3ServiceBuilder::new(objects);
+        builder.set_host(LocalhostBuckets);
+        let open = match tenancy {
+            Tenancy::Open => true,
+            Tenancy::Accounts(accounts) => {
+                builder.set_auth(AccountsAuth(accounts.clone()));
+                false
+            }
+        };
+        Self::Serving {
+            service: builder.build(),
+            open,
+        }
+    }
+
+    async fn serve(&self, req: Request) -> Response {
+        match self {
+            Self::Disabled { endpoint } => error(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "epoxy's built-in S3 is disabled: this server was started with --s3-endpoint {endpoint}; send S3 requests there"
+                ),
+            )),
+            Self::Serving { service, open } => {
+                let req = if *open {
+                    unsigned(req)
+                } else {
+                    req.map(s3s::Body::http_body_unsync)
+                };
+                match service.call(req).await {
+                    Ok(resp) => resp.map(Body::new),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "s3s failed to answer");
+                        error(S3Error::new(S3ErrorCode::InternalError))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn error(e: S3Error) -> Response {
+    match e.to_http_response() {
+        Ok(resp) => resp.map(Body::new),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Puts the S3 door in front of `router`.
+pub fn with_s3(router: Router, door: Arc<S3Door>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(door, intercept))
+}
+
+async fn intercept(State(door): State<Arc<S3Door>>, req: Request, next: Next) -> Response {
+    if signed_for_s3(req.headers(), req.uri()) {
+        door.serve(req).await
+    } else {
+        next.run(req).await
+    }
+}
+
+/// The service of a SigV4 credential `KEY/DATE/REGION/SERVICE/aws4_request`.
+fn scope_service(credential: &str) -> Option<&str> {
+    let mut parts = credential.rsplitn(3, '/');
+    (parts.next()? == "aws4_request").then_some(())?;
+    parts.next()
+}
+
+pub fn signed_for_s3(headers: &HeaderMap, uri: &Uri) -> bool {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let auth = String::from_utf8_lossy(auth.as_bytes());
+        if auth.starts_with("AWS ") {
+            return true;
+        }
+        return auth
+            .split_once("Credential=")
+            .and_then(|(_, rest)| rest.split([',', ' ']).next())
+            .and_then(scope_service)
+            == Some("s3");
+    }
+    let Some(query) = uri.query() else {
+        return false;
+    };
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    params.iter().any(|(name, value)| {
+        (name == "X-Amz-Credential" && scope_service(value) == Some("s3"))
+            || name == "AWSAccessKeyId"
+    })
+}
+
+/// Open mode: the request as s3s sees an anonymous one — no Authorization, no presigning
+/// parameters, and an aws-chunked body reduced to its payload, its trailers (checksums) passed
+/// on in the extensions. Chunk signatures are not checked (nothing to check them with).
+fn unsigned(req: Request) -> http::Request<s3s::Body> {
+    let (mut parts, body) = req.into_parts();
+    let headers = &mut parts.headers;
+    headers.remove(header::AUTHORIZATION);
+    if let Some(query) = parts.uri.query() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| !PRESIGN_PARAMS.contains(&p.split('=').next().unwrap_or_default()))
+            .collect();
+        let path_and_query = if kept.is_empty() {
+            parts.uri.path().to_owned()
+        } else {
+            format!("{}?{}", parts.uri.path(), kept.join("&"))
+        };
+        let mut uri = parts.uri.clone().into_parts();
+        uri.path_and_query = path_and_query.parse().ok();
+        if let Ok(rebuilt) = Uri::from_parts(uri) {
+            parts.uri = rebuilt;
+        }
+    }
+    let streaming = headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+    headers.remove("x-amz-content-sha256");
+    let body = s3s::Body::http_body_unsync(body);
+    if !streaming {
+        return http::Request::from_parts(parts, body);
+    }
+    if let Some(decoded) = headers.remove("x-amz-decoded-content-length") {
+        headers.insert(header::CONTENT_LENGTH, decoded);
+    }
+    let encodings = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+    match encodings.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        Some(e) if !e.is_empty() => headers.insert(header::CONTENT_ENCODING, e),
+        _ => headers.remove(header::CONTENT_ENCODING),
+    };
+    let trailers = DecodedTrailers::default();
+    parts.extensions.insert(trailers.clone());
+    let payload = StreamingBlob::wrap(aws_chunked::decode(body, trailers));
+    http::Request::from_parts(parts, s3s::Body::from(payload))
+}
