@@ -67,8 +67,9 @@ def call(conn: H.RawGlue, op: str, body: dict) -> tuple[int, dict]:
     return resp.status, data
 
 
-def list_everything(url: str, tags: dict | None = None, page: int = 100,
-                    statuses: dict | None = None) -> tuple[list[str], list[str]]:
+def list_everything(
+    url: str, tags: dict | None = None, page: int = 100, statuses: dict | None = None
+) -> tuple[list[str], list[str]]:
     """Walks ListSessions; returns (ids in order, consistency problems found on the way), and
     fills `statuses` (id -> Status) if given."""
     conn = H.RawGlue(url)
@@ -88,7 +89,9 @@ def list_everything(url: str, tags: dict | None = None, page: int = 100,
                 break
             page_ids = data.get("Ids", [])
             if page_ids != [s.get("Id") for s in data.get("Sessions", [])]:
-                problems.append(f"ListSessions page: Ids and Sessions disagree ({len(page_ids)} ids)")
+                problems.append(
+                    f"ListSessions page: Ids and Sessions disagree ({len(page_ids)} ids)"
+                )
             ids.extend(page_ids)
             if statuses is not None:
                 statuses.update((x.get("Id"), x.get("Status")) for x in data.get("Sessions", []))
@@ -182,13 +185,28 @@ class CrashRound:
 
     @property
     def ok(self) -> bool:
-        return not (self.http_5xx or self.other_errors or self.lost_creates or self.lost_tags
-                    or self.lost_stops or self.half_written or self.list_problems or self.integrity != "ok"
-                    or self.stuck_live)
+        return not (
+            self.http_5xx
+            or self.other_errors
+            or self.lost_creates
+            or self.lost_tags
+            or self.lost_stops
+            or self.half_written
+            or self.list_problems
+            or self.integrity != "ok"
+            or self.stuck_live
+        )
 
 
-def _burst_worker(url: str, rep: int, thread: int, ledger: Ledger, rnd: CrashRound,
-                  stop: threading.Event, deadline: float):
+def _burst_worker(
+    url: str,
+    rep: int,
+    thread: int,
+    ledger: Ledger,
+    rnd: CrashRound,
+    stop: threading.Event,
+    deadline: float,
+):
     conn = H.RawGlue(url, timeout=10)
     mine: list[str] = []
     seq = 0
@@ -267,7 +285,9 @@ def verify_after_restart(url: str, ledger: Ledger, rnd: CrashRound, runtime_none
         # not stuck in a live state (control plane: a committed session is READY).
         # This round's sessions all; earlier rounds' (no longer written to) a sample.
         by_rep: dict[str, set] = {}
-        older = [sid for sid in ids if sid.startswith("crash-") and sid.split("-")[1] != str(rnd.rep)]
+        older = [
+            sid for sid in ids if sid.startswith("crash-") and sid.split("-")[1] != str(rnd.rep)
+        ]
         sample = set(random.sample(older, min(len(older), 50)))
         for sid in ids:
             if not sid.startswith("crash-"):
@@ -282,7 +302,8 @@ def verify_after_restart(url: str, ledger: Ledger, rnd: CrashRound, runtime_none
             tags = got.get("Tags", {})
             want = create_tags(int(rep), int(thread), int(seq))
             if any(tags.get(k) != v for k, v in want.items()) and (
-                    rep == str(rnd.rep) or sid in ledger.acked):
+                rep == str(rnd.rep) or sid in ledger.acked
+            ):
                 rnd.half_written.append(f"{sid}: tags {tags}")
             if tags.get("burst") is not None:
                 by_rep.setdefault(tags["burst"], set()).add(sid)
@@ -290,16 +311,22 @@ def verify_after_restart(url: str, ledger: Ledger, rnd: CrashRound, runtime_none
                 acked_touch = ledger.acked[sid].get("touched")
                 allowed = ledger.maybe.get(sid, {}).get("touched", set())
                 if acked_touch is not None and tags.get("touched") not in allowed:
-                    rnd.lost_tags.append(f"{sid}: touched={tags.get('touched')!r}, acknowledged "
-                                         f"{acked_touch!r}, allowed {sorted(allowed)}")
+                    rnd.lost_tags.append(
+                        f"{sid}: touched={tags.get('touched')!r}, acknowledged "
+                        f"{acked_touch!r}, allowed {sorted(allowed)}"
+                    )
             st = statuses.get(sid)
             if sid in ledger.stopped and st != "STOPPED":
                 rnd.lost_stops.append(f"{sid}: {st} after an acknowledged StopSession")
             stuck = st not in ("READY", "STOPPED") if runtime_none else st in LIVE
             if stuck and rep == str(rnd.rep):  # earlier rounds reported theirs
-                what = ("create unacknowledged" if sid not in ledger.acked else
-                        "StopSession unacknowledged" if sid in ledger.stop_sent - ledger.stopped else
-                        "every request acknowledged")
+                what = (
+                    "create unacknowledged"
+                    if sid not in ledger.acked
+                    else "StopSession unacknowledged"
+                    if sid in ledger.stop_sent - ledger.stopped
+                    else "every request acknowledged"
+                )
                 rnd.stuck_live.append(f"{sid}: {st} ({what})")
         # A tag filter finds exactly the sessions carrying the tag (this round's, all read above).
         for rep, expected in sorted(by_rep.items()):
@@ -309,21 +336,32 @@ def verify_after_restart(url: str, ledger: Ledger, rnd: CrashRound, runtime_none
             rnd.list_problems += problems
             if set(filtered) != expected:
                 rnd.list_problems.append(
-                    f"ListSessions Tags={{burst: {rep}}}: {len(filtered)} ids, expected {len(expected)}")
+                    f"ListSessions Tags={{burst: {rep}}}: {len(filtered)} ids, expected {len(expected)}"
+                )
     finally:
         conn.close()
 
 
-def crash_round(server: H.EpoxyServer, ledger: Ledger, rep: int, threads: int = 8,
-                kill_after: float | None = None) -> CrashRound:
+def crash_round(
+    server: H.EpoxyServer,
+    ledger: Ledger,
+    rep: int,
+    threads: int = 8,
+    kill_after: float | None = None,
+) -> CrashRound:
     """One burst from `threads` threads, kill -9 after `kill_after` s, restart, verify."""
     kill_after = kill_after if kill_after is not None else random.uniform(0.3, 1.5)
     rnd = CrashRound(rep=rep, kill_after_s=round(kill_after, 2))
     stop = threading.Event()
     deadline = time.monotonic() + kill_after + 10
-    workers = [threading.Thread(target=_burst_worker,
-                                args=(server.url, rep, t, ledger, rnd, stop, deadline), daemon=True)
-               for t in range(threads)]
+    workers = [
+        threading.Thread(
+            target=_burst_worker,
+            args=(server.url, rep, t, ledger, rnd, stop, deadline),
+            daemon=True,
+        )
+        for t in range(threads)
+    ]
     for w in workers:
         w.start()
     time.sleep(kill_after)
@@ -349,10 +387,12 @@ def crash_burst(binary=None, reps: int = 5, threads: int = 8, log=print) -> list
         for rep in range(reps):
             rnd = crash_round(server, ledger, rep, threads)
             rounds.append(rnd)
-            log(f"crash round {rep}: killed after {rnd.kill_after_s}s, {rnd.acked_creates} creates + "
+            log(
+                f"crash round {rep}: killed after {rnd.kill_after_s}s, {rnd.acked_creates} creates + "
                 f"{rnd.acked_tag_writes} tag writes + {rnd.acked_stops} stops acknowledged, {rnd.unacknowledged} in flight, "
                 f"{rnd.sessions_after} sessions after restart ({rnd.restart_s}s), "
-                f"{'OK' if rnd.ok else 'PROBLEMS: ' + json.dumps(_problems(rnd))[:800]}")
+                f"{'OK' if rnd.ok else 'PROBLEMS: ' + json.dumps(_problems(rnd))[:800]}"
+            )
     finally:
         server.close()
     return rounds
@@ -360,10 +400,22 @@ def crash_burst(binary=None, reps: int = 5, threads: int = 8, log=print) -> list
 
 def _problems(rnd: CrashRound) -> dict:
     d = asdict(rnd)
-    return {k: v for k, v in d.items()
-            if k in ("other_errors", "lost_creates", "lost_tags", "lost_stops", "half_written", "stuck_live",
-                     "list_problems", "http_5xx") and v} | (
-        {"integrity": rnd.integrity} if rnd.integrity != "ok" else {})
+    return {
+        k: v
+        for k, v in d.items()
+        if k
+        in (
+            "other_errors",
+            "lost_creates",
+            "lost_tags",
+            "lost_stops",
+            "half_written",
+            "stuck_live",
+            "list_problems",
+            "http_5xx",
+        )
+        and v
+    } | ({"integrity": rnd.integrity} if rnd.integrity != "ok" else {})
 
 
 # -- SIGTERM in the middle of a burst -----------------------------------------------------------
@@ -381,7 +433,7 @@ class SlowRequest:
         headers["Content-Length"] = str(len(body))
         head = "POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         self.sock = socket.create_connection((u.hostname, u.port), timeout=20)
-        self.rest = body[len(body) // 2:]
+        self.rest = body[len(body) // 2 :]
         self.sock.sendall(head.encode() + body[: len(body) // 2])
 
     def finish(self) -> tuple[int | None, str]:
@@ -419,9 +471,15 @@ class SigtermRound:
 
     @property
     def ok(self) -> bool:
-        return (not self.http_5xx and not self.no_reply_but_committed and not self.slow_failures
-                and self.exit_code == 0 and self.exit_s <= 15 and not self.lost_creates
-                and self.integrity == "ok")
+        return (
+            not self.http_5xx
+            and not self.no_reply_but_committed
+            and not self.slow_failures
+            and self.exit_code == 0
+            and self.exit_s <= 15
+            and not self.lost_creates
+            and self.integrity == "ok"
+        )
 
 
 def _sigterm_worker(url, rep, thread, acked, no_reply, rnd, lock, stop, deadline):
@@ -438,8 +496,11 @@ def _sigterm_worker(url, rep, thread, acked, no_reply, rnd, lock, stop, deadline
                 return
         sid = f"term-{rep}-{thread}-{seq}"
         seq += 1
-        op, body = (("CreateSession", H.create_args(sid, Tags={"kind": "term"})) if seq % 2
-                    else ("ListSessions", {"MaxResults": 50}))
+        op, body = (
+            ("CreateSession", H.create_args(sid, Tags={"kind": "term"}))
+            if seq % 2
+            else ("ListSessions", {"MaxResults": 50})
+        )
         try:
             status, _ = call(conn, op, body)
         except ConnectionRefusedError:
@@ -470,8 +531,9 @@ def _sigterm_worker(url, rep, thread, acked, no_reply, rnd, lock, stop, deadline
         conn.close()
 
 
-def sigterm_round(binary=None, rep: int = 0, threads: int = 8, slow: int = 4,
-                  signal_after: float | None = None) -> SigtermRound:
+def sigterm_round(
+    binary=None, rep: int = 0, threads: int = 8, slow: int = 4, signal_after: float | None = None
+) -> SigtermRound:
     """A burst from `threads` keep-alive clients plus `slow` half-sent requests, then SIGTERM."""
     signal_after = signal_after if signal_after is not None else random.uniform(0.3, 1.0)
     rnd = SigtermRound(rep=rep, signal_after_s=round(signal_after, 2))
@@ -483,9 +545,14 @@ def sigterm_round(binary=None, rep: int = 0, threads: int = 8, slow: int = 4,
         lock = threading.Lock()
         stop = threading.Event()
         deadline = time.monotonic() + signal_after + 20
-        workers = [threading.Thread(target=_sigterm_worker, daemon=True,
-                                    args=(server.url, rep, t, acked, no_reply, rnd, lock, stop, deadline))
-                   for t in range(threads)]
+        workers = [
+            threading.Thread(
+                target=_sigterm_worker,
+                daemon=True,
+                args=(server.url, rep, t, acked, no_reply, rnd, lock, stop, deadline),
+            )
+            for t in range(threads)
+        ]
         for w in workers:
             w.start()
         time.sleep(signal_after)
@@ -542,8 +609,13 @@ def sigterm_stuck_client(binary=None) -> dict:
         server.crash()
         server.start()
         ids, problems = list_everything(server.url)
-        return {"exit_code": rc, "exit_s": took, "stuck_create_stored": "stuck-1" in ids,
-                "list_problems": problems, "integrity": integrity_check(server.data_dir / "epoxy.db")}
+        return {
+            "exit_code": rc,
+            "exit_s": took,
+            "stuck_create_stored": "stuck-1" in ids,
+            "list_problems": problems,
+            "integrity": integrity_check(server.data_dir / "epoxy.db"),
+        }
     finally:
         server.close()
 
@@ -553,12 +625,14 @@ def sigterm_burst(binary=None, reps: int = 3, threads: int = 8, log=print) -> li
     for rep in range(reps):
         rnd = sigterm_round(binary, rep, threads)
         rounds.append(rnd)
-        log(f"sigterm round {rep}: after {rnd.signal_after_s}s; {rnd.responses} replies, "
+        log(
+            f"sigterm round {rep}: after {rnd.signal_after_s}s; {rnd.responses} replies, "
             f"{rnd.no_reply} unanswered on closing keep-alive connections "
             f"({len(rnd.no_reply_but_committed)} of them committed; {rnd.no_reply_kinds}), {rnd.refused_after_close} refused "
             f"after close, slow {rnd.slow_completed}/{rnd.slow_sent}, exit {rnd.exit_code} in "
             f"{rnd.exit_s}s, lost {len(rnd.lost_creates)}, integrity {rnd.integrity} -> "
-            f"{'OK' if rnd.ok else 'PROBLEM ' + json.dumps(rnd.slow_failures)}")
+            f"{'OK' if rnd.ok else 'PROBLEM ' + json.dumps(rnd.slow_failures)}"
+        )
     return rounds
 
 
@@ -592,17 +666,29 @@ def can_mount() -> bool:
         probe.rmdir()
 
 
-def run_server_once(binary, data_dir: Path, *extra: str, timeout=20, user: int | None = None) -> dict:
+def run_server_once(
+    binary, data_dir: Path, *extra: str, timeout=20, user: int | None = None
+) -> dict:
     """`epoxy serve --runtime none` on `data_dir` (as uid `user` if given): did it start (then one
     read and one write, and SIGTERM), and if not, its exit code, error message and stderr."""
     binary = str(binary or H.default_binary())
-    cmd = [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--runtime", "none",
-           *extra]
+    cmd = [
+        binary,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(data_dir),
+        "--runtime",
+        "none",
+        *extra,
+    ]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOXY_")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=subprocess.DEVNULL
+    )
     try:
         first = proc.stdout.readline().decode()
         if first.startswith("epoxy: listening on"):
@@ -612,7 +698,10 @@ def run_server_once(binary, data_dir: Path, *extra: str, timeout=20, user: int |
                 r = conn.send("ListSessions", {})
                 w = conn.send("CreateSession", H.create_args("after-ro-start"))
                 wj = w.json() if w.body else {}
-                got = {"read": r.status, "write": [w.status, wj.get("__type"), (wj.get("Message") or "")[:160]]}
+                got = {
+                    "read": r.status,
+                    "write": [w.status, wj.get("__type"), (wj.get("Message") or "")[:160]],
+                }
             finally:
                 conn.close()
             proc.send_signal(signal.SIGTERM)
@@ -631,8 +720,12 @@ def run_server_once(binary, data_dir: Path, *extra: str, timeout=20, user: int |
                 break
             if on and line.strip():
                 keep.append(line.strip())
-        return {"started": False, "exit_code": rc, "message": " | ".join(keep) or (err[-1] if err else ""),
-                "stderr": stderr}
+        return {
+            "started": False,
+            "exit_code": rc,
+            "message": " | ".join(keep) or (err[-1] if err else ""),
+            "stderr": stderr,
+        }
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -695,29 +788,46 @@ def readonly_data_dir(binary=None) -> dict:
             assert status == 200, status
         _chattr("+i", locked)
         writes = {}
-        for op, body in (("CreateSession", H.create_args("ro-new", Tags={"n": "new"})),
-                         ("TagResource", {"ResourceArn": H.session_arn("ro-1"), "TagsToAdd": {"x": "y"}}),
-                         ("StopSession", {"Id": "ro-2"}),
-                         ("DeleteSession", {"Id": "ro-3"})):
+        for op, body in (
+            ("CreateSession", H.create_args("ro-new", Tags={"n": "new"})),
+            ("TagResource", {"ResourceArn": H.session_arn("ro-1"), "TagsToAdd": {"x": "y"}}),
+            ("StopSession", {"Id": "ro-2"}),
+            ("DeleteSession", {"Id": "ro-3"}),
+        ):
             status, body_ = call(conn, op, body)
             writes[op] = [status, body_.get("__type"), (body_.get("Message") or "")[:200]]
-        reads = {op: call(conn, op, body)[0] for op, body in (
-            ("GetSession", {"Id": "ro-1"}), ("ListSessions", {}),
-            ("GetTags", {"ResourceArn": H.session_arn("ro-1")}))}
+        reads = {
+            op: call(conn, op, body)[0]
+            for op, body in (
+                ("GetSession", {"Id": "ro-1"}),
+                ("ListSessions", {}),
+                ("GetTags", {"ResourceArn": H.session_arn("ro-1")}),
+            )
+        }
         health = health_status(server.url)
-        out["immutable_while_running"] = {"writes": writes, "reads": reads, "health": health,
-                                          "alive": server.proc.poll() is None}
+        out["immutable_while_running"] = {
+            "writes": writes,
+            "reads": reads,
+            "health": health,
+            "alive": server.proc.poll() is None,
+        }
         _chattr("-i", locked)
         status, b1 = call(conn, "CreateSession", H.create_args("ro-after", Tags={"n": "after"}))
-        status2, b2 = call(conn, "TagResource", {"ResourceArn": H.session_arn("ro-1"),
-                                                 "TagsToAdd": {"x": "after"}})
+        status2, b2 = call(
+            conn, "TagResource", {"ResourceArn": H.session_arn("ro-1"), "TagsToAdd": {"x": "after"}}
+        )
         conn.close()
         ids, problems = list_everything(server.url)
         tags = H.RawGlue(server.url).send("GetTags", {"ResourceArn": H.session_arn("ro-1")}).json()
-        out["writable_again"] = {"create": [status, b1.get("__type")], "tag": [status2, b2.get("__type")],
-                                 "sessions": len(ids), "list_problems": problems,
-                                 "failed_create_absent": "ro-new" not in ids,
-                                 "failed_delete_kept": "ro-3" in ids, "ro-1 tags": tags.get("Tags")}
+        out["writable_again"] = {
+            "create": [status, b1.get("__type")],
+            "tag": [status2, b2.get("__type")],
+            "sessions": len(ids),
+            "list_problems": problems,
+            "failed_create_absent": "ro-new" not in ids,
+            "failed_delete_kept": "ro-3" in ids,
+            "ro-1 tags": tags.get("Tags"),
+        }
         server.stop()
         out["integrity"] = integrity_check(data / "epoxy.db")
     finally:
@@ -742,15 +852,20 @@ def full_disk(binary=None, size="2m") -> dict:
         acked, refused, first_error, errors = [], [], None, {}
         for i in range(200):  # bounded: 2 MiB is full long before
             sid = f"full-{i}"
-            status, data = call(glue, "CreateSession", H.create_args(sid, DefaultArguments=big,
-                                                                    Tags={"n": str(i)}))
+            status, data = call(
+                glue, "CreateSession", H.create_args(sid, DefaultArguments=big, Tags={"n": str(i)})
+            )
             if status == 200:
                 acked.append(sid)
                 continue
             refused.append(sid)
             key = (status, data.get("__type"))
             errors[str(key)] = errors.get(str(key), 0) + 1
-            first_error = first_error or (status, data.get("__type"), (data.get("Message") or "")[:200])
+            first_error = first_error or (
+                status,
+                data.get("__type"),
+                (data.get("Message") or "")[:200],
+            )
             if sum(errors.values()) >= 5:
                 break
         # Fill what is left, in case the store got below the last page.
@@ -762,24 +877,40 @@ def full_disk(binary=None, size="2m") -> dict:
         except OSError:
             pass
         more = {}
-        for op, body in (("CreateSession", H.create_args("full-x", Tags={"n": "x"})),
-                         ("TagResource", {"ResourceArn": H.session_arn(acked[0]), "TagsToAdd": {"y": "1"}}),
-                         ("StopSession", {"Id": acked[0]})):
+        for op, body in (
+            ("CreateSession", H.create_args("full-x", Tags={"n": "x"})),
+            ("TagResource", {"ResourceArn": H.session_arn(acked[0]), "TagsToAdd": {"y": "1"}}),
+            ("StopSession", {"Id": acked[0]}),
+        ):
             status, data = call(glue, op, body)
             more[op] = (status, data.get("__type"), (data.get("Message") or "")[:160])
-        reads = {op: call(glue, op, body)[0] for op, body in (
-            ("GetSession", {"Id": acked[-1]}), ("ListSessions", {"MaxResults": 10}))}
-        out["while_full"] = {"acked_before_full": len(acked), "first_error": first_error,
-                             "error_counts": errors, "writes_when_full": more, "reads": reads,
-                             "alive": server.proc.poll() is None}
+        reads = {
+            op: call(glue, op, body)[0]
+            for op, body in (
+                ("GetSession", {"Id": acked[-1]}),
+                ("ListSessions", {"MaxResults": 10}),
+            )
+        }
+        out["while_full"] = {
+            "acked_before_full": len(acked),
+            "first_error": first_error,
+            "error_counts": errors,
+            "writes_when_full": more,
+            "reads": reads,
+            "alive": server.proc.poll() is None,
+        }
         filler.unlink()
         time.sleep(0.2)
         status, data = call(glue, "CreateSession", H.create_args("full-after", Tags={"n": "after"}))
         ids, problems = list_everything(server.url)
         missing = sorted(set(acked) - set(ids))
-        out["after_freeing"] = {"create": (status, data.get("__type")), "sessions": len(ids),
-                                "lost_acked": missing, "list_problems": problems,
-                                "refused_but_stored": sorted(set(refused) & set(ids))}
+        out["after_freeing"] = {
+            "create": (status, data.get("__type")),
+            "sessions": len(ids),
+            "lost_acked": missing,
+            "list_problems": problems,
+            "refused_but_stored": sorted(set(refused) & set(ids)),
+        }
         glue.close()
         server.stop()
         out["integrity"] = integrity_check(mnt / "data" / "epoxy.db")
@@ -797,7 +928,9 @@ def full_disk(binary=None, size="2m") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("scenario", choices=["crash", "sigterm", "disk", "all"])
     ap.add_argument("--reps", type=int, default=None, help="rounds (crash: 20, sigterm: 5)")
     ap.add_argument("--threads", type=int, default=8)
@@ -813,19 +946,23 @@ def main(argv=None) -> int:
         rounds = crash_burst(binary, args.reps or 20, args.threads, log)
         bad += sum(not r.ok for r in rounds)
         results["crash"] = [asdict(r) for r in rounds]
-        log(f"crash: {len(rounds)} rounds, {sum(r.ok for r in rounds)} clean, "
+        log(
+            f"crash: {len(rounds)} rounds, {sum(r.ok for r in rounds)} clean, "
             f"{sum(r.acked_creates for r in rounds)} creates and {sum(r.acked_tag_writes for r in rounds)} "
             f"tag writes acknowledged, {sum(r.unacknowledged for r in rounds)} in flight at the kill, "
             f"{sum(r.acked_stops for r in rounds)} stops acknowledged, "
             f"{sum(len(r.lost_creates) + len(r.lost_tags) + len(r.lost_stops) for r in rounds)} lost, "
             f"{sum(len(r.half_written) for r in rounds)} half-written, "
-            f"{sum(len(r.stuck_live) for r in rounds)} stuck; {time.monotonic() - t0:.0f}s")
+            f"{sum(len(r.stuck_live) for r in rounds)} stuck; {time.monotonic() - t0:.0f}s"
+        )
     if args.scenario in ("sigterm", "all"):
         rounds = sigterm_burst(binary, args.reps or 5, args.threads, log)
         bad += sum(not r.ok for r in rounds)
         results["sigterm"] = [asdict(r) for r in rounds]
         results["sigterm_stuck_client"] = sigterm_stuck_client(binary)
-        log(f"sigterm with a client that never finishes its body: {results['sigterm_stuck_client']}")
+        log(
+            f"sigterm with a client that never finishes its body: {results['sigterm_stuck_client']}"
+        )
     if args.scenario in ("disk", "all"):
         if not can_mount():
             log("disk: skipped (needs root and mount(8))")

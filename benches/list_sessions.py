@@ -48,6 +48,7 @@ ROLE = "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole"
 
 # -- servers -------------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,7 +66,9 @@ class MotoServer:
         self.log = tempfile.NamedTemporaryFile(prefix="moto-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [*cmd, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -92,6 +95,7 @@ class MotoServer:
 
 # -- load and measure ----------------------------------------------------------------------------
 
+
 def bulk_create(url: str, ids: list[str], tags_for, threads: int) -> float:
     """Create sessions with raw signed keep-alive HTTP from `threads` threads; returns seconds."""
     local = threading.local()
@@ -113,7 +117,9 @@ def bulk_create(url: str, ids: list[str], tags_for, threads: int) -> float:
         for i, _ in enumerate(pool.map(one, ids), 1):
             if i % 10000 == 0:
                 rate = i / (time.perf_counter() - started)
-                print(f"  … {i:,}/{len(ids):,} created ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+                print(
+                    f"  … {i:,}/{len(ids):,} created ({rate:,.0f}/s)", file=sys.stderr, flush=True
+                )
     if failures:
         raise SystemExit("CreateSession failed:\n" + "\n".join(failures))
     return time.perf_counter() - started
@@ -171,22 +177,40 @@ HEADER = f"  {'':<44} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}"
 
 # -- main ----------------------------------------------------------------------------------------
 
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epoxy-bin", default=os.environ.get("EPOXY_BIN") or str(REPO / "target" / "release" / "epoxy"))
-    ap.add_argument("--requests", type=int, default=500, help="measured ListSessions per server (default 500)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--epoxy-bin",
+        default=os.environ.get("EPOXY_BIN") or str(REPO / "target" / "release" / "epoxy"),
+    )
+    ap.add_argument(
+        "--requests", type=int, default=500, help="measured ListSessions per server (default 500)"
+    )
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--sessions", type=int, default=1000, help="sessions stored in each server for phase 1")
-    ap.add_argument("--large", type=int, default=100_000, help="epoxy store size for phase 2; 0 skips it")
-    ap.add_argument("--filtered-requests", type=int, default=200, help="measured requests per phase-2 query")
+    ap.add_argument(
+        "--sessions", type=int, default=1000, help="sessions stored in each server for phase 1"
+    )
+    ap.add_argument(
+        "--large", type=int, default=100_000, help="epoxy store size for phase 2; 0 skips it"
+    )
+    ap.add_argument(
+        "--filtered-requests", type=int, default=200, help="measured requests per phase-2 query"
+    )
     ap.add_argument("--client", choices=("boto3", "raw"), default="boto3")
     ap.add_argument("--threads", type=int, default=8, help="loader threads")
-    ap.add_argument("--no-moto", action="store_true", help="skip moto (phase 1 measures epoxy only)")
+    ap.add_argument(
+        "--no-moto", action="store_true", help="skip moto (phase 1 measures epoxy only)"
+    )
     args = ap.parse_args()
 
     binary = Path(args.epoxy_bin)
     if not binary.exists():
-        raise SystemExit(f"no epoxy binary at {binary}: cargo build --release, or pass --epoxy-bin / EPOXY_BIN")
+        raise SystemExit(
+            f"no epoxy binary at {binary}: cargo build --release, or pass --epoxy-bin / EPOXY_BIN"
+        )
     data_root = tempfile.mkdtemp(prefix="epoxy-bench-")
     epoxy = H.EpoxyServer(binary=binary, runtime="none", data_dir=Path(data_root) / "data")
     moto = None
@@ -196,6 +220,7 @@ def main():
         if not args.no_moto:
             moto = MotoServer()
             import moto as moto_pkg
+
             print(f"moto    moto_server {moto_pkg.__version__} at {moto.url}")
         print(f"client  {args.client}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}\n")
 
@@ -205,23 +230,31 @@ def main():
         servers = [("epoxy", epoxy.url)] + ([("moto", moto.url)] if moto else [])
         for name, url in servers:
             secs = bulk_create(url, ids, no_tags, args.threads)
-            print(f"stored {args.sessions:,} sessions in {name} in {secs:.1f}s ({args.sessions / secs:,.0f}/s)")
+            print(
+                f"stored {args.sessions:,} sessions in {name} in {secs:.1f}s ({args.sessions / secs:,.0f}/s)"
+            )
         params = {"MaxResults": 100}
         expect = min(100, args.sessions)
         results = {}
         for name, url in servers:
-            results[name] = measure(make_caller(args.client, url, params), args.requests, args.warmup, expect)
+            results[name] = measure(
+                make_caller(args.client, url, params), args.requests, args.warmup, expect
+            )
 
-        print(f"\nPhase 1: ListSessions MaxResults=100 over {args.sessions:,} sessions, "
-              f"{args.requests} sequential requests, {args.client} client")
+        print(
+            f"\nPhase 1: ListSessions MaxResults=100 over {args.sessions:,} sessions, "
+            f"{args.requests} sequential requests, {args.client} client"
+        )
         print(HEADER)
         for name, m in results.items():
             print(row(name, m))
         if moto:
             e, m = results["epoxy"], results["moto"]
-            print(f"  ratio epoxy/moto: throughput {e['rps'] / m['rps']:.2f}×, "
-                  f"p50 {e['p50'] / m['p50']:.2f}× , p99 {e['p99'] / m['p99']:.2f}×  "
-                  f"(throughput > 1 and latency < 1 favour epoxy)")
+            print(
+                f"  ratio epoxy/moto: throughput {e['rps'] / m['rps']:.2f}×, "
+                f"p50 {e['p50'] / m['p50']:.2f}× , p99 {e['p99'] / m['p99']:.2f}×  "
+                f"(throughput > 1 and latency < 1 favour epoxy)"
+            )
         if moto:
             moto.close()
             moto = None
@@ -229,26 +262,55 @@ def main():
         # Phase 2 -------------------------------------------------------------------------------
         if args.large > args.sessions:
             extra = [f"large-{i:07d}" for i in range(args.large - args.sessions)]
+
             # Every 100th session (1%) is team=x, the rest spread over 20 other teams.
-            team = lambda sid: {"team": "x" if int(sid[-7:]) % 100 == 0 else f"t{int(sid[-7:]) % 20}"}  # noqa: E731
-            print(f"\nloading {len(extra):,} more sessions into epoxy ({args.threads} threads, raw HTTP) …",
-                  file=sys.stderr)
+            def team(sid):
+                return {"team": "x" if int(sid[-7:]) % 100 == 0 else f"t{int(sid[-7:]) % 20}"}
+
+            print(
+                f"\nloading {len(extra):,} more sessions into epoxy ({args.threads} threads, raw HTTP) …",
+                file=sys.stderr,
+            )
             secs = bulk_create(epoxy.url, extra, team, args.threads)
             matching = sum(1 for sid in extra if int(sid[-7:]) % 100 == 0)
             total = args.sessions + len(extra)
-            print(f"\nstored {len(extra):,} more sessions in epoxy in {secs:.1f}s "
-                  f"({len(extra) / secs:,.0f}/s); {total:,} in all, {matching:,} tagged team=x")
+            print(
+                f"\nstored {len(extra):,} more sessions in epoxy in {secs:.1f}s "
+                f"({len(extra) / secs:,.0f}/s); {total:,} in all, {matching:,} tagged team=x"
+            )
             filtered = {"Tags": {"team": "x"}, "MaxResults": 100}
             rows = [
-                ("filtered first page Tags={team:x} ×100",
-                 measure(make_caller(args.client, epoxy.url, filtered), args.filtered_requests, args.warmup,
-                         min(100, matching))),
-                ("unfiltered first page ×100",
-                 measure(make_caller(args.client, epoxy.url, {"MaxResults": 100}), args.filtered_requests,
-                         args.warmup, 100)),
-                ("filtered 2-key miss Tags={team:x,env:none}",
-                 measure(make_caller(args.client, epoxy.url, {"Tags": {"team": "x", "env": "none"}, "MaxResults": 100}),
-                         max(10, args.filtered_requests // 10), 2, 0)),
+                (
+                    "filtered first page Tags={team:x} ×100",
+                    measure(
+                        make_caller(args.client, epoxy.url, filtered),
+                        args.filtered_requests,
+                        args.warmup,
+                        min(100, matching),
+                    ),
+                ),
+                (
+                    "unfiltered first page ×100",
+                    measure(
+                        make_caller(args.client, epoxy.url, {"MaxResults": 100}),
+                        args.filtered_requests,
+                        args.warmup,
+                        100,
+                    ),
+                ),
+                (
+                    "filtered 2-key miss Tags={team:x,env:none}",
+                    measure(
+                        make_caller(
+                            args.client,
+                            epoxy.url,
+                            {"Tags": {"team": "x", "env": "none"}, "MaxResults": 100},
+                        ),
+                        max(10, args.filtered_requests // 10),
+                        2,
+                        0,
+                    ),
+                ),
             ]
             glue = H.glue_client(epoxy.url)
             t0 = time.perf_counter()
@@ -259,8 +321,10 @@ def main():
             print(HEADER)
             for name, m in rows:
                 print(row(name, m))
-            print(f"  full filtered walk: {len(walked):,} sessions in {len(pages)} pages, {walk_ms:.0f} ms "
-                  f"({walk_ms / len(pages):.1f} ms/page, boto3)")
+            print(
+                f"  full filtered walk: {len(walked):,} sessions in {len(pages)} pages, {walk_ms:.0f} ms "
+                f"({walk_ms / len(pages):.1f} ms/page, boto3)"
+            )
     finally:
         if moto:
             moto.close()

@@ -59,8 +59,13 @@ PRELOAD = 1000  # sessions stored before the first level, so Get/List read real 
 CONTROL_MIX = (("ListSessions", 25), ("GetSession", 35), ("CreateSession", 20), ("TagResource", 20))
 # As many deletes as creates: once each client holds SOAK_WINDOW sessions the store stops
 # growing, so a rising RSS would be a leak, not a bigger database.
-SOAK_MIX = (("ListSessions", 20), ("GetSession", 30), ("CreateSession", 15), ("TagResource", 20),
-            ("DeleteSession", 15))
+SOAK_MIX = (
+    ("ListSessions", 20),
+    ("GetSession", 30),
+    ("CreateSession", 15),
+    ("TagResource", 20),
+    ("DeleteSession", 15),
+)
 # Statement phase: pure overhead (server -> driver -> store and back), then a small Spark job.
 STATEMENT_CODES = ("{i} + 1", "spark.range(1000).count()")
 SOAK_WINDOW = 50  # sessions a soak client keeps before deleting its oldest
@@ -137,8 +142,10 @@ class Stats:
             "http_5xx": self.http_5xx,
             "transport_errors": self.transport_errors,
             "error_samples": self.error_samples,
-            "p99_ms_by_op": {op: round(percentile(sorted(v), 99) * 1000, 2)
-                             for op, v in sorted(self.by_op.items())},
+            "p99_ms_by_op": {
+                op: round(percentile(sorted(v), 99) * 1000, 2)
+                for op, v in sorted(self.by_op.items())
+            },
         }
 
 
@@ -188,7 +195,10 @@ class Client:
             target = self.rng.choice(self.mine) if self.mine else None
             if target is None:
                 return self.request("GetSession")
-            body = {"ResourceArn": H.session_arn(target), "TagsToAdd": {f"k-{self.name}": str(self.seq)}}
+            body = {
+                "ResourceArn": H.session_arn(target),
+                "TagsToAdd": {f"k-{self.name}": str(self.seq)},
+            }
         elif op == "DeleteSession":
             if len(self.mine) <= SOAK_WINDOW:
                 return self.request("CreateSession")
@@ -210,7 +220,7 @@ class Client:
                     self.ledger.created.add(body["Id"])
                     self.mine.append(body["Id"])
                 elif op == "TagResource":
-                    (k, v), = body["TagsToAdd"].items()
+                    ((k, v),) = body["TagsToAdd"].items()
                     self.ledger.tags.setdefault(target, {})[k] = v
                 elif op == "DeleteSession":
                     self.ledger.deleted.add(target)
@@ -233,8 +243,16 @@ def pick(rng: random.Random, mix) -> str:
 # -- levels -------------------------------------------------------------------------------------
 
 
-def run_level(url: str, server_pid: int, clients: int, requests: int, time_cap: float,
-              ledger: WriteLedger, known: list[str], level_name: str) -> dict:
+def run_level(
+    url: str,
+    server_pid: int,
+    clients: int,
+    requests: int,
+    time_cap: float,
+    ledger: WriteLedger,
+    known: list[str],
+    level_name: str,
+) -> dict:
     stats = Stats()
     tickets = iter(range(requests))
     tickets_lock = threading.Lock()
@@ -325,11 +343,17 @@ def check_writes(url: str, ledger: WriteLedger) -> dict:
             lost_tags += [f"{sid}:{k}" for k, v in want.items() if got.get(k) != v]
     finally:
         conn.close()
-    return {"acknowledged_creates": len(ledger.created), "acknowledged_deletes": len(ledger.deleted),
-            "acknowledged_tag_values": sum(map(len, ledger.tags.values())), "listed": len(listed),
-            "lost_creates": lost_creates[:20], "lost_creates_count": len(lost_creates),
-            "deleted_but_listed": resurrected[:20], "lost_tags": lost_tags[:20],
-            "lost_tags_count": len(lost_tags)}
+    return {
+        "acknowledged_creates": len(ledger.created),
+        "acknowledged_deletes": len(ledger.deleted),
+        "acknowledged_tag_values": sum(map(len, ledger.tags.values())),
+        "listed": len(listed),
+        "lost_creates": lost_creates[:20],
+        "lost_creates_count": len(lost_creates),
+        "deleted_but_listed": resurrected[:20],
+        "lost_tags": lost_tags[:20],
+        "lost_tags_count": len(lost_tags),
+    }
 
 
 def run_levels(binary, levels, requests, time_cap, log) -> dict:
@@ -343,20 +367,28 @@ def run_levels(binary, levels, requests, time_cap, log) -> dict:
         for n in levels:
             row = run_level(server.url, pid, n, requests, time_cap, ledger, known, f"L{n}")
             results.append(row)
-            log(f"{n:>4} clients: {row['requests']} requests in {row['seconds']}s = {row['req_per_s']} req/s, "
+            log(
+                f"{n:>4} clients: {row['requests']} requests in {row['seconds']}s = {row['req_per_s']} req/s, "
                 f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, max {row['max_ms']} ms, "
                 f"errors {row['errors']}, 5xx {row['http_5xx']}, server CPU {row['server_cpu_pct']}%, "
                 f"client CPU {row['client_cpu_pct']}%, server RSS {row['server_rss_kb']} kB"
                 + (" [time cap hit]" if row["capped_by_time"] else "")
-                + (f" {row['error_samples']}" if row["error_samples"] else ""))
+                + (f" {row['error_samples']}" if row["error_samples"] else "")
+            )
         writes = check_writes(server.url, ledger)
-        log(f"writes: {writes['acknowledged_creates']} creates and {writes['acknowledged_tag_values']} tag "
+        log(
+            f"writes: {writes['acknowledged_creates']} creates and {writes['acknowledged_tag_values']} tag "
             f"values acknowledged; lost creates {writes['lost_creates_count']}, lost tags "
-            f"{writes['lost_tags_count']}")
+            f"{writes['lost_tags_count']}"
+        )
         alive = server.proc.poll() is None
         server.stop()
-        return {"levels": results, "writes": writes, "server_alive": alive,
-                "binary": str(server.binary)}
+        return {
+            "levels": results,
+            "writes": writes,
+            "server_alive": alive,
+            "binary": str(server.binary),
+        }
     finally:
         server.close()
 
@@ -366,8 +398,12 @@ def run_levels(binary, levels, requests, time_cap, log) -> dict:
 
 def run_statements(binary, python: str, clients_list, count: int, time_cap: float, log) -> dict:
     """One spark server, one session; `count` statements per level from N clients."""
-    server = H.EpoxyServer(binary=binary, runtime="spark",
-                           extra_args=["--python", python, "--warm-pool", "0"], ready_timeout=60)
+    server = H.EpoxyServer(
+        binary=binary,
+        runtime="spark",
+        extra_args=["--python", python, "--warm-pool", "0"],
+        ready_timeout=60,
+    )
     out: dict = {"levels": []}
     try:
         server.start()
@@ -398,12 +434,20 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
                                 return
                         started = time.perf_counter()
                         try:
-                            r = c.send("RunStatement", {"SessionId": "stmt-load", "Code": code.format(i=i)})
+                            r = c.send(
+                                "RunStatement", {"SessionId": "stmt-load", "Code": code.format(i=i)}
+                            )
                         except (OSError, http.client.HTTPException) as e:
-                            stats.record("RunStatement", time.perf_counter() - started, None, str(e))
+                            stats.record(
+                                "RunStatement", time.perf_counter() - started, None, str(e)
+                            )
                             return
-                        stats.record("RunStatement", time.perf_counter() - started, r.status,
-                                     r.body[:160].decode(errors="replace"))
+                        stats.record(
+                            "RunStatement",
+                            time.perf_counter() - started,
+                            r.status,
+                            r.body[:160].decode(errors="replace"),
+                        )
                         if r.status != 200:
                             continue
                         sid = r.json()["Id"]
@@ -411,11 +455,21 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
                             # Control-plane reads alongside, as a notebook UI would do.
                             t1 = time.perf_counter()
                             g = c.send("GetStatement", {"SessionId": "stmt-load", "Id": sid})
-                            stats.record("GetStatement", time.perf_counter() - t1, g.status,
-                                         g.body[:160].decode(errors="replace"))
-                            if g.status == 200 and g.json()["Statement"]["State"] in ("AVAILABLE", "ERROR", "CANCELLED"):
+                            stats.record(
+                                "GetStatement",
+                                time.perf_counter() - t1,
+                                g.status,
+                                g.body[:160].decode(errors="replace"),
+                            )
+                            if g.status == 200 and g.json()["Statement"]["State"] in (
+                                "AVAILABLE",
+                                "ERROR",
+                                "CANCELLED",
+                            ):
                                 ok = g.json()["Statement"]["Output"]["Status"] == "ok"
-                                done.record("statement", time.perf_counter() - started, 200 if ok else 599)
+                                done.record(
+                                    "statement", time.perf_counter() - started, 200 if ok else 599
+                                )
                                 break
                             t1 = time.perf_counter()
                             lr = c.send("ListSessions", {"MaxResults": 10})
@@ -431,13 +485,20 @@ def run_statements(binary, python: str, clients_list, count: int, time_cap: floa
             for t in threads:
                 t.join(timeout=time_cap + 60)
             wall = time.monotonic() - t0
-            row = {"clients": n, "code": code, "statements": done.summary(wall), "api": stats.summary(wall)}
+            row = {
+                "clients": n,
+                "code": code,
+                "statements": done.summary(wall),
+                "api": stats.summary(wall),
+            }
             out["levels"].append(row)
             d = row["statements"]
-            log(f"statements `{code}`, {n} clients: {d['requests']} done in {d['seconds']}s = {d['req_per_s']}/s, "
+            log(
+                f"statements `{code}`, {n} clients: {d['requests']} done in {d['seconds']}s = {d['req_per_s']}/s, "
                 f"completion p50 {d['p50_ms']} ms p99 {d['p99_ms']} ms, failed {d['errors']}; API calls "
                 f"{row['api']['requests']}, p99 {row['api']['p99_ms']} ms, errors {row['api']['errors']}, "
-                f"5xx {row['api']['http_5xx']}")
+                f"5xx {row['api']['http_5xx']}"
+            )
         server.stop()
     finally:
         server.close()
@@ -480,8 +541,10 @@ def run_soak(binary, seconds: float, clients: int, rate: float, report_every: fl
 
         rss0 = proc_status(pid, "VmRSS")
         sessions0 = len(ledger.created) + len(known)
-        log(f"soak: {clients} clients at {rate} req/s for {seconds:.0f}s; server pid {pid}, "
-            f"RSS at start {rss0} kB")
+        log(
+            f"soak: {clients} clients at {rate} req/s for {seconds:.0f}s; server pid {pid}, "
+            f"RSS at start {rss0} kB"
+        )
         threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
         t_start = time.monotonic()
         for t in threads:
@@ -495,16 +558,22 @@ def run_soak(binary, seconds: float, clients: int, rate: float, report_every: fl
             now = time.monotonic()
             cpu = cpu_seconds(pid)
             row = stats.summary(now - t_prev)
-            row.update(t_s=round(now - t_start), rss_kb=proc_status(pid, "VmRSS"),
-                       hwm_kb=proc_status(pid, "VmHWM"), fds=open_fds(pid),
-                       threads=proc_status(pid, "Threads"),
-                       server_cpu_pct=round(100 * (cpu - cpu_prev) / (now - t_prev), 1),
-                       alive=server.proc.poll() is None)
+            row.update(
+                t_s=round(now - t_start),
+                rss_kb=proc_status(pid, "VmRSS"),
+                hwm_kb=proc_status(pid, "VmHWM"),
+                fds=open_fds(pid),
+                threads=proc_status(pid, "Threads"),
+                server_cpu_pct=round(100 * (cpu - cpu_prev) / (now - t_prev), 1),
+                alive=server.proc.poll() is None,
+            )
             cpu_prev, t_prev = cpu, now
             rows.append(row)
-            log(f"  t={row['t_s']:>4}s  {row['requests']} req ({row['req_per_s']}/s)  p50 {row['p50_ms']} ms  "
+            log(
+                f"  t={row['t_s']:>4}s  {row['requests']} req ({row['req_per_s']}/s)  p50 {row['p50_ms']} ms  "
                 f"p99 {row['p99_ms']} ms  errors {row['errors']}  5xx {row['http_5xx']}  RSS {row['rss_kb']} kB  "
-                f"fds {row['fds']}  threads {row['threads']}  CPU {row['server_cpu_pct']}%")
+                f"fds {row['fds']}  threads {row['threads']}  CPU {row['server_cpu_pct']}%"
+            )
             if not row["alive"]:
                 break
         stop.set()
@@ -512,31 +581,52 @@ def run_soak(binary, seconds: float, clients: int, rate: float, report_every: fl
             t.join(timeout=30)
         rss1 = proc_status(pid, "VmRSS")
         writes = check_writes(server.url, ledger)
-        log(f"soak done: RSS {rss0} kB -> {rss1} kB; sessions {sessions0} -> {writes['listed']}; writes {writes['acknowledged_creates']} creates, "
+        log(
+            f"soak done: RSS {rss0} kB -> {rss1} kB; sessions {sessions0} -> {writes['listed']}; writes {writes['acknowledged_creates']} creates, "
             f"{writes['acknowledged_deletes']} deletes; lost {writes['lost_creates_count']} creates, "
-            f"{writes['lost_tags_count']} tags, {len(writes['deleted_but_listed'])} deleted-but-listed")
+            f"{writes['lost_tags_count']} tags, {len(writes['deleted_but_listed'])} deleted-but-listed"
+        )
         server.stop()
-        return {"rss_start_kb": rss0, "rss_end_kb": rss1, "sessions_start": sessions0,
-                "sessions_end": writes["listed"], "intervals": rows, "writes": writes,
-                "clients": clients, "rate": rate, "binary": str(server.binary)}
+        return {
+            "rss_start_kb": rss0,
+            "rss_end_kb": rss1,
+            "sessions_start": sessions0,
+            "sessions_end": writes["listed"],
+            "intervals": rows,
+            "writes": writes,
+            "clients": clients,
+            "rate": rate,
+            "binary": str(server.binary),
+        }
     finally:
         server.close()
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--epoxy-bin", default=None)
     ap.add_argument("--levels", default="1,8,64,256", help="client counts, comma-separated")
     ap.add_argument("--requests", type=int, default=4000, help="requests per level")
     ap.add_argument("--time-cap", type=float, default=60.0, help="seconds per level at most")
     ap.add_argument("--statements", action="store_true", help="also the statement phase (PySpark)")
-    ap.add_argument("--python", default=os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"),
-                    help="interpreter with pyspark, for --statements")
+    ap.add_argument(
+        "--python",
+        default=os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"),
+        help="interpreter with pyspark, for --statements",
+    )
     ap.add_argument("--statement-clients", default="1,8")
-    ap.add_argument("--statement-count", type=int, default=100, help="statements per level and code")
-    ap.add_argument("--soak", type=float, default=0, metavar="SECONDS", help="soak instead of levels")
+    ap.add_argument(
+        "--statement-count", type=int, default=100, help="statements per level and code"
+    )
+    ap.add_argument(
+        "--soak", type=float, default=0, metavar="SECONDS", help="soak instead of levels"
+    )
     ap.add_argument("--soak-clients", type=int, default=8)
-    ap.add_argument("--rate", type=float, default=300.0, help="soak: total requests/s (0 = unthrottled)")
+    ap.add_argument(
+        "--rate", type=float, default=300.0, help="soak: total requests/s (0 = unthrottled)"
+    )
     ap.add_argument("--report-every", type=float, default=60.0)
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
@@ -558,9 +648,14 @@ def main(argv=None) -> int:
         if args.statements:
             if not args.python:
                 ap.error("--statements needs --python (or $EPOXY_TEST_RUNTIME_PYTHON)")
-            st = run_statements(binary, args.python,
-                                [int(x) for x in args.statement_clients.split(",") if x],
-                                args.statement_count, args.time_cap, log)
+            st = run_statements(
+                binary,
+                args.python,
+                [int(x) for x in args.statement_clients.split(",") if x],
+                args.statement_count,
+                args.time_cap,
+                log,
+            )
             results["statements"] = st
             failed |= any(r["api"]["http_5xx"] or r["statements"]["errors"] for r in st["levels"])
     if args.json:

@@ -137,7 +137,10 @@ def bench_epoxy(args) -> dict:
             R.wait_pool_warm(server)
             sid = f"bench-warm-{i}"
             out["warm"].append(time_to_ready(glue, sid))
-            print(f"  warm start {i + 1}/{args.warm_runs}: {seconds(out['warm'][-1])}", file=sys.stderr)
+            print(
+                f"  warm start {i + 1}/{args.warm_runs}: {seconds(out['warm'][-1])}",
+                file=sys.stderr,
+            )
             if i < args.warm_runs - 1:
                 stop(glue, sid)
         measured = f"bench-warm-{args.warm_runs - 1}"
@@ -146,8 +149,10 @@ def bench_epoxy(args) -> dict:
             round_trip(glue, measured, code)  # first run warms code paths
         RECORDED.clear()
         out["one_plus_one"] = [round_trip(glue, measured, "1+1") for _ in range(args.statements)]
-        out["count"] = [round_trip(glue, measured, "spark.range(1000).count()")
-                        for _ in range(args.spark_statements)]
+        out["count"] = [
+            round_trip(glue, measured, "spark.range(1000).count()")
+            for _ in range(args.spark_statements)
+        ]
         out["get_session"] = []
         for _ in range(args.statements):
             t0 = time.perf_counter()
@@ -156,8 +161,9 @@ def bench_epoxy(args) -> dict:
         time.sleep(2)  # idle
         pgid = R.driver_pid(server, glue, measured)
         out["session_rss_kb"] = R.group_rss_kb(pgid)
-        out["session_procs"] = [(p.cmdline.split(" ")[0].rsplit("/", 1)[-1], p.rss_kb)
-                                for p in R.group(pgid)]
+        out["session_procs"] = [
+            (p.cmdline.split(" ")[0].rsplit("/", 1)[-1], p.rss_kb) for p in R.group(pgid)
+        ]
         pool = [g for g in R.driver_groups(server.proc.pid) if g != pgid]
         out["pool_rss_kb"] = [R.group_rss_kb(g) for g in pool]
         server_proc = R.read_proc(server.proc.pid)
@@ -165,18 +171,34 @@ def bench_epoxy(args) -> dict:
         stop(glue, measured)
         for i in range(args.cold_runs):
             sid = f"bench-cold-{i}"
-            out["cold"].append(time_to_ready(
-                glue, sid, DefaultArguments={"--conf": f"spark.sql.shuffle.partitions={10 + i}"}))
-            print(f"  cold start {i + 1}/{args.cold_runs}: {seconds(out['cold'][-1])}", file=sys.stderr)
+            out["cold"].append(
+                time_to_ready(
+                    glue, sid, DefaultArguments={"--conf": f"spark.sql.shuffle.partitions={10 + i}"}
+                )
+            )
+            print(
+                f"  cold start {i + 1}/{args.cold_runs}: {seconds(out['cold'][-1])}",
+                file=sys.stderr,
+            )
             stop(glue, sid)
     return out
 
 
 def bench_local(args) -> dict:
     proc = subprocess.Popen(
-        [args.python, "-c", BASELINE, DRIVER_MEMORY, str(args.statements), str(args.spark_statements)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        start_new_session=True, text=True,
+        [
+            args.python,
+            "-c",
+            BASELINE,
+            DRIVER_MEMORY,
+            str(args.statements),
+            str(args.spark_statements),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -185,7 +207,9 @@ def bench_local(args) -> dict:
         out = json.loads(line)
         time.sleep(2)  # idle, like the session
         out["rss_kb"] = R.group_rss_kb(proc.pid)
-        out["procs"] = [(p.cmdline.split(" ")[0].rsplit("/", 1)[-1], p.rss_kb) for p in R.group(proc.pid)]
+        out["procs"] = [
+            (p.cmdline.split(" ")[0].rsplit("/", 1)[-1], p.rss_kb) for p in R.group(proc.pid)
+        ]
         proc.stdin.write("\n")
         proc.stdin.flush()
         proc.wait(timeout=60)
@@ -208,20 +232,28 @@ def table(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--statements", type=int, default=100, help="runs of `1+1`")
-    ap.add_argument("--spark-statements", type=int, default=20, help="runs of spark.range(1000).count()")
+    ap.add_argument(
+        "--spark-statements", type=int, default=20, help="runs of spark.range(1000).count()"
+    )
     ap.add_argument("--warm-runs", type=int, default=3)
     ap.add_argument("--cold-runs", type=int, default=2)
-    ap.add_argument("--python", default=os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"),
-                    help="interpreter with pyspark 3.5 (default $EPOXY_TEST_RUNTIME_PYTHON)")
-    ap.add_argument("--epoxy-bin", help="epoxy binary (default $EPOXY_BIN, else target/debug/epoxy)")
+    ap.add_argument(
+        "--python",
+        default=os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"),
+        help="interpreter with pyspark 3.5 (default $EPOXY_TEST_RUNTIME_PYTHON)",
+    )
+    ap.add_argument(
+        "--epoxy-bin", help="epoxy binary (default $EPOXY_BIN, else target/debug/epoxy)"
+    )
     args = ap.parse_args()
     if not args.python:
         ap.error("give --python or set EPOXY_TEST_RUNTIME_PYTHON")
     R.RUNTIME_PYTHON = args.python
     if args.epoxy_bin:
         os.environ["EPOXY_BIN"] = args.epoxy_bin
-    print(f"epoxy {H.default_binary()}, python {args.python}, {os.cpu_count()} cores",
-          file=sys.stderr)
+    print(
+        f"epoxy {H.default_binary()}, python {args.python}, {os.cpu_count()} cores", file=sys.stderr
+    )
 
     print("local PySpark baseline ...", file=sys.stderr)
     local = bench_local(args)
@@ -232,35 +264,78 @@ def main():
     ec, lc = ep["count"], local["count"]
     rows = [
         ("measure", "epoxy", "local PySpark in-process", "epoxy overhead"),
-        (f"CreateSession->READY warm, p50 of {len(ep['warm'])}", seconds(statistics.median(ep["warm"])),
-         "-", ""),
-        (f"CreateSession->READY cold, p50 of {len(ep['cold'])}", seconds(statistics.median(ep["cold"])),
-         f"{seconds(local['start_s'])} (getOrCreate + first job)",
-         f"{seconds(statistics.median(ep['cold']) - local['start_s'])}"),
-        (f"`1+1` p50 (n={len(e1)})", ms(pct(e1, 50)), ms(pct(l1, 50)), ms(pct(e1, 50) - pct(l1, 50))),
-        (f"`1+1` p99 (n={len(e1)})", ms(pct(e1, 99)), ms(pct(l1, 99)), ms(pct(e1, 99) - pct(l1, 99))),
-        (f"`spark.range(1000).count()` p50 (n={len(ec)})", ms(pct(ec, 50)), ms(pct(lc, 50)),
-         ms(pct(ec, 50) - pct(lc, 50))),
-        (f"`spark.range(1000).count()` p99 (n={len(ec)})", ms(pct(ec, 99)), ms(pct(lc, 99)),
-         ms(pct(ec, 99) - pct(lc, 99))),
+        (
+            f"CreateSession->READY warm, p50 of {len(ep['warm'])}",
+            seconds(statistics.median(ep["warm"])),
+            "-",
+            "",
+        ),
+        (
+            f"CreateSession->READY cold, p50 of {len(ep['cold'])}",
+            seconds(statistics.median(ep["cold"])),
+            f"{seconds(local['start_s'])} (getOrCreate + first job)",
+            f"{seconds(statistics.median(ep['cold']) - local['start_s'])}",
+        ),
+        (
+            f"`1+1` p50 (n={len(e1)})",
+            ms(pct(e1, 50)),
+            ms(pct(l1, 50)),
+            ms(pct(e1, 50) - pct(l1, 50)),
+        ),
+        (
+            f"`1+1` p99 (n={len(e1)})",
+            ms(pct(e1, 99)),
+            ms(pct(l1, 99)),
+            ms(pct(e1, 99) - pct(l1, 99)),
+        ),
+        (
+            f"`spark.range(1000).count()` p50 (n={len(ec)})",
+            ms(pct(ec, 50)),
+            ms(pct(lc, 50)),
+            ms(pct(ec, 50) - pct(lc, 50)),
+        ),
+        (
+            f"`spark.range(1000).count()` p99 (n={len(ec)})",
+            ms(pct(ec, 99)),
+            ms(pct(lc, 99)),
+            ms(pct(ec, 99) - pct(lc, 99)),
+        ),
         ("`1+1` StartedOn->CompletedOn as stored, p50", ms(pct(RECORDED["1+1"], 50)), "-", ""),
-        (f"(client floor) one boto3 GetSession p50 (n={len(ep['get_session'])})",
-         ms(pct(ep["get_session"], 50)), "-", ""),
-        ("RSS of an idle session (python + JVM)", mib(ep["session_rss_kb"]), mib(local["rss_kb"]),
-         mib(ep["session_rss_kb"] - local["rss_kb"])),
+        (
+            f"(client floor) one boto3 GetSession p50 (n={len(ep['get_session'])})",
+            ms(pct(ep["get_session"], 50)),
+            "-",
+            "",
+        ),
+        (
+            "RSS of an idle session (python + JVM)",
+            mib(ep["session_rss_kb"]),
+            mib(local["rss_kb"]),
+            mib(ep["session_rss_kb"] - local["rss_kb"]),
+        ),
     ]
     print()
     print(table(rows))
     print()
-    print(f"warm starts: {', '.join(seconds(s) for s in ep['warm'])}; "
-          f"cold starts: {', '.join(seconds(s) for s in ep['cold'])}")
-    print("session driver processes (RSS): "
-          + ", ".join(f"{name} {mib(kb)}" for name, kb in ep["session_procs"]))
-    print("baseline processes (RSS): " + ", ".join(f"{name} {mib(kb)}" for name, kb in local["procs"]))
-    print(f"idle warm-pool driver(s): {', '.join(mib(kb) for kb in ep['pool_rss_kb']) or 'none'}; "
-          f"epoxy server itself: {mib(ep['server_rss_kb'])}")
-    print("round trip = RunStatement + GetStatement polled in a tight loop until AVAILABLE (boto3, "
-          "keep-alive); local = eval() of the same code in the process holding the SparkSession.")
+    print(
+        f"warm starts: {', '.join(seconds(s) for s in ep['warm'])}; "
+        f"cold starts: {', '.join(seconds(s) for s in ep['cold'])}"
+    )
+    print(
+        "session driver processes (RSS): "
+        + ", ".join(f"{name} {mib(kb)}" for name, kb in ep["session_procs"])
+    )
+    print(
+        "baseline processes (RSS): " + ", ".join(f"{name} {mib(kb)}" for name, kb in local["procs"])
+    )
+    print(
+        f"idle warm-pool driver(s): {', '.join(mib(kb) for kb in ep['pool_rss_kb']) or 'none'}; "
+        f"epoxy server itself: {mib(ep['server_rss_kb'])}"
+    )
+    print(
+        "round trip = RunStatement + GetStatement polled in a tight loop until AVAILABLE (boto3, "
+        "keep-alive); local = eval() of the same code in the process holding the SparkSession."
+    )
 
 
 if __name__ == "__main__":

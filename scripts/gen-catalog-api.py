@@ -220,9 +220,7 @@ class Generator:
             if "pattern" in s:
                 check = PATTERNS.get(s["pattern"])
                 if check is None:
-                    raise SystemExit(
-                        f"shape {shape}: no check for pattern {s['pattern']!r}"
-                    )
+                    raise SystemExit(f"shape {shape}: no check for pattern {s['pattern']!r}")
                 out.append(f"{check}(&{path}, {value})?;")
             if "enum" in s:
                 values = ", ".join(json.dumps(v) for v in s["enum"])
@@ -252,9 +250,7 @@ class Generator:
                 lo, hi = s.get("min", 0), s.get("max", "usize::MAX")
                 out.append(f"entries(&{path}, ({value}).len(), {lo}, {hi})?;")
             key, val = f"key{depth}", f"value{depth}"
-            inner = self.checks(
-                s["key"]["shape"], key, f'format!("{{}}.key", {path})', depth + 1
-            )
+            inner = self.checks(s["key"]["shape"], key, f'format!("{{}}.key", {path})', depth + 1)
             inner += self.checks(
                 s["value"]["shape"],
                 val,
@@ -357,9 +353,7 @@ def rustfmt(text: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="botocore glue service-2.json or .json.gz")
-    ap.add_argument(
-        "--check", action="store_true", help="fail if the checked-in files differ"
-    )
+    ap.add_argument("--check", action="store_true", help="fail if the checked-in files differ")
     args = ap.parse_args()
     model, version = load_model(args.model)
     gen = Generator(model)

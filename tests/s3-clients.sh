@@ -3,6 +3,7 @@
 # missing, then runs tests/python/test_s3.py. Needs root (or sudo) for apt-get; without them the
 # s3cmd/rclone tests are skipped, not failed.
 #   EPOXY_BIN=target/debug/epoxy tests/s3-clients.sh [extra pytest args]
+#   tests/s3-clients.sh --install-only     (what scripts/test does before its pytest run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,5 +21,6 @@ if ((${#missing[@]})); then
     fi
 fi
 
+[[ ${1:-} == --install-only ]] && exit 0
 python=${EPOXY_TEST_PYTHON:-target/test-venv/bin/python}
 exec "$python" -m pytest tests/python/test_s3.py -q "$@"

@@ -52,7 +52,7 @@ ACCOUNT_B = {
 
 # Every server this process started and has not stopped on purpose; the
 # conftest hooks use it to attach stderr tails to failures and to notice crashes.
-LIVE_SERVERS: list["EpoxyServer"] = []
+LIVE_SERVERS: list[EpoxyServer] = []
 
 
 def default_binary(profile: str = "debug") -> Path:
@@ -102,7 +102,9 @@ class EpoxyServer:
         self.accounts = accounts
         self.accounts_file = None
         if accounts is not None:
-            self.accounts_file = write_accounts_file(Path(self._own_tmp) / "accounts.toml", accounts)
+            self.accounts_file = write_accounts_file(
+                Path(self._own_tmp) / "accounts.toml", accounts
+            )
         self.args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
         if self.accounts_file:
             self.args += ["--accounts", str(self.accounts_file)]
@@ -127,7 +129,7 @@ class EpoxyServer:
     def host(self) -> str:
         return urllib.parse.urlparse(self.url).netloc
 
-    def start(self) -> "EpoxyServer":
+    def start(self) -> EpoxyServer:
         if not self.binary.exists():
             raise ServerDied(
                 f"epoxy binary not found at {self.binary} (build it, or set EPOXY_BIN)"
@@ -180,7 +182,9 @@ class EpoxyServer:
                 )
         if "url" not in found:
             self.proc.wait(timeout=5)
-            raise ServerDied(f"epoxy exited before listening (rc={self.proc.returncode})\n{self.describe()}")
+            raise ServerDied(
+                f"epoxy exited before listening (rc={self.proc.returncode})\n{self.describe()}"
+            )
         self.url = found["url"]
         self._stopped_on_purpose = False
         if self not in LIVE_SERVERS:
@@ -201,7 +205,7 @@ class EpoxyServer:
             self._kill()
             raise ServerDied(f"epoxy ignored SIGTERM for {timeout}s\n{self.describe()}")
 
-    def restart(self) -> "EpoxyServer":
+    def restart(self) -> EpoxyServer:
         rc = self.stop()
         if rc not in (0, None):
             raise ServerDied(f"epoxy exited with {rc} on SIGTERM\n{self.describe()}")
@@ -228,7 +232,11 @@ class EpoxyServer:
             shutil.rmtree(self._own_tmp, ignore_errors=True)
 
     def died_unexpectedly(self) -> bool:
-        return (not self._stopped_on_purpose) and self.proc is not None and self.proc.poll() is not None
+        return (
+            (not self._stopped_on_purpose)
+            and self.proc is not None
+            and self.proc.poll() is not None
+        )
 
     def stderr_tail(self, lines: int = 40) -> str:
         try:
@@ -315,11 +323,19 @@ def awscli(url: str, home: Path):
     )
 
     def run(*args, check=True):
-        cmd = [sys.executable, "-m", "awscli", *args,
-               "--endpoint-url", url, "--region", REGION, "--output", "json"]
-        p = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "awscli",
+            *args,
+            "--endpoint-url",
+            url,
+            "--region",
+            REGION,
+            "--output",
+            "json",
+        ]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=False)
         if check:
             assert p.returncode == 0, (
                 f"{' '.join(args)} → rc={p.returncode}\nstdout={p.stdout}\nstderr={p.stderr}"
@@ -332,8 +348,9 @@ def awscli(url: str, home: Path):
 
 # -- raw signed HTTP -----------------------------------------------------------
 
+
 def amz_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def sigv4_headers(
@@ -431,8 +448,16 @@ class RawGlue:
         headers.update(extra_headers or {})
         if sign:
             headers = sigv4_headers(
-                self.host, body, headers, self.access_key, self.secret, self.region,
-                service=service, amz_date=amz_date, method=method, path=path,
+                self.host,
+                body,
+                headers,
+                self.access_key,
+                self.secret,
+                self.region,
+                service=service,
+                amz_date=amz_date,
+                method=method,
+                path=path,
             )
         else:
             headers["Host"] = self.host
@@ -496,7 +521,9 @@ def expect_client_error(fn, codes, *args, **kwargs):
     except ClientError as exc:
         code, msg, status = error_of(exc)
         assert code in codes, f"expected one of {codes}, got {code} (HTTP {status}): {msg!r}"
-        assert status is not None and 400 <= status < 500, f"{code} came with HTTP {status}, want 4xx"
+        assert status is not None and 400 <= status < 500, (
+            f"{code} came with HTTP {status}, want 4xx"
+        )
         return code, msg, status
     raise AssertionError(f"expected {codes}, but the call succeeded: {_short(result)}")
 
@@ -540,5 +567,7 @@ def wait_for_status(glue, session_id, wanted, timeout=15.0, interval=0.1) -> dic
         if s.get("Status") in wanted:
             return s
         if time.monotonic() > deadline:
-            raise AssertionError(f"session {session_id} never reached {wanted}; statuses seen: {seen}")
+            raise AssertionError(
+                f"session {session_id} never reached {wanted}; statuses seen: {seen}"
+            )
         time.sleep(interval)

@@ -60,8 +60,9 @@ class StatementTimeout(AssertionError):
     pass
 
 
-def wait_statement(glue, session_id, stmt_id, states=FINAL_STATES, timeout=STATEMENT_TIMEOUT_S,
-                   interval=0.05):
+def wait_statement(
+    glue, session_id, stmt_id, states=FINAL_STATES, timeout=STATEMENT_TIMEOUT_S, interval=0.05
+):
     """Polls GetStatement until State is in `states`; returns (statement, states seen in order)."""
     if isinstance(states, str):
         states = (states,)
@@ -128,8 +129,9 @@ def assert_statement_shape(st: dict):
 
 
 def wait_ready(glue, session_id, timeout=COLD_START_S) -> dict:
-    s = H.wait_for_status(glue, session_id, ("READY", "FAILED", "STOPPED", "TIMEOUT"),
-                          timeout=timeout, interval=0.1)
+    s = H.wait_for_status(
+        glue, session_id, ("READY", "FAILED", "STOPPED", "TIMEOUT"), timeout=timeout, interval=0.1
+    )
     assert s["Status"] == "READY", f"session {session_id} did not become READY: {s}"
     return s
 
@@ -210,13 +212,24 @@ _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 def read_proc(pid: int) -> Proc | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            "utf-8", "replace").strip()
+        cmdline = (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .replace(b"\0", b" ")
+            .decode("utf-8", "replace")
+            .strip()
+        )
     except (OSError, ValueError):
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return Proc(pid=pid, ppid=int(fields[1]), pgid=int(fields[2]), state=fields[0],
-                rss_kb=int(fields[21]) * _PAGE_KB, cmdline=cmdline)
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return Proc(
+        pid=pid,
+        ppid=int(fields[1]),
+        pgid=int(fields[2]),
+        state=fields[0],
+        rss_kb=int(fields[21]) * _PAGE_KB,
+        cmdline=cmdline,
+    )
 
 
 def processes() -> list[Proc]:
@@ -251,8 +264,9 @@ def wait_groups_gone(pgids, timeout=20.0) -> list[Proc]:
 
 
 def describe(procs) -> str:
-    return "\n".join(f"  pid {p.pid} ppid {p.ppid} pgid {p.pgid} {p.state} {p.cmdline[:160]}"
-                     for p in procs)
+    return "\n".join(
+        f"  pid {p.pid} ppid {p.ppid} pgid {p.pgid} {p.state} {p.cmdline[:160]}" for p in procs
+    )
 
 
 def assert_group_gone(pgid: int, what: str, timeout=20.0):
@@ -320,7 +334,9 @@ def driver_log_tail(server, glue, session_id, lines=40) -> str:
     return "\n".join(own[-lines:])
 
 
-def wait_explained(server, glue, session_id, stmt_id, states=FINAL_STATES, timeout=STATEMENT_TIMEOUT_S):
+def wait_explained(
+    server, glue, session_id, stmt_id, states=FINAL_STATES, timeout=STATEMENT_TIMEOUT_S
+):
     """`wait_statement`, with the driver's log in the failure message."""
     try:
         return wait_statement(glue, session_id, stmt_id, states, timeout)

@@ -69,20 +69,31 @@ class TestIsolation:
         before = _a_state(glue_a, a_session)
         arn = session_arn(a_session, arn_account)
         expect_client_error(glue_b.get_tags, NOT_VISIBLE, ResourceArn=arn)
-        expect_client_error(glue_b.tag_resource, NOT_VISIBLE, ResourceArn=arn, TagsToAdd={"owner": "mallory"})
-        expect_client_error(glue_b.untag_resource, NOT_VISIBLE, ResourceArn=arn, TagsToRemove=["owner", "team"])
+        expect_client_error(
+            glue_b.tag_resource, NOT_VISIBLE, ResourceArn=arn, TagsToAdd={"owner": "mallory"}
+        )
+        expect_client_error(
+            glue_b.untag_resource, NOT_VISIBLE, ResourceArn=arn, TagsToRemove=["owner", "team"]
+        )
         assert _a_state(glue_a, a_session) == before
 
     def test_b_cannot_stop_or_delete(self, glue_a, glue_b, a_session):
         before = _a_state(glue_a, a_session)
-        expect_client_error(glue_b.stop_session, NOT_VISIBLE + ("IllegalSessionStateException",), Id=a_session)
-        expect_client_error(glue_b.delete_session, NOT_VISIBLE + ("IllegalSessionStateException",), Id=a_session)
+        expect_client_error(
+            glue_b.stop_session, NOT_VISIBLE + ("IllegalSessionStateException",), Id=a_session
+        )
+        expect_client_error(
+            glue_b.delete_session, NOT_VISIBLE + ("IllegalSessionStateException",), Id=a_session
+        )
         assert _a_state(glue_a, a_session) == before
         assert a_session in list_all(glue_a)[0]
 
     def test_b_cannot_run_statements(self, glue_b, a_session):
         expect_client_error(
-            glue_b.run_statement, NOT_VISIBLE + ("OperationNotSupportedException",), SessionId=a_session, Code="1"
+            glue_b.run_statement,
+            NOT_VISIBLE + ("OperationNotSupportedException",),
+            SessionId=a_session,
+            Code="1",
         )
 
     def test_same_id_in_two_accounts_are_different_sessions(self, glue_a, glue_b, uid):
@@ -109,12 +120,16 @@ class TestIsolation:
             pytest.fail(f"B accepted A's NextToken: {page.get('Ids')}")
 
     def test_regions_are_separate(self, auth_server, glue_a, a_session):
-        west = auth_server.glue(ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"], region="eu-west-1")
+        west = auth_server.glue(
+            ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"], region="eu-west-1"
+        )
         expect_client_error(west.get_session, NOT_VISIBLE, Id=a_session)
         assert a_session not in list_all(west)[0]
         sid = "alice-in-ireland"
         create_session(west, sid, Tags={"r": "eu"})
-        assert west.get_tags(ResourceArn=session_arn(sid, A_ACCT, "eu-west-1"))["Tags"] == {"r": "eu"}
+        assert west.get_tags(ResourceArn=session_arn(sid, A_ACCT, "eu-west-1"))["Tags"] == {
+            "r": "eu"
+        }
         assert sid not in list_all(glue_a)[0]
 
 
@@ -124,8 +139,13 @@ class TestRejectedCredentials:
         code, _, status = expect_client_error(bad.list_sessions, "InvalidClientTokenId")
         assert status == 403
         sid = f"ghost-{uid}"
-        expect_client_error(bad.create_session, "InvalidClientTokenId", Id=sid, Role=ROLE,
-                            Command={"Name": "glueetl"})
+        expect_client_error(
+            bad.create_session,
+            "InvalidClientTokenId",
+            Id=sid,
+            Role=ROLE,
+            Command={"Name": "glueetl"},
+        )
         self._nothing_stored(auth_server, sid)
 
     def test_wrong_secret(self, auth_server, uid):
@@ -133,8 +153,13 @@ class TestRejectedCredentials:
         code, _, status = expect_client_error(bad.list_sessions, "SignatureDoesNotMatch")
         assert status == 403
         sid = f"forged-{uid}"
-        expect_client_error(bad.create_session, "SignatureDoesNotMatch", Id=sid, Role=ROLE,
-                            Command={"Name": "glueetl"})
+        expect_client_error(
+            bad.create_session,
+            "SignatureDoesNotMatch",
+            Id=sid,
+            Role=ROLE,
+            Command={"Name": "glueetl"},
+        )
         self._nothing_stored(auth_server, sid)
 
     def test_tampered_body(self, auth_server, uid):
@@ -144,8 +169,13 @@ class TestRejectedCredentials:
             sid = f"tamper-{uid}"
             signed_body = b'{"Id":"x","Role":"%s","Command":{"Name":"glueetl"}}' % ROLE.encode()
             sent_body = signed_body.replace(b'"x"', f'"{sid}"'.encode())
-            headers = sigv4_headers(raw.host, signed_body, glue_headers("CreateSession"),
-                                    ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
+            headers = sigv4_headers(
+                raw.host,
+                signed_body,
+                glue_headers("CreateSession"),
+                ACCOUNT_A["access_key_id"],
+                ACCOUNT_A["secret_access_key"],
+            )
             raw.conn.request("POST", "/", body=sent_body, headers=headers)
             resp = raw.conn.getresponse()
             data = resp.read()
@@ -166,7 +196,7 @@ class TestRejectedCredentials:
 
     @pytest.mark.parametrize("minutes", [-20, 20])
     def test_request_expired(self, auth_server, minutes):
-        when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
         raw = RawGlue(auth_server.url, ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
         try:
             r = raw.send("ListSessions", {}, amz_date=when.strftime("%Y%m%dT%H%M%SZ"))
@@ -182,15 +212,25 @@ class TestRejectedCredentials:
         finally:
             raw.close()
         assert r.status in (400, 403), r
-        assert r.json()["__type"] in ("SignatureDoesNotMatch", "IncompleteSignature", "InvalidSignatureException"), r
+        assert r.json()["__type"] in (
+            "SignatureDoesNotMatch",
+            "IncompleteSignature",
+            "InvalidSignatureException",
+        ), r
 
     def test_credential_date_must_match_x_amz_date(self, auth_server):
         raw = RawGlue(auth_server.url, ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
         try:
-            headers = sigv4_headers(raw.host, b"{}", glue_headers("ListSessions"),
-                                    ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
+            headers = sigv4_headers(
+                raw.host,
+                b"{}",
+                glue_headers("ListSessions"),
+                ACCOUNT_A["access_key_id"],
+                ACCOUNT_A["secret_access_key"],
+            )
             headers["Authorization"] = headers["Authorization"].replace(
-                f"/{headers['X-Amz-Date'][:8]}/", "/20200101/")
+                f"/{headers['X-Amz-Date'][:8]}/", "/20200101/"
+            )
             raw.conn.request("POST", "/", body=b"{}", headers=headers)
             resp = raw.conn.getresponse()
             body = resp.read()
@@ -198,17 +238,27 @@ class TestRejectedCredentials:
             raw.close()
         assert resp.status in (400, 403), (resp.status, body)
 
-    @pytest.mark.parametrize("header", ["AWS4-HMAC-SHA256 garbage", "Bearer abc", "AWS4-HMAC-SHA256"])
+    @pytest.mark.parametrize(
+        "header", ["AWS4-HMAC-SHA256 garbage", "Bearer abc", "AWS4-HMAC-SHA256"]
+    )
     def test_malformed_authorization_header(self, auth_server, header):
         raw = RawGlue(auth_server.url)
         try:
-            r = raw.send("ListSessions", {}, sign=False,
-                         extra_headers={"Authorization": header, "X-Amz-Date": amz_now()})
+            r = raw.send(
+                "ListSessions",
+                {},
+                sign=False,
+                extra_headers={"Authorization": header, "X-Amz-Date": amz_now()},
+            )
         finally:
             raw.close()
         assert r.status in (400, 403), r
-        assert r.json()["__type"] in ("IncompleteSignature", "InvalidSignatureException",
-                                      "MissingAuthenticationToken", "SignatureDoesNotMatch"), r
+        assert r.json()["__type"] in (
+            "IncompleteSignature",
+            "InvalidSignatureException",
+            "MissingAuthenticationToken",
+            "SignatureDoesNotMatch",
+        ), r
 
     def test_signed_content_sha256_is_verified(self, auth_server):
         """Other SDKs sign X-Amz-Content-Sha256; such signatures verify too."""
@@ -216,14 +266,17 @@ class TestRejectedCredentials:
 
         raw = RawGlue(auth_server.url, ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
         try:
-            r = raw.send("ListSessions", {}, extra_headers={
-                "X-Amz-Content-Sha256": hashlib.sha256(b"{}").hexdigest()})
+            r = raw.send(
+                "ListSessions",
+                {},
+                extra_headers={"X-Amz-Content-Sha256": hashlib.sha256(b"{}").hexdigest()},
+            )
             assert r.status == 200, r
         finally:
             raw.close()
 
     def test_slightly_skewed_date_is_fine(self, auth_server):
-        when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
         raw = RawGlue(auth_server.url, ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
         try:
             r = raw.send("ListSessions", {}, amz_date=when.strftime("%Y%m%dT%H%M%SZ"))
@@ -265,7 +318,9 @@ class TestCallerIdentity:
         assert ident["UserId"]
 
     def test_sts_in_another_region(self, auth_server):
-        sts = auth_server.sts(ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"], region="eu-central-1")
+        sts = auth_server.sts(
+            ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"], region="eu-central-1"
+        )
         assert sts.get_caller_identity()["Account"] == A_ACCT
 
     def test_unknown_key(self, auth_server):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import epoxy_harness as H
 import pytest
 from botocore.exceptions import ClientError
+
+import epoxy_harness as H
 from epoxy_harness import ACCOUNT_A, ACCOUNT_B, OPEN_ACCOUNT
 
 
@@ -24,9 +25,7 @@ def local(uri: str) -> Path:
     return Path("/" + uri[len("file:") :].lstrip("/"))
 
 
-def parquet_sd(
-    location: str | None = None, columns=(("id", "bigint"), ("name", "string"))
-):
+def parquet_sd(location: str | None = None, columns=(("id", "bigint"), ("name", "string"))):
     sd = {
         "Columns": [{"Name": n, "Type": t} for n, t in columns],
         "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -65,9 +64,7 @@ def test_database_lifecycle_and_default_location(server, glue, uid):
     assert got["CreateTime"].year >= 2024
     assert got["CreateTableDefaultPermissions"][0]["Permissions"] == ["ALL"]
     location = local(got["LocationUri"])
-    assert (
-        location == server.data_dir / "warehouse" / OPEN_ACCOUNT / f"{name.lower()}.db"
-    )
+    assert location == server.data_dir / "warehouse" / OPEN_ACCOUNT / f"{name.lower()}.db"
     assert location.is_dir()
 
     glue.update_database(
@@ -96,9 +93,7 @@ def test_database_lifecycle_and_default_location(server, glue, uid):
 def test_get_databases_pages_through_everything(glue, uid):
     names = {f"page_{uid}_{i}" for i in range(7)}
     for n in names:
-        glue.create_database(
-            DatabaseInput={"Name": n, "LocationUri": f"file:///tmp/{n}"}
-        )
+        glue.create_database(DatabaseInput={"Name": n, "LocationUri": f"file:///tmp/{n}"})
     seen, token, pages = [], None, 0
     while True:
         kwargs = {"MaxResults": 3, **({"NextToken": token} if token else {})}
@@ -203,9 +198,7 @@ def test_managed_tables_get_a_location_and_lose_their_directory(glue, db):
     (directory / "part-0.parquet").write_bytes(b"x")
     glue.delete_table(DatabaseName=db, Name="m")
     assert not directory.exists(), "a re-created managed table must not find old files"
-    glue.create_table(
-        DatabaseName=db, TableInput={"Name": "m", "TableType": "MANAGED_TABLE"}
-    )
+    glue.create_table(DatabaseName=db, TableInput={"Name": "m", "TableType": "MANAGED_TABLE"})
     assert glue.get_table(DatabaseName=db, Name="m")["Table"]["VersionId"] == "1"
 
 
@@ -224,21 +217,14 @@ def test_external_table_directories_survive_a_drop(glue, db, tmp_path):
 
 def test_get_tables_filters_by_expression_and_pages(glue, db):
     for name in ["sales_2023", "sales_2024", "orders", "sales_eu", "Sales_US"]:
-        glue.create_table(
-            DatabaseName=db, TableInput={"Name": name, "TableType": "EXTERNAL_TABLE"}
-        )
+        glue.create_table(DatabaseName=db, TableInput={"Name": name, "TableType": "EXTERNAL_TABLE"})
     everything = [t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]]
-    assert everything == sorted(
-        ["sales_2023", "sales_2024", "orders", "sales_eu", "sales_us"]
-    )
+    assert everything == sorted(["sales_2023", "sales_2024", "orders", "sales_eu", "sales_us"])
     matched = [
-        t["Name"]
-        for t in glue.get_tables(DatabaseName=db, Expression="sales_20.*")["TableList"]
+        t["Name"] for t in glue.get_tables(DatabaseName=db, Expression="sales_20.*")["TableList"]
     ]
     assert matched == ["sales_2023", "sales_2024"]
-    alternatives = glue.get_tables(DatabaseName=db, Expression="orders|sales_eu")[
-        "TableList"
-    ]
+    alternatives = glue.get_tables(DatabaseName=db, Expression="orders|sales_eu")["TableList"]
     assert [t["Name"] for t in alternatives] == ["orders", "sales_eu"]
     assert (
         glue.get_tables(DatabaseName=db, Expression="SALES_US")["TableList"][0]["Name"]
@@ -256,9 +242,7 @@ def test_get_tables_filters_by_expression_and_pages(glue, db):
     assert [t["Name"] for t in second["TableList"]] == ["sales_eu", "sales_us"]
     assert "NextToken" not in second
     with pytest.raises(ClientError) as e:  # the token is bound to its filter
-        glue.get_tables(
-            DatabaseName=db, Expression="orders", NextToken=first["NextToken"]
-        )
+        glue.get_tables(DatabaseName=db, Expression="orders", NextToken=first["NextToken"])
     assert error_code(e) == "InvalidInputException"
     with pytest.raises(ClientError) as e:
         glue.get_tables(DatabaseName=db, Expression="(unclosed")
@@ -267,15 +251,11 @@ def test_get_tables_filters_by_expression_and_pages(glue, db):
         glue.get_tables(DatabaseName=f"{db}_missing")
     assert error_code(e) == "EntityNotFoundException"
 
-    errors = glue.batch_delete_table(
-        DatabaseName=db, TablesToDelete=["orders", "ghost"]
-    )["Errors"]
+    errors = glue.batch_delete_table(DatabaseName=db, TablesToDelete=["orders", "ghost"])["Errors"]
     assert [(x["TableName"], x["ErrorDetail"]["ErrorCode"]) for x in errors] == [
         ("ghost", "EntityNotFoundException")
     ]
-    assert "orders" not in [
-        t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]
-    ]
+    assert "orders" not in [t["Name"] for t in glue.get_tables(DatabaseName=db)["TableList"]]
 
 
 def test_update_table_keeps_versions_and_honours_version_id(glue, db):
@@ -315,9 +295,7 @@ def test_update_table_keeps_versions_and_honours_version_id(glue, db):
         "metadata_location": "v3"
     }
 
-    versions = glue.get_table_versions(DatabaseName=db, TableName="ice")[
-        "TableVersions"
-    ]
+    versions = glue.get_table_versions(DatabaseName=db, TableName="ice")["TableVersions"]
     assert [v["VersionId"] for v in versions] == ["3", "2", "1"]
     assert [v["Table"]["Parameters"]["metadata_location"] for v in versions] == [
         "v3",
@@ -339,9 +317,7 @@ def test_update_table_keeps_versions_and_honours_version_id(glue, db):
         SkipArchive=True,
         TableInput={"Name": "ice", "Parameters": {"x": "4"}},
     )
-    versions = glue.get_table_versions(DatabaseName=db, TableName="ice")[
-        "TableVersions"
-    ]
+    versions = glue.get_table_versions(DatabaseName=db, TableName="ice")["TableVersions"]
     assert [v["VersionId"] for v in versions] == ["4", "2", "1"]
 
     with pytest.raises(ClientError) as e:
@@ -394,9 +370,7 @@ def values_of(partitions):
 
 def test_partitions_crud(glue, partitioned):
     db, table = partitioned
-    got = glue.get_partition(
-        DatabaseName=db, TableName=table, PartitionValues=["2023", "eu"]
-    )
+    got = glue.get_partition(DatabaseName=db, TableName=table, PartitionValues=["2023", "eu"])
     part = got["Partition"]
     assert part["Values"] == ["2023", "eu"]
     assert (part["DatabaseName"], part["TableName"]) == (db, table)
@@ -409,9 +383,7 @@ def test_partitions_crud(glue, partitioned):
         )
     assert error_code(e) == "AlreadyExistsException"
     with pytest.raises(ClientError) as e:
-        glue.create_partition(
-            DatabaseName=db, TableName=table, PartitionInput={"Values": ["1"]}
-        )
+        glue.create_partition(DatabaseName=db, TableName=table, PartitionInput={"Values": ["1"]})
     assert error_code(e) == "InvalidInputException"
     glue.create_partition(
         DatabaseName=db, TableName=table, PartitionInput={"Values": ["2025", "eu"]}
@@ -432,9 +404,7 @@ def test_partitions_crud(glue, partitioned):
         PartitionValueList=["2025", "us"],
         PartitionInput={"Values": ["2025", "us"], "Parameters": {"updated": "yes"}},
     )
-    updated = glue.get_partition(
-        DatabaseName=db, TableName=table, PartitionValues=["2025", "us"]
-    )
+    updated = glue.get_partition(DatabaseName=db, TableName=table, PartitionValues=["2025", "us"])
     assert updated["Partition"]["Parameters"] == {"updated": "yes"}
 
     batch = glue.batch_get_partition(
@@ -448,13 +418,9 @@ def test_partitions_crud(glue, partitioned):
     )
     assert values_of(batch["Partitions"]) == [("2022", "us"), ("2024", "eu")]
 
-    glue.delete_partition(
-        DatabaseName=db, TableName=table, PartitionValues=["2025", "eu"]
-    )
+    glue.delete_partition(DatabaseName=db, TableName=table, PartitionValues=["2025", "eu"])
     with pytest.raises(ClientError) as e:
-        glue.get_partition(
-            DatabaseName=db, TableName=table, PartitionValues=["2025", "eu"]
-        )
+        glue.get_partition(DatabaseName=db, TableName=table, PartitionValues=["2025", "eu"])
     assert error_code(e) == "EntityNotFoundException"
     errors = glue.batch_delete_partition(
         DatabaseName=db,
@@ -530,9 +496,7 @@ def test_get_partitions_pages_and_refuses_bad_expressions(glue, partitioned):
         for i in range(3)
     ]
     assert sorted(v for s in segments for v in s) == sorted(seen)
-    no_schema = glue.get_partitions(
-        DatabaseName=db, TableName=table, ExcludeColumnSchema=True
-    )
+    no_schema = glue.get_partitions(DatabaseName=db, TableName=table, ExcludeColumnSchema=True)
     assert all("Columns" not in p["StorageDescriptor"] for p in no_schema["Partitions"])
     for bad in ["year = 'x'", "nokey = 1", "year =", "(year = 1", "year = 1 ) AND"]:
         with pytest.raises(ClientError) as e:
@@ -610,9 +574,7 @@ def test_invalid_input_names_the_field_and_changes_nothing(glue, db):
                 "DatabaseName": db,
                 "TableInput": {
                     "Name": "t",
-                    "StorageDescriptor": {
-                        "Columns": [{"Name": "c", "Type": "x" * 131073}]
-                    },
+                    "StorageDescriptor": {"Columns": [{"Name": "c", "Type": "x" * 131073}]},
                 },
             },
             "TableInput.StorageDescriptor.Columns.0.Type",
@@ -632,9 +594,7 @@ def test_invalid_input_names_the_field_and_changes_nothing(glue, db):
             call(**kwargs)
         assert error_code(e) == "InvalidInputException", (field, e.value.response)
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-        assert field in e.value.response["Error"]["Message"], e.value.response["Error"][
-            "Message"
-        ]
+        assert field in e.value.response["Error"]["Message"], e.value.response["Error"]["Message"]
     assert glue.get_tables(DatabaseName=db)["TableList"] == before
 
 
@@ -654,9 +614,7 @@ def test_accounts_have_separate_catalogs(auth_server, uid):
     name = f"shared_name_{uid}"
     a.create_database(DatabaseInput={"Name": name, "Description": "A"})
     b.create_database(DatabaseInput={"Name": name, "Description": "B"})
-    a.create_table(
-        DatabaseName=name, TableInput={"Name": "only_a", "TableType": "MANAGED_TABLE"}
-    )
+    a.create_table(DatabaseName=name, TableInput={"Name": "only_a", "TableType": "MANAGED_TABLE"})
     assert b.get_tables(DatabaseName=name)["TableList"] == []
     with pytest.raises(ClientError) as e:
         b.get_table(DatabaseName=name, Name="only_a")
@@ -664,9 +622,7 @@ def test_accounts_have_separate_catalogs(auth_server, uid):
     assert a.get_database(Name=name)["Database"]["Description"] == "A"
     assert b.get_database(Name=name)["Database"]["Description"] == "B"
     a_location = local(
-        a.get_table(DatabaseName=name, Name="only_a")["Table"]["StorageDescriptor"][
-            "Location"
-        ]
+        a.get_table(DatabaseName=name, Name="only_a")["Table"]["StorageDescriptor"]["Location"]
     )
     assert ACCOUNT_A["account_id"] in a_location.parts
     b.delete_database(Name=name)
@@ -695,9 +651,7 @@ def test_everything_survives_a_restart(server_factory):
             "PartitionKeys": [{"Name": "p", "Type": "string"}],
         },
     )
-    glue.create_partition(
-        DatabaseName="durable", TableName="t", PartitionInput={"Values": ["a"]}
-    )
+    glue.create_partition(DatabaseName="durable", TableName="t", PartitionInput={"Values": ["a"]})
     glue.create_user_defined_function(
         DatabaseName="durable", FunctionInput={"FunctionName": "f", "ClassName": "C"}
     )
@@ -706,13 +660,11 @@ def test_everything_survives_a_restart(server_factory):
     srv.start()
     glue = srv.glue()
     assert glue.get_table(DatabaseName="durable", Name="t")["Table"]["VersionId"] == "2"
-    versions = glue.get_table_versions(DatabaseName="durable", TableName="t")[
-        "TableVersions"
-    ]
+    versions = glue.get_table_versions(DatabaseName="durable", TableName="t")["TableVersions"]
     assert [v["VersionId"] for v in versions] == ["2", "1"]
-    assert values_of(
-        glue.get_partitions(DatabaseName="durable", TableName="t")["Partitions"]
-    ) == [("a",)]
+    assert values_of(glue.get_partitions(DatabaseName="durable", TableName="t")["Partitions"]) == [
+        ("a",)
+    ]
     assert glue.get_user_defined_function(DatabaseName="durable", FunctionName="f")
     if token:
         glue.get_databases(MaxResults=1, NextToken=token)  # tokens outlive the process
@@ -735,9 +687,7 @@ def test_warehouse_flag(server_factory, tmp_path):
 def test_lake_formation_grants_and_revokes_succeed(server, auth_server):
     entry = {
         "Id": "1",
-        "Principal": {
-            "DataLakePrincipalIdentifier": "arn:aws:iam::111111111111:role/dbt"
-        },
+        "Principal": {"DataLakePrincipalIdentifier": "arn:aws:iam::111111111111:role/dbt"},
         "Resource": {"Database": {"Name": "analytics"}},
         "Permissions": ["ALTER", "CREATE_TABLE", "DROP"],
     }
@@ -755,10 +705,7 @@ def test_lake_formation_grants_and_revokes_succeed(server, auth_server):
         H.REGION,
     )
     assert (
-        signed.batch_grant_permissions(CatalogId="111111111111", Entries=[entry])[
-            "Failures"
-        ]
-        == []
+        signed.batch_grant_permissions(CatalogId="111111111111", Entries=[entry])["Failures"] == []
     )
     forged = H._client(
         "lakeformation", auth_server.url, ACCOUNT_A["access_key_id"], "wrong", H.REGION

@@ -33,7 +33,9 @@ def processes_of(data_dir: Path) -> list[int]:
 
 
 def test_create_and_stop_a_thousand_sessions():
-    with H.EpoxyServer(runtime="spark", extra_args=["--python", RUNTIME_PYTHON, "--warm-pool", "1"]) as srv:
+    with H.EpoxyServer(
+        runtime="spark", extra_args=["--python", RUNTIME_PYTHON, "--warm-pool", "1"]
+    ) as srv:
         glue = srv.glue()
         started = time.monotonic()
         for i in range(SESSIONS):

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 import runtime_support as R
 
 if not R.RUNTIME_PYTHON:

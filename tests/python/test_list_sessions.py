@@ -132,7 +132,9 @@ def test_tags_filter_applied_before_paging(server, glue, uid):
     for p in pages:
         _check_page(p)
     assert sorted(seen) == sorted(tagged), f"filter returned {len(seen)} sessions, want 30"
-    assert all(n == 10 for n in sizes[:-1]), f"page sizes {sizes}: a filtered page came back short before the end"
+    assert all(n == 10 for n in sizes[:-1]), (
+        f"page sizes {sizes}: a filtered page came back short before the end"
+    )
     assert sizes in ([10, 10, 10], [10, 10, 10, 0]), sizes
     assert len(set(seen)) == len(seen)
 
@@ -150,8 +152,12 @@ def test_tags_filter_is_and_over_keys(server, glue, uid):
     def listed(tags):
         return sorted(list_all(glue, max_results=2, tags=tags)[0])
 
-    assert listed({"team": f"a-{uid}", "env": "prod"}) == sorted([f"and-{uid}-ap", f"and-{uid}-apx"])
-    assert listed({"team": f"a-{uid}"}) == sorted([f"and-{uid}-ap", f"and-{uid}-ad", f"and-{uid}-a", f"and-{uid}-apx"])
+    assert listed({"team": f"a-{uid}", "env": "prod"}) == sorted(
+        [f"and-{uid}-ap", f"and-{uid}-apx"]
+    )
+    assert listed({"team": f"a-{uid}"}) == sorted(
+        [f"and-{uid}-ap", f"and-{uid}-ad", f"and-{uid}-a", f"and-{uid}-apx"]
+    )
     assert listed({"team": f"a-{uid}", "env": "nope"}) == []
     assert listed({"team": f"a-{uid}x"}) == [], "values match exactly, not by prefix"
     assert listed({"team": f"b-{uid}", "env": "prod"}) == [f"and-{uid}-bp"]
@@ -183,7 +189,7 @@ def _flip(token: str) -> str:
     i = len(token) // 2
     c = token[i]
     repl = "A" if c != "A" else "B"
-    return token[:i] + repl + token[i + 1:]
+    return token[:i] + repl + token[i + 1 :]
 
 
 @pytest.mark.parametrize(
@@ -203,7 +209,9 @@ def test_forged_token_is_invalid_input(glue, populated, forge):
     token = _real_token(glue, {"suite": run})
     forged = forge(token)
     assert forged != token
-    expect_client_error(glue.list_sessions, "InvalidInputException", NextToken=forged, Tags={"suite": run})
+    expect_client_error(
+        glue.list_sessions, "InvalidInputException", NextToken=forged, Tags={"suite": run}
+    )
     # The genuine token still works.
     assert glue.list_sessions(NextToken=token, MaxResults=2, Tags={"suite": run})["Ids"]
 
@@ -211,13 +219,17 @@ def test_forged_token_is_invalid_input(glue, populated, forge):
 @pytest.mark.parametrize("size", [400_000, 400_001])
 def test_huge_token_is_rejected(glue, size):
     """NextToken is at most 400,000 characters; neither a maximal garbage token nor a longer one is a 5xx."""
-    expect_client_error(glue.list_sessions, ("InvalidInputException", "ValidationException"), NextToken="A" * size)
+    expect_client_error(
+        glue.list_sessions, ("InvalidInputException", "ValidationException"), NextToken="A" * size
+    )
 
 
 def test_token_reused_with_other_filter_is_invalid_input(glue, populated, uid):
     run, _ = populated
     token = _real_token(glue, {"suite": run})
-    expect_client_error(glue.list_sessions, "InvalidInputException", NextToken=token, Tags={"suite": "other"})
+    expect_client_error(
+        glue.list_sessions, "InvalidInputException", NextToken=token, Tags={"suite": "other"}
+    )
     expect_client_error(glue.list_sessions, "InvalidInputException", NextToken=token)
     expect_client_error(
         glue.list_sessions, "InvalidInputException", NextToken=token, Tags={"suite": run, "x": "y"}
@@ -227,7 +239,9 @@ def test_token_reused_with_other_filter_is_invalid_input(glue, populated, uid):
 def test_unfiltered_token_with_filter_is_invalid_input(glue, populated):
     page = glue.list_sessions(MaxResults=2)
     assert page.get("NextToken")
-    expect_client_error(glue.list_sessions, "InvalidInputException", NextToken=page["NextToken"], Tags={"a": "b"})
+    expect_client_error(
+        glue.list_sessions, "InvalidInputException", NextToken=page["NextToken"], Tags={"a": "b"}
+    )
 
 
 def test_token_from_another_account_is_invalid_input(auth_server):
@@ -246,7 +260,9 @@ def test_token_from_another_region_is_invalid_input(glue, populated):
     """A token is bound to the caller, i.e. its (account, region)."""
     page = glue.list_sessions(MaxResults=2)
     west = glue_client(glue.meta.endpoint_url, region="us-west-2")
-    expect_client_error(west.list_sessions, "InvalidInputException", NextToken=page["NextToken"], MaxResults=2)
+    expect_client_error(
+        west.list_sessions, "InvalidInputException", NextToken=page["NextToken"], MaxResults=2
+    )
 
 
 @pytest.mark.slow
@@ -342,7 +358,9 @@ def test_paging_1000_sessions_under_concurrent_churn(server_factory):
     assert not missing, f"{len(missing)} stable sessions never listed, e.g. {sorted(missing)[:5]}"
     unknown = set(seen) - set(stable) - set(victims) - set(created_new)
     assert not unknown, f"listed sessions nobody created: {sorted(unknown)[:5]}"
-    assert during["created"] > 0 and during["deleted"] > 0, f"no churn overlapped the walk: {during}"
+    assert during["created"] > 0 and during["deleted"] > 0, (
+        f"no churn overlapped the walk: {during}"
+    )
     print(
         f"\ncreated 1200 in {create_s:.1f}s; walked {len(seen)} ids in {pages} pages in {walk_s:.2f}s "
         f"while {during['created']} were created and {during['deleted']} deleted"

@@ -14,8 +14,9 @@ import os
 import time
 from pathlib import Path
 
-import epoxy_harness as H
 import pytest
+
+import epoxy_harness as H
 import runtime_support as R
 
 if not R.RUNTIME_PYTHON:

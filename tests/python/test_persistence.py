@@ -15,9 +15,24 @@ from epoxy_harness import (
     wait_for_status,
 )
 
-COMPARED = ("Id", "Status", "CreatedOn", "CompletedOn", "Role", "Command", "GlueVersion", "IdleTimeout",
-            "MaxCapacity", "WorkerType", "NumberOfWorkers", "Description", "DefaultArguments",
-            "Connections", "SecurityConfiguration", "SessionType")
+COMPARED = (
+    "Id",
+    "Status",
+    "CreatedOn",
+    "CompletedOn",
+    "Role",
+    "Command",
+    "GlueVersion",
+    "IdleTimeout",
+    "MaxCapacity",
+    "WorkerType",
+    "NumberOfWorkers",
+    "Description",
+    "DefaultArguments",
+    "Connections",
+    "SecurityConfiguration",
+    "SessionType",
+)
 # Running sessions may report a growing ExecutionTime; only finished ones have fixed accounting.
 FINAL_ONLY = ("ExecutionTime", "DPUSeconds")
 
@@ -33,16 +48,32 @@ def _snapshot(glue, ids):
     for sid in ids:
         s = glue.get_session(Id=sid)["Session"]
         fields = COMPARED + (FINAL_ONLY if s["Status"] in ("STOPPED", "FAILED", "TIMEOUT") else ())
-        out[sid] = ({k: s.get(k) for k in fields}, glue.get_tags(ResourceArn=session_arn(sid))["Tags"])
+        out[sid] = (
+            {k: s.get(k) for k in fields},
+            glue.get_tags(ResourceArn=session_arn(sid))["Tags"],
+        )
     return out
 
 
 def test_everything_survives_restart(restartable):
     glue = restartable.glue()
-    create_session(glue, "p-ready", Tags={"team": "x", "env": "prod"}, Description="ready one",
-                   DefaultArguments={"--conf": "a=b"}, Connections={"Connections": ["c1"]})
-    create_session(glue, "p-workers", Tags={"team": "x"}, WorkerType="G.2X", NumberOfWorkers=3,
-                   GlueVersion="5.0", IdleTimeout=30)
+    create_session(
+        glue,
+        "p-ready",
+        Tags={"team": "x", "env": "prod"},
+        Description="ready one",
+        DefaultArguments={"--conf": "a=b"},
+        Connections={"Connections": ["c1"]},
+    )
+    create_session(
+        glue,
+        "p-workers",
+        Tags={"team": "x"},
+        WorkerType="G.2X",
+        NumberOfWorkers=3,
+        GlueVersion="5.0",
+        IdleTimeout=30,
+    )
     create_session(glue, "p-stopped", Tags={"team": "y"})
     create_session(glue, "p-deleted", Tags={"team": "x"})
     create_session(glue, "p-retagged", Tags={"old": "1"})
@@ -65,13 +96,24 @@ def test_everything_survives_restart(restartable):
     glue = restartable.glue()
     after = _snapshot(glue, kept)
     for sid in kept:
-        assert after[sid] == before[sid], f"{sid} changed across restart:\n before={before[sid]}\n after={after[sid]}"
-    assert list_all(glue, max_results=2)[0] == before_list, "ListSessions order/content changed across restart"
-    assert sorted(list_all(glue, tags={"team": "x"})[0]) == before_team_x == ["p-ready", "p-workers"]
+        assert after[sid] == before[sid], (
+            f"{sid} changed across restart:\n before={before[sid]}\n after={after[sid]}"
+        )
+    assert list_all(glue, max_results=2)[0] == before_list, (
+        "ListSessions order/content changed across restart"
+    )
+    assert (
+        sorted(list_all(glue, tags={"team": "x"})[0]) == before_team_x == ["p-ready", "p-workers"]
+    )
     assert after["p-retagged"][1] == {"new": "2"}
     expect_client_error(glue.get_session, "EntityNotFoundException", Id="p-deleted")
-    expect_client_error(glue.create_session, "AlreadyExistsException",
-                        Id="p-ready", Role="arn:aws:iam::123456789012:role/R", Command={"Name": "glueetl"})
+    expect_client_error(
+        glue.create_session,
+        "AlreadyExistsException",
+        Id="p-ready",
+        Role="arn:aws:iam::123456789012:role/R",
+        Command={"Name": "glueetl"},
+    )
     expect_client_error(glue.stop_session, "IllegalSessionStateException", Id="p-stopped")
     # Still fully usable.
     create_session(glue, "p-after", Tags={"team": "x"})
@@ -137,6 +179,8 @@ def test_acknowledged_creates_survive_stop_under_load(restartable, how):
     glue = restartable.glue()
     present = set(list_all(glue, max_results=1000, tags={"load": how})[0])
     missing = set(acked) - present
-    assert not missing, f"{len(missing)} acknowledged sessions lost after {how}, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{len(missing)} acknowledged sessions lost after {how}, e.g. {sorted(missing)[:5]}"
+    )
     sid = sorted(acked)[0]
     assert glue.get_tags(ResourceArn=session_arn(sid))["Tags"] == {"load": how}

@@ -20,8 +20,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import epoxy_harness as H
 import pytest
+
+import epoxy_harness as H
 import runtime_support as R
 
 if not R.RUNTIME_PYTHON:

@@ -63,7 +63,9 @@ def _report(rounds, attr):
 
 def test_kill9_burst_really_was_interrupted(crash_rounds):
     for r in crash_rounds:
-        assert r.acked_creates >= 10, f"round {r.rep}: only {r.acked_creates} creates before the kill"
+        assert r.acked_creates >= 10, (
+            f"round {r.rep}: only {r.acked_creates} creates before the kill"
+        )
     assert sum(r.unacknowledged for r in crash_rounds) > 0, "no request was in flight at any kill"
 
 
@@ -98,8 +100,12 @@ def test_kill9_leaves_no_session_stuck_provisioning_or_stopping(crash_rounds):
 def test_sigterm_during_burst_finishes_inflight_requests_and_exits():
     rounds = [faults.sigterm_round(rep=i) for i in range(SIGTERM_REPS)]
     for r in rounds:
-        assert r.slow_completed == r.slow_sent, f"round {r.rep}: half-sent requests failed: {r.slow_failures}"
-        assert r.exit_code == 0 and r.exit_s <= 15, f"round {r.rep}: exit {r.exit_code} after {r.exit_s}s"
+        assert r.slow_completed == r.slow_sent, (
+            f"round {r.rep}: half-sent requests failed: {r.slow_failures}"
+        )
+        assert r.exit_code == 0 and r.exit_s <= 15, (
+            f"round {r.rep}: exit {r.exit_code} after {r.exit_s}s"
+        )
         assert r.http_5xx == 0, r
         assert not r.lost_creates, f"round {r.rep}: acknowledged creates lost: {r.lost_creates[:5]}"
         # A request the server closed the connection on without answering must not have been
@@ -134,7 +140,9 @@ def test_read_only_data_dir():
     ro = r["existing_dir_on_ro_mount"]
     if ro["started"]:
         assert ro["read"] == 200, ro
-        assert ro["write"][:2] == [500, "InternalServiceException"] and "readonly" in ro["write"][2], ro
+        assert (
+            ro["write"][:2] == [500, "InternalServiceException"] and "readonly" in ro["write"][2]
+        ), ro
     live = r["immutable_while_running"]
     assert live["alive"] and live["health"] == 200, live
     for op, (status, code, message) in live["writes"].items():
@@ -158,7 +166,11 @@ def test_full_disk():
     assert full["first_error"][:2] == (500, "InternalServiceException"), full
     assert "full" in full["first_error"][2], full
     for op, (status, code, _msg) in full["writes_when_full"].items():
-        assert status == 200 or (status, code) == (500, "InternalServiceException"), (op, status, code)
+        assert status == 200 or (status, code) == (500, "InternalServiceException"), (
+            op,
+            status,
+            code,
+        )
     assert set(full["reads"].values()) == {200}, full["reads"]
     after = r["after_freeing"]
     assert after["create"] == (200, None), after
@@ -172,8 +184,11 @@ def test_full_disk():
 
 
 def _account(n: int) -> dict:
-    return {"access_key_id": f"AKIARELIABILITY{n:05d}", "secret_access_key": secrets.token_urlsafe(30),
-            "account_id": f"{n:012d}"}
+    return {
+        "access_key_id": f"AKIARELIABILITY{n:05d}",
+        "secret_access_key": secrets.token_urlsafe(30),
+        "account_id": f"{n:012d}",
+    }
 
 
 def _logs_mention(paths, needles) -> list[str]:
@@ -199,24 +214,35 @@ def test_secrets_never_logged_control_plane(server_factory, level):
     srv.sts(key, secret).get_caller_identity()
     # Failing requests: a wrong secret, an unknown key, an expired date, a garbled header.
     bodies = []
-    for access, sec, date in ((key, "wrong-" + secret, None), ("AKIANOSUCHKEY0000000", secret, None),
-                              (key, secret, "20200101T000000Z")):
+    for access, sec, date in (
+        (key, "wrong-" + secret, None),
+        ("AKIANOSUCHKEY0000000", secret, None),
+        (key, secret, "20200101T000000Z"),
+    ):
         raw = H.RawGlue(srv.url, access, sec)
         resp = raw.send("GetSession", {"Id": "sec-1"}, amz_date=date)
         raw.close()
         assert resp.status in (400, 403), resp
         bodies.append(resp.body.decode(errors="replace"))
     raw = H.RawGlue(srv.url, key, secret)
-    resp = raw.send("ListSessions", {}, sign=False,
-                    extra_headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={key}/x, Signature=zz"})
+    resp = raw.send(
+        "ListSessions",
+        {},
+        sign=False,
+        extra_headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={key}/x, Signature=zz"},
+    )
     raw.close()
     bodies.append(resp.body.decode(errors="replace"))
     # The signature the server expected for the wrong-secret request must not be disclosed either
     # (it would let the caller replay that exact request).
     amz_date = H.amz_now()
     body = b'{"Id": "sec-1"}'
-    good = H.sigv4_headers(srv.host, body, H.glue_headers("GetSession"), key, secret, amz_date=amz_date)
-    bad = H.sigv4_headers(srv.host, body, H.glue_headers("GetSession"), key, "nope", amz_date=amz_date)
+    good = H.sigv4_headers(
+        srv.host, body, H.glue_headers("GetSession"), key, secret, amz_date=amz_date
+    )
+    bad = H.sigv4_headers(
+        srv.host, body, H.glue_headers("GetSession"), key, "nope", amz_date=amz_date
+    )
     raw = H.RawGlue(srv.url)
     raw.conn.request("POST", "/", body=body, headers=bad)
     r = raw.conn.getresponse()
@@ -226,7 +252,9 @@ def test_secrets_never_logged_control_plane(server_factory, level):
     srv.stop()
     needles = [secret, other["secret_access_key"], expected_sig]
     logs = sorted(Path(srv._own_tmp).glob("stderr-*.log"))
-    assert logs and any("request" in p.read_text() for p in logs), "debug logging did not log requests"
+    assert logs and any("request" in p.read_text() for p in logs), (
+        "debug logging did not log requests"
+    )
     assert not _logs_mention(logs, needles)
     leaked = [b for b in bodies for n in needles if n in b]
     assert not leaked, f"an error reply discloses a secret or the expected signature: {leaked[:1]}"
@@ -236,8 +264,10 @@ def test_a_broken_accounts_file_does_not_print_its_secret(tmp_path):
     """A typo on a secret_access_key line must not put the secret in the server's log."""
     secret = secrets.token_urlsafe(30)
     accounts = tmp_path / "accounts.toml"
-    accounts.write_text('[[account]]\naccess_key_id = "AKIABROKEN"\n'
-                        f'secret_access_key = "{secret}\naccount_id = "111111111111"\n')
+    accounts.write_text(
+        '[[account]]\naccess_key_id = "AKIABROKEN"\n'
+        f'secret_access_key = "{secret}\naccount_id = "111111111111"\n'
+    )
     got = faults.run_server_once(H.default_binary(), tmp_path / "data", "--accounts", str(accounts))
     assert not got["started"] and got["exit_code"] != 0, got
     assert "accounts" in got["stderr"], got["stderr"][:400]
@@ -271,9 +301,12 @@ CANARY = "canary-" + secrets.token_hex(12)  # in the server's environment, never
 @pytest.fixture(scope="module")
 def spark_srv():
     acct = _account(7)
-    srv = H.EpoxyServer(runtime="spark", accounts=[acct],
-                        extra_args=["--python", R.RUNTIME_PYTHON or "", "--warm-pool", "0"],
-                        env={"EPOXY_LOG": "epoxy=debug", "RELIABILITY_CANARY": CANARY})
+    srv = H.EpoxyServer(
+        runtime="spark",
+        accounts=[acct],
+        extra_args=["--python", R.RUNTIME_PYTHON or "", "--warm-pool", "0"],
+        env={"EPOXY_LOG": "epoxy=debug", "RELIABILITY_CANARY": CANARY},
+    )
     srv.acct = acct
     srv.facts = {}
     with srv:
@@ -350,10 +383,14 @@ def test_what_a_statement_can_reach(spark_srv, sessions):
 
 
 @spark
-@pytest.mark.xfail(strict=True, reason=(
-    "GAP (RELIABILITY.md): drivers run as the server's OS user, so user code can read the "
-    "accounts file (secret keys), epoxy.db and the server's environment. Mitigation: run epoxy "
-    "as a dedicated user now; drivers under another user or in a container later."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "GAP (RELIABILITY.md): drivers run as the server's OS user, so user code can read the "
+        "accounts file (secret keys), epoxy.db and the server's environment. Mitigation: run epoxy "
+        "as a dedicated user now; drivers under another user or in a container later."
+    ),
+)
 def test_statements_cannot_read_the_servers_secrets(spark_srv, sessions):
     facts = spark_srv.facts
     assert facts, "test_what_a_statement_can_reach did not run"
@@ -369,8 +406,11 @@ def test_oom_leaves_other_sessions_and_the_server_healthy(spark_srv, sessions):
     t0 = time.monotonic()
     stmt = R.submit(glue, OOM, "spark.range(10**10).collect()")
     st, _ = R.wait_statement(glue, OOM, stmt, timeout=170)
-    _OOM.update(statement=st, seconds=round(time.monotonic() - t0, 1),
-                session=glue.get_session(Id=OOM)["Session"])
+    _OOM.update(
+        statement=st,
+        seconds=round(time.monotonic() - t0, 1),
+        session=glue.get_session(Id=OOM)["Session"],
+    )
     assert st["State"] in ("AVAILABLE", "ERROR") and st["Output"]["Status"] == "error", st
     assert R.health(spark_srv)["status"] == "ok"
     assert glue.get_session(Id=MAIN)["Session"]["Status"] == "READY"
@@ -398,8 +438,14 @@ def test_oom_is_reported_as_out_of_memory(spark_srv, sessions):
     """The statement's error or the session's ErrorMessage names the OutOfMemoryError."""
     assert _OOM.get("session"), "the OOM tests above did not run"
     out = _OOM["statement"]["Output"]
-    said = " ".join([out.get("ErrorName", ""), out.get("ErrorValue", ""), *out.get("Traceback", []),
-                     _OOM["session"].get("ErrorMessage", "")])
+    said = " ".join(
+        [
+            out.get("ErrorName", ""),
+            out.get("ErrorValue", ""),
+            *out.get("Traceback", []),
+            _OOM["session"].get("ErrorMessage", ""),
+        ]
+    )
     assert re.search(r"OutOfMemory|out of memory", said, re.I), said[:600]
 
 
@@ -467,21 +513,30 @@ def test_a_child_that_calls_setsid_does_not_outlive_the_session(spark_srv, sessi
 
 
 @spark
-@pytest.mark.xfail(strict=True, reason=(
-    "GAP: a child that leaves the driver's process group (setsid) AND drops its environment "
-    "(execve with env={}) carries no driver token and survives StopSession; only a cgroup or "
-    "container per driver would contain it."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "GAP: a child that leaves the driver's process group (setsid) AND drops its environment "
+        "(execve with env={}) carries no driver token and survives StopSession; only a cgroup or "
+        "container per driver would contain it."
+    ),
+)
 def test_a_child_that_calls_setsid_and_clears_its_environment_does_not_outlive_the_session(
-        spark_srv, sessions):
+    spark_srv, sessions
+):
     assert _FORK, "the fork test did not run"
     left = _gone_or_kill(_FORK["clean"])
     assert left is None, f"pid {_FORK['clean']} outlived its session: {left}"
 
 
-_FORK_ONE = "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(600)\n    os._exit(0)\npid"
+_FORK_ONE = (
+    "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(600)\n    os._exit(0)\npid"
+)
 _KILL9: dict = {}
 
-_IGNORE_SIGINT = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)"
+_IGNORE_SIGINT = (
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(600)"
+)
 
 
 @spark
@@ -510,7 +565,9 @@ def test_kill9_with_sessions_provisioning_ready_and_stopping(spark_srv, sessions
     left = R.wait_groups_gone(groups, timeout=40)
     assert not left, f"drivers outlived the killed server:\n{R.describe(left)}"
     main_driver = R.read_proc(sessions[MAIN])
-    assert main_driver is None or not main_driver.alive, f"MAIN's driver outlived the server: {main_driver}"
+    assert main_driver is None or not main_driver.alive, (
+        f"MAIN's driver outlived the server: {main_driver}"
+    )
 
     spark_srv.start()
     glue = sglue(spark_srv)
@@ -528,7 +585,9 @@ def test_kill9_with_sessions_provisioning_ready_and_stopping(spark_srv, sessions
     assert last["State"] == "ERROR" and last["Output"]["ErrorName"] == "DriverLost", last
     R.assert_statement_shape(last)
     assert R.driver_groups(spark_srv.proc.pid) == set()
-    H.expect_client_error(glue.run_statement, "IllegalSessionStateException", SessionId=MAIN, Code="1")
+    H.expect_client_error(
+        glue.run_statement, "IllegalSessionStateException", SessionId=MAIN, Code="1"
+    )
 
 
 @spark

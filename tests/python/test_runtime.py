@@ -42,8 +42,9 @@ def glue(srv):
 def main(srv, glue):
     """The shared session; (seconds from CreateSession to READY, the CreateSession reply)."""
     t0 = time.monotonic()
-    created = glue.create_session(Id=MAIN, Role=R.H.DEFAULT_ROLE,
-                                  Command={"Name": "glueetl", "PythonVersion": "3"})["Session"]
+    created = glue.create_session(
+        Id=MAIN, Role=R.H.DEFAULT_ROLE, Command={"Name": "glueetl", "PythonVersion": "3"}
+    )["Session"]
     R.wait_ready(glue, MAIN)
     return {"ready_s": time.monotonic() - t0, "created": created}
 
@@ -89,9 +90,12 @@ def test_spark_is_there(main, glue):
     assert R.run_ok(glue, MAIN, "spark.range(100).count()") == "100"
     assert R.run_ok(glue, MAIN, "sc.parallelize(range(10), 3).sum()") == "45"
     assert R.run_ok(glue, MAIN, "spark.version") == "'3.5.8'"
-    text = R.run_ok(glue, MAIN,
-                    "spark.createDataFrame([(1, 'a'), (2, 'b')], ['n', 's']).createOrReplaceTempView('t')\n"
-                    "spark.sql('select sum(n) as total from t').show()")
+    text = R.run_ok(
+        glue,
+        MAIN,
+        "spark.createDataFrame([(1, 'a'), (2, 'b')], ['n', 's']).createOrReplaceTempView('t')\n"
+        "spark.sql('select sum(n) as total from t').show()",
+    )
     assert "total" in text and "3" in text, text
 
 
@@ -115,7 +119,11 @@ def test_output_before_an_exception_is_kept(main, glue):
     st = R.run(glue, MAIN, 'print("before")\nraise ValueError("boom")')
     out = st["Output"]
     assert (st["State"], out["Status"], out["ErrorName"], out["ErrorValue"]) == (
-        "AVAILABLE", "error", "ValueError", "boom")
+        "AVAILABLE",
+        "error",
+        "ValueError",
+        "boom",
+    )
     assert out["Data"]["TextPlain"] == "before\n"
     assert any("line 2" in line for line in out["Traceback"]), out["Traceback"]
 
@@ -207,7 +215,9 @@ def test_cancel_running_spark_job(srv, main, glue):
 def test_cancel_finished_statement_is_refused(main, glue):
     stmt = R.submit(glue, MAIN, "'done'")
     before, _ = R.wait_statement(glue, MAIN, stmt)
-    expect_client_error(glue.cancel_statement, "IllegalSessionStateException", SessionId=MAIN, Id=stmt)
+    expect_client_error(
+        glue.cancel_statement, "IllegalSessionStateException", SessionId=MAIN, Id=stmt
+    )
     after = glue.get_statement(SessionId=MAIN, Id=stmt)["Statement"]
     assert after == before
 
@@ -284,8 +294,11 @@ def test_concurrent_run_statement_calls_get_distinct_ids(main, glue, srv):
 
 
 def test_progress_between_zero_and_one_during_a_job(main, glue):
-    stmt = R.submit(glue, MAIN,
-                    "sc.parallelize(range(8), 8).map(lambda x: __import__('time').sleep(1) or x).count()")
+    stmt = R.submit(
+        glue,
+        MAIN,
+        "sc.parallelize(range(8), 8).map(lambda x: __import__('time').sleep(1) or x).count()",
+    )
     values = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -331,8 +344,12 @@ def test_empty_code_is_invalid_input(main, glue):
 
 def test_code_length_limit(main, glue):
     before = _statement_count(glue, MAIN)
-    expect_client_error(glue.run_statement, ("InvalidInputException", "ValidationException"),
-                        SessionId=MAIN, Code="#" * 68001)
+    expect_client_error(
+        glue.run_statement,
+        ("InvalidInputException", "ValidationException"),
+        SessionId=MAIN,
+        Code="#" * 68001,
+    )
     assert _statement_count(glue, MAIN) == before
     # exactly 68000 characters is allowed, and runs
     code = "s = '" + "a" * (68000 - 13) + "'\nlen(s)"
@@ -341,7 +358,9 @@ def test_code_length_limit(main, glue):
 
 
 def test_run_statement_on_unknown_session(srv, glue):
-    expect_client_error(glue.run_statement, "EntityNotFoundException", SessionId="rt-nope", Code="1")
+    expect_client_error(
+        glue.run_statement, "EntityNotFoundException", SessionId="rt-nope", Code="1"
+    )
 
 
 def test_system_logs_url_serves_the_driver_log(srv, main, glue):
@@ -352,7 +371,7 @@ def test_system_logs_url_serves_the_driver_log(srv, main, glue):
     text = body.decode("utf-8", "replace")
     assert "sent ready" in text and "statement" in text, text[-2000:]
     # a forged token is refused
-    status, _, _ = R.http_get(url[: url.rindex("/") + 1] + "x" + url[url.rindex("/") + 2:])
+    status, _, _ = R.http_get(url[: url.rindex("/") + 1] + "x" + url[url.rindex("/") + 2 :])
     assert status == 404
 
 
@@ -362,8 +381,13 @@ def test_system_logs_url_serves_the_driver_log(srv, main, glue):
 def test_non_default_conf_starts_its_own_driver(srv, main, glue):
     R.wait_pool_warm(srv)  # refilled after `main` took the first one
     t0 = time.monotonic()
-    created = R.H.create_session(glue, CONF, WorkerType="G.1X", NumberOfWorkers=2,
-                                 DefaultArguments={"--conf": "spark.sql.shuffle.partitions=3"})
+    created = R.H.create_session(
+        glue,
+        CONF,
+        WorkerType="G.1X",
+        NumberOfWorkers=2,
+        DefaultArguments={"--conf": "spark.sql.shuffle.partitions=3"},
+    )
     assert created["Status"] == "PROVISIONING"
     # it must not take the default-profile driver from the pool
     time.sleep(1.0)
@@ -398,10 +422,15 @@ def test_stop_frees_the_driver(srv, glue):
         st = glue.get_statement(SessionId=CONF, Id=stmt)["Statement"]
         assert st["State"] in ("CANCELLED", "ERROR"), st
         R.assert_statement_shape(st)
-    expect_client_error(glue.run_statement, "IllegalSessionStateException", SessionId=CONF, Code="1")
+    expect_client_error(
+        glue.run_statement, "IllegalSessionStateException", SessionId=CONF, Code="1"
+    )
     expect_client_error(glue.stop_session, "IllegalSessionStateException", Id=CONF)
     # history stays readable
-    assert glue.get_statement(SessionId=CONF, Id=0)["Statement"]["Output"]["Data"]["TextPlain"] == "'3'"
+    assert (
+        glue.get_statement(SessionId=CONF, Id=0)["Statement"]["Output"]["Data"]["TextPlain"]
+        == "'3'"
+    )
 
 
 def test_accounting_of_a_stopped_session(srv, glue):

@@ -63,8 +63,9 @@ def glue_of(srv):
 def test_live_session_limit(srv, fleet):
     glue = glue_of(srv)
     assert R.health(srv)["live_drivers"] == 3
-    _, msg, _ = expect_client_error(R.H.create_session, "ResourceNumberLimitExceededException",
-                                    glue, "f-over")
+    _, msg, _ = expect_client_error(
+        R.H.create_session, "ResourceNumberLimitExceededException", glue, "f-over"
+    )
     assert msg
     # nothing was stored
     expect_client_error(glue.get_session, "EntityNotFoundException", Id="f-over")
@@ -90,8 +91,9 @@ def test_idle_timeout(srv, fleet):
     assert IDLE_MINUTES - 0.5 <= waited <= IDLE_MINUTES + 5, f"TIMEOUT after {waited:.1f}s"
     assert s.get("IdleTimeout") == IDLE_MINUTES
     R.assert_group_gone(fleet[IDLE], "after IdleTimeout", timeout=20)
-    code, msg, _ = expect_client_error(glue.run_statement, "InvalidInputException",
-                                       SessionId=IDLE, Code="1")
+    code, msg, _ = expect_client_error(
+        glue.run_statement, "InvalidInputException", SessionId=IDLE, Code="1"
+    )
     assert "TIMEOUT" in msg or "timed out" in msg, msg
     # it stays TIMEOUT once the driver is gone, and its history is readable
     s = glue.get_session(Id=IDLE)["Session"]
@@ -117,7 +119,9 @@ def test_driver_exit_fails_the_session(srv, fleet):
     assert behind["State"] in ("ERROR", "CANCELLED"), behind
     R.assert_statement_shape(behind)
     R.assert_group_gone(fleet[EXIT], "after the driver exited", timeout=20)
-    expect_client_error(glue.run_statement, "IllegalSessionStateException", SessionId=EXIT, Code="1")
+    expect_client_error(
+        glue.run_statement, "IllegalSessionStateException", SessionId=EXIT, Code="1"
+    )
     # other sessions are unaffected
     assert R.run_ok(glue, KILL, "1+1") == "2"
     assert R.run_ok(glue, KILL, "spark.range(5).count()") == "5"
@@ -125,8 +129,11 @@ def test_driver_exit_fails_the_session(srv, fleet):
 
 def test_jvm_killed_during_a_job(srv, fleet):
     glue = glue_of(srv)
-    stmt = R.submit(glue, KILL,
-                    "sc.parallelize(range(2), 2).map(lambda x: __import__('time').sleep(60) or x).count()")
+    stmt = R.submit(
+        glue,
+        KILL,
+        "sc.parallelize(range(2), 2).map(lambda x: __import__('time').sleep(60) or x).count()",
+    )
     R.wait_statement(glue, KILL, stmt, "RUNNING", timeout=15)
     time.sleep(2)
     jvm = R.jvm_of(fleet[KILL])
@@ -197,7 +204,9 @@ def test_graceful_restart_fails_live_sessions_and_keeps_history(srv, fleet):
     assert glue.get_session(Id=EXIT)["Session"]["Status"] == "FAILED"
     # no driver was started for the old sessions
     assert R.driver_groups(srv.proc.pid) == set()
-    expect_client_error(glue.run_statement, "IllegalSessionStateException", SessionId=LATE, Code="1")
+    expect_client_error(
+        glue.run_statement, "IllegalSessionStateException", SessionId=LATE, Code="1"
+    )
 
 
 def test_server_crash_leaves_no_driver_and_restart_fails_the_session(srv):

@@ -18,6 +18,7 @@ import time
 import zipfile
 
 import pytest
+
 import runtime_support as R
 
 if not R.RUNTIME_PYTHON:

@@ -22,8 +22,9 @@ import time
 
 import boto3
 import pytest
-import runtime_support as R
 from botocore.exceptions import ClientError
+
+import runtime_support as R
 from epoxy_harness import (
     ACCOUNT_A,
     ACCOUNT_B,

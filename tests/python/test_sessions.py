@@ -22,7 +22,7 @@ NOW_SLACK = dt.timedelta(minutes=5)
 
 
 def _now():
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _assert_recent(ts, what):
@@ -70,7 +70,11 @@ class TestCreateSession:
     def test_max_capacity_derived_from_workers(self, glue, uid, worker_type, workers, dpu, command):
         sid = f"wk-{worker_type.replace('.', '')}-{uid}"
         s = create_session(
-            glue, sid, WorkerType=worker_type, NumberOfWorkers=workers, GlueVersion="5.0",
+            glue,
+            sid,
+            WorkerType=worker_type,
+            NumberOfWorkers=workers,
+            GlueVersion="5.0",
             Command={"Name": command, "PythonVersion": "3"},
         )
         assert s["WorkerType"] == worker_type
@@ -84,9 +88,15 @@ class TestCreateSession:
         sid = f"rt-{uid}"
         args = {"--enable-glue-datacatalog": "true", "--conf": "spark.sql.shuffle.partitions=4"}
         create_session(
-            glue, sid, Timeout=60, IdleTimeout=15, DefaultArguments=args,
-            Connections={"Connections": ["conn-a", "conn-b"]}, SecurityConfiguration="sec-cfg",
-            MaxCapacity=3.0, SessionType="LIVY",
+            glue,
+            sid,
+            Timeout=60,
+            IdleTimeout=15,
+            DefaultArguments=args,
+            Connections={"Connections": ["conn-a", "conn-b"]},
+            SecurityConfiguration="sec-cfg",
+            MaxCapacity=3.0,
+            SessionType="LIVY",
         )
         s = glue.get_session(Id=sid)["Session"]
         assert s["IdleTimeout"] == 15
@@ -101,7 +111,8 @@ class TestCreateSession:
         sid = f"dup-{uid}"
         create_session(glue, sid, Description="first")
         expect_client_error(
-            glue.create_session, "AlreadyExistsException",
+            glue.create_session,
+            "AlreadyExistsException",
             **create_args(sid, Description="second", GlueVersion="5.0"),
         )
         s = glue.get_session(Id=sid)["Session"]
@@ -111,10 +122,27 @@ class TestCreateSession:
 
 # The `Session` members of the model (botocore 1.44.8).
 SESSION_MEMBERS = {
-    "Id", "CreatedOn", "Status", "ErrorMessage", "Description", "Role", "Command",
-    "DefaultArguments", "Connections", "Progress", "MaxCapacity", "SecurityConfiguration",
-    "GlueVersion", "NumberOfWorkers", "WorkerType", "CompletedOn", "ExecutionTime",
-    "DPUSeconds", "IdleTimeout", "ProfileName", "SessionType",
+    "Id",
+    "CreatedOn",
+    "Status",
+    "ErrorMessage",
+    "Description",
+    "Role",
+    "Command",
+    "DefaultArguments",
+    "Connections",
+    "Progress",
+    "MaxCapacity",
+    "SecurityConfiguration",
+    "GlueVersion",
+    "NumberOfWorkers",
+    "WorkerType",
+    "CompletedOn",
+    "ExecutionTime",
+    "DPUSeconds",
+    "IdleTimeout",
+    "ProfileName",
+    "SessionType",
 }
 
 
@@ -130,7 +158,9 @@ class TestGetSession:
         assert "CompletedOn" not in s, "a READY session has not completed"
 
     def test_unknown_is_entity_not_found(self, glue, uid):
-        _, msg, status = expect_client_error(glue.get_session, "EntityNotFoundException", Id=f"nope-{uid}")
+        _, msg, status = expect_client_error(
+            glue.get_session, "EntityNotFoundException", Id=f"nope-{uid}"
+        )
         assert status == 400
 
     def test_wire_format(self, server, glue, uid):
@@ -183,7 +213,9 @@ class TestStopAndDelete:
 
     def test_stop_unknown(self, glue, uid):
         expect_client_error(
-            glue.stop_session, ("EntityNotFoundException", "IllegalSessionStateException"), Id=f"nope-{uid}"
+            glue.stop_session,
+            ("EntityNotFoundException", "IllegalSessionStateException"),
+            Id=f"nope-{uid}",
         )
 
     def test_delete_stopped_then_gone(self, glue, uid):
@@ -198,7 +230,9 @@ class TestStopAndDelete:
         assert sid not in list_all(glue)[0]
         # The Id is free again.
         assert create_session(glue, sid)["Id"] == sid
-        assert glue.get_tags(ResourceArn=session_arn(sid)).get("Tags", {}) == {}, "tags must not survive delete"
+        assert glue.get_tags(ResourceArn=session_arn(sid)).get("Tags", {}) == {}, (
+            "tags must not survive delete"
+        )
 
     def test_delete_ready_session(self, glue, uid):
         """Glue lets a live session be deleted (stopping it); refusing with IllegalSessionState is tolerated."""
@@ -233,8 +267,12 @@ class TestTags:
         sid = f"tagc-{uid}"
         arn = session_arn(sid)
         create_session(glue, sid, Tags={"a": "1", "b": "2"})
-        assert glue.tag_resource(ResourceArn=arn, TagsToAdd={"b": "22", "c": "3"})["ResponseMetadata"][
-            "HTTPStatusCode"] == 200
+        assert (
+            glue.tag_resource(ResourceArn=arn, TagsToAdd={"b": "22", "c": "3"})["ResponseMetadata"][
+                "HTTPStatusCode"
+            ]
+            == 200
+        )
         assert glue.get_tags(ResourceArn=arn)["Tags"] == {"a": "1", "b": "22", "c": "3"}
         glue.untag_resource(ResourceArn=arn, TagsToRemove=["a", "not-there"])
         assert glue.get_tags(ResourceArn=arn)["Tags"] == {"b": "22", "c": "3"}
@@ -247,15 +285,23 @@ class TestTags:
         assert glue.get_tags(ResourceArn=session_arn(sid)).get("Tags", {}) == {}
 
     def test_get_tags_unknown_session(self, glue, uid):
-        expect_client_error(glue.get_tags, "EntityNotFoundException", ResourceArn=session_arn(f"nope-{uid}"))
+        expect_client_error(
+            glue.get_tags, "EntityNotFoundException", ResourceArn=session_arn(f"nope-{uid}")
+        )
 
     def test_tag_resource_unknown_session(self, glue, uid):
         sid = f"nope-{uid}"
         expect_client_error(
-            glue.tag_resource, "EntityNotFoundException", ResourceArn=session_arn(sid), TagsToAdd={"a": "b"}
+            glue.tag_resource,
+            "EntityNotFoundException",
+            ResourceArn=session_arn(sid),
+            TagsToAdd={"a": "b"},
         )
         expect_client_error(
-            glue.untag_resource, "EntityNotFoundException", ResourceArn=session_arn(sid), TagsToRemove=["a"]
+            glue.untag_resource,
+            "EntityNotFoundException",
+            ResourceArn=session_arn(sid),
+            TagsToRemove=["a"],
         )
         # Tagging a missing session must not create it.
         expect_client_error(glue.get_session, "EntityNotFoundException", Id=sid)
@@ -265,7 +311,8 @@ class TestTags:
         sid = f"tagreg-{uid}"
         create_session(glue, sid, Tags={"a": "1"})
         expect_client_error(
-            glue.get_tags, ("EntityNotFoundException", "AccessDeniedException", "InvalidInputException"),
+            glue.get_tags,
+            ("EntityNotFoundException", "AccessDeniedException", "InvalidInputException"),
             ResourceArn=session_arn(sid, region="us-west-2"),
         )
 
@@ -276,8 +323,13 @@ class TestTags:
         create_session(glue, sid, Tags={f"k{i}": "v" for i in range(45)})
         expect_client_error(
             glue.tag_resource,
-            ("InvalidInputException", "ValidationException", "ResourceNumberLimitExceededException"),
-            ResourceArn=arn, TagsToAdd={f"n{i}": "v" for i in range(10)},
+            (
+                "InvalidInputException",
+                "ValidationException",
+                "ResourceNumberLimitExceededException",
+            ),
+            ResourceArn=arn,
+            TagsToAdd={f"n{i}": "v" for i in range(10)},
         )
         assert len(glue.get_tags(ResourceArn=arn)["Tags"]) == 45
 
@@ -286,7 +338,9 @@ def test_run_statement_not_supported_without_runtime(glue, uid):
     sid = f"run-{uid}"
     create_session(glue, sid)
     wait_for_status(glue, sid, "READY", timeout=10)
-    expect_client_error(glue.run_statement, "OperationNotSupportedException", SessionId=sid, Code="1 + 1")
+    expect_client_error(
+        glue.run_statement, "OperationNotSupportedException", SessionId=sid, Code="1 + 1"
+    )
     assert glue.get_session(Id=sid)["Session"]["Status"] == "READY"
 
 
@@ -334,7 +388,9 @@ class TestConcurrency:
         sid = f"race-tag-{uid}"
         create_session(glue, sid)
         arn = session_arn(sid)
-        codes = self._codes(server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"k{i}": str(i)}), 40)
+        codes = self._codes(
+            server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"k{i}": str(i)}), 40
+        )
         assert codes == ["ok"] * 40, codes
         assert glue.get_tags(ResourceArn=arn)["Tags"] == {f"k{i}": str(i) for i in range(40)}
 
@@ -342,7 +398,9 @@ class TestConcurrency:
         sid = f"race-tag50-{uid}"
         create_session(glue, sid, Tags={f"base{i}": "v" for i in range(40)})
         arn = session_arn(sid)
-        codes = self._codes(server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"n{i}": "v"}), 20)
+        codes = self._codes(
+            server, lambda g, i: g.tag_resource(ResourceArn=arn, TagsToAdd={f"n{i}": "v"}), 20
+        )
         assert codes.count("ok") == 10, codes
         assert len(glue.get_tags(ResourceArn=arn)["Tags"]) == 50
 
@@ -351,7 +409,9 @@ class TestConcurrency:
         create_session(glue, sid)
         wait_for_status(glue, sid, "READY", timeout=10)
         codes = self._codes(server, lambda g, i: g.stop_session(Id=sid), 12)
-        assert codes.count("ok") >= 1 and set(codes) <= {"ok", "IllegalSessionStateException"}, codes
+        assert codes.count("ok") >= 1 and set(codes) <= {"ok", "IllegalSessionStateException"}, (
+            codes
+        )
         wait_for_status(glue, sid, "STOPPED", timeout=15)
 
 

@@ -19,10 +19,10 @@ from epoxy_harness import (
     create_args,
     create_session,
     expect_client_error,
+    glue_headers,
     list_all,
     session_arn,
     sigv4_headers,
-    glue_headers,
 )
 
 ROLE_OK = "arn:aws:iam::123456789012:role/R"
@@ -30,7 +30,9 @@ ROLE_OK = "arn:aws:iam::123456789012:role/R"
 
 def _names_field(msg: str, fields) -> bool:
     """Message mentions one of the field names as a word (any case; dotted paths allowed)."""
-    return any(re.search(rf"(?<![A-Za-z]){re.escape(f)}(?![A-Za-z])", msg, re.IGNORECASE) for f in fields)
+    return any(
+        re.search(rf"(?<![A-Za-z]){re.escape(f)}(?![A-Za-z])", msg, re.IGNORECASE) for f in fields
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +54,32 @@ CREATE_CASES = [
     ("role-too-short", {"Role": "arn:aws:iam::1:role"}, ["Role"]),
     ("role-missing", {"Role": None}, ["Role"]),
     ("command-missing", {"Command": None}, ["Command"]),
-    ("command-name-bad", {"Command": {"Name": "pythonshell", "PythonVersion": "3"}}, ["Command", "Command.Name", "Name"]),
-    ("command-python-4", {"Command": {"Name": "glueetl", "PythonVersion": "4"}}, ["PythonVersion", "Command", "Command.PythonVersion"]),
+    (
+        "command-name-bad",
+        {"Command": {"Name": "pythonshell", "PythonVersion": "3"}},
+        ["Command", "Command.Name", "Name"],
+    ),
+    (
+        "command-python-4",
+        {"Command": {"Name": "glueetl", "PythonVersion": "4"}},
+        ["PythonVersion", "Command", "Command.PythonVersion"],
+    ),
     ("worker-type-bad", {"WorkerType": "G.3X", "NumberOfWorkers": 2}, ["WorkerType"]),
     ("worker-type-alone", {"WorkerType": "G.1X"}, ["NumberOfWorkers", "WorkerType"]),
     ("workers-alone", {"NumberOfWorkers": 4}, ["WorkerType", "NumberOfWorkers"]),
-    ("max-capacity-with-workers", {"MaxCapacity": 5.0, "WorkerType": "G.1X", "NumberOfWorkers": 5},
-     ["MaxCapacity", "WorkerType", "NumberOfWorkers"]),
+    (
+        "max-capacity-with-workers",
+        {"MaxCapacity": 5.0, "WorkerType": "G.1X", "NumberOfWorkers": 5},
+        ["MaxCapacity", "WorkerType", "NumberOfWorkers"],
+    ),
     ("workers-zero", {"WorkerType": "G.1X", "NumberOfWorkers": 0}, ["NumberOfWorkers"]),
     ("timeout-zero", {"Timeout": 0}, ["Timeout"]),
     ("idle-timeout-negative", {"IdleTimeout": -1}, ["IdleTimeout"]),
-    ("args-76-pairs", {"DefaultArguments": {f"--k{i}": "v" for i in range(76)}}, ["DefaultArguments"]),
+    (
+        "args-76-pairs",
+        {"DefaultArguments": {f"--k{i}": "v" for i in range(76)}},
+        ["DefaultArguments"],
+    ),
     ("args-key-space", {"DefaultArguments": {"--bad key": "v"}}, ["DefaultArguments"]),
     ("args-value-4097", {"DefaultArguments": {"--k": "v" * 4097}}, ["DefaultArguments"]),
     ("glue-version-1.0", {"GlueVersion": "1.0"}, ["GlueVersion"]),
@@ -73,7 +90,11 @@ CREATE_CASES = [
     ("tag-key-129", {"Tags": {"k" * 129: "v"}}, ["Tags", "TagKey", "key"]),
     ("tag-value-257", {"Tags": {"k": "v" * 257}}, ["Tags", "TagValue", "value"]),
     ("request-origin-spaces", {"RequestOrigin": "my notebook"}, ["RequestOrigin"]),
-    ("connections-1001", {"Connections": {"Connections": [f"c{i}" for i in range(1001)]}}, ["Connections"]),
+    (
+        "connections-1001",
+        {"Connections": {"Connections": [f"c{i}" for i in range(1001)]}},
+        ["Connections"],
+    ),
     ("connection-name-256", {"Connections": {"Connections": ["c" * 256]}}, ["Connections"]),
     ("security-config-256", {"SecurityConfiguration": "s" * 256}, ["SecurityConfiguration"]),
     ("security-config-newline", {"SecurityConfiguration": "a\nb"}, ["SecurityConfiguration"]),
@@ -85,7 +106,9 @@ CREATE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("overrides,fields", [c[1:] for c in CREATE_CASES], ids=[c[0] for c in CREATE_CASES])
+@pytest.mark.parametrize(
+    "overrides,fields", [c[1:] for c in CREATE_CASES], ids=[c[0] for c in CREATE_CASES]
+)
 def test_create_session_rejects(glue, uid, overrides, fields):
     before = set(list_all(glue)[0])
     args = create_args(f"val-{uid}")
@@ -131,7 +154,9 @@ ACCEPT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("overrides", [c[1] for c in ACCEPT_CASES], ids=[c[0] for c in ACCEPT_CASES])
+@pytest.mark.parametrize(
+    "overrides", [c[1] for c in ACCEPT_CASES], ids=[c[0] for c in ACCEPT_CASES]
+)
 def test_create_session_accepts(glue, uid, overrides):
     overrides = dict(overrides)
     sid = f"ok-{uid}"
@@ -161,25 +186,54 @@ def _other_cases(target):
         ("list-origin-spaces", "list_sessions", {"RequestOrigin": "a b"}, ["RequestOrigin"]),
         ("get-no-id", "get_session", {}, ["Id"]),
         ("get-id-too-long", "get_session", {"Id": "x" * 256}, ["Id"]),
-        ("get-origin-spaces", "get_session", {"Id": target, "RequestOrigin": "a b"}, ["RequestOrigin"]),
+        (
+            "get-origin-spaces",
+            "get_session",
+            {"Id": target, "RequestOrigin": "a b"},
+            ["RequestOrigin"],
+        ),
         ("stop-no-id", "stop_session", {}, ["Id"]),
         ("delete-no-id", "delete_session", {}, ["Id"]),
         ("delete-id-newline", "delete_session", {"Id": "a\nb"}, ["Id"]),
-        ("tag-non-glue-arn", "tag_resource",
-         {"ResourceArn": f"arn:aws:s3:::bucket/{target}", "TagsToAdd": {"x": "y"}}, ["ResourceArn"]),
+        (
+            "tag-non-glue-arn",
+            "tag_resource",
+            {"ResourceArn": f"arn:aws:s3:::bucket/{target}", "TagsToAdd": {"x": "y"}},
+            ["ResourceArn"],
+        ),
         ("tag-no-arn", "tag_resource", {"TagsToAdd": {"x": "y"}}, ["ResourceArn"]),
         ("tag-no-tags", "tag_resource", {"ResourceArn": arn}, ["TagsToAdd"]),
-        ("tag-51", "tag_resource", {"ResourceArn": arn, "TagsToAdd": {f"k{i}": "v" for i in range(51)}},
-         ["TagsToAdd", "Tags"]),
-        ("tag-key-129", "tag_resource", {"ResourceArn": arn, "TagsToAdd": {"k" * 129: "v"}},
-         ["TagsToAdd", "Tags", "TagKey", "key"]),
-        ("tag-value-257", "tag_resource", {"ResourceArn": arn, "TagsToAdd": {"k": "v" * 257}},
-         ["TagsToAdd", "Tags", "TagValue", "value"]),
+        (
+            "tag-51",
+            "tag_resource",
+            {"ResourceArn": arn, "TagsToAdd": {f"k{i}": "v" for i in range(51)}},
+            ["TagsToAdd", "Tags"],
+        ),
+        (
+            "tag-key-129",
+            "tag_resource",
+            {"ResourceArn": arn, "TagsToAdd": {"k" * 129: "v"}},
+            ["TagsToAdd", "Tags", "TagKey", "key"],
+        ),
+        (
+            "tag-value-257",
+            "tag_resource",
+            {"ResourceArn": arn, "TagsToAdd": {"k": "v" * 257}},
+            ["TagsToAdd", "Tags", "TagValue", "value"],
+        ),
         ("untag-no-keys", "untag_resource", {"ResourceArn": arn}, ["TagsToRemove"]),
-        ("untag-non-glue-arn", "untag_resource",
-         {"ResourceArn": "arn:aws:iam::123456789012:role/R", "TagsToRemove": ["keep"]}, ["ResourceArn"]),
-        ("untag-51-keys", "untag_resource", {"ResourceArn": arn, "TagsToRemove": [f"k{i}" for i in range(51)]},
-         ["TagsToRemove"]),
+        (
+            "untag-non-glue-arn",
+            "untag_resource",
+            {"ResourceArn": "arn:aws:iam::123456789012:role/R", "TagsToRemove": ["keep"]},
+            ["ResourceArn"],
+        ),
+        (
+            "untag-51-keys",
+            "untag_resource",
+            {"ResourceArn": arn, "TagsToRemove": [f"k{i}" for i in range(51)]},
+            ["TagsToRemove"],
+        ),
         ("get-tags-no-arn", "get_tags", {}, ["ResourceArn"]),
         ("get-tags-non-glue-arn", "get_tags", {"ResourceArn": "not-an-arn"}, ["ResourceArn"]),
         ("run-no-code", "run_statement", {"SessionId": target}, ["Code"]),
@@ -192,7 +246,7 @@ OTHER_CASE_IDS = [c[0] for c in _other_cases("t")]
 
 @pytest.mark.parametrize("case_id", OTHER_CASE_IDS)
 def test_other_operations_reject(glue, target_session, case_id):
-    (_, method, kwargs, fields), = [c for c in _other_cases(target_session) if c[0] == case_id]
+    ((_, method, kwargs, fields),) = [c for c in _other_cases(target_session) if c[0] == case_id]
     before_ids = set(list_all(glue)[0])
     before_tags = glue.get_tags(ResourceArn=session_arn(target_session))["Tags"]
     before_status = glue.get_session(Id=target_session)["Session"]["Status"]
@@ -210,19 +264,45 @@ TYPE_CASES = [
     ("id-number", "CreateSession", {"Id": 42, "Role": ROLE_OK, "Command": {"Name": "glueetl"}}),
     ("id-null", "CreateSession", {"Id": None, "Role": ROLE_OK, "Command": {"Name": "glueetl"}}),
     ("command-string", "CreateSession", {"Id": "typ-1", "Role": ROLE_OK, "Command": "glueetl"}),
-    ("timeout-string", "CreateSession", {"Id": "typ-2", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Timeout": "60"}),
-    ("workers-float", "CreateSession",
-     {"Id": "typ-3", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "WorkerType": "G.1X", "NumberOfWorkers": 2.5}),
-    ("timeout-huge", "CreateSession",
-     {"Id": "typ-4", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Timeout": 10**30}),
-    ("tags-list", "CreateSession", {"Id": "typ-5", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Tags": ["a"]}),
-    ("tag-value-number", "CreateSession",
-     {"Id": "typ-6", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Tags": {"a": 1}}),
+    (
+        "timeout-string",
+        "CreateSession",
+        {"Id": "typ-2", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Timeout": "60"},
+    ),
+    (
+        "workers-float",
+        "CreateSession",
+        {
+            "Id": "typ-3",
+            "Role": ROLE_OK,
+            "Command": {"Name": "glueetl"},
+            "WorkerType": "G.1X",
+            "NumberOfWorkers": 2.5,
+        },
+    ),
+    (
+        "timeout-huge",
+        "CreateSession",
+        {"Id": "typ-4", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Timeout": 10**30},
+    ),
+    (
+        "tags-list",
+        "CreateSession",
+        {"Id": "typ-5", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Tags": ["a"]},
+    ),
+    (
+        "tag-value-number",
+        "CreateSession",
+        {"Id": "typ-6", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Tags": {"a": 1}},
+    ),
     ("max-results-string", "ListSessions", {"MaxResults": "10"}),
     ("next-token-number", "ListSessions", {"NextToken": 5}),
     ("untag-keys-string", "UntagResource", {"ResourceArn": session_arn("x"), "TagsToRemove": "a"}),
-    ("lone-surrogate", "CreateSession",
-     '{"Id": "\\ud800", "Role": "%s", "Command": {"Name": "glueetl"}}' % ROLE_OK),
+    (
+        "lone-surrogate",
+        "CreateSession",
+        '{"Id": "\\ud800", "Role": "%s", "Command": {"Name": "glueetl"}}' % ROLE_OK,
+    ),
 ]
 
 
@@ -242,6 +322,7 @@ def test_wrong_json_types_are_client_errors(server, glue, target, body):
 
 # -- protocol errors over raw HTTP ---------------------------------------------------------------
 
+
 def _assert_protocol_error(r):
     assert 400 <= r.status < 500, f"want 4xx, got {r}"
     try:
@@ -251,7 +332,8 @@ def _assert_protocol_error(r):
     assert isinstance(body, dict) and isinstance(body.get("__type"), str) and body["__type"], r
     assert "Message" in body or "message" in body, r
     assert r.headers.get("x-amzn-errortype", "").split(":")[0] == body["__type"], (
-        f"x-amzn-ErrorType header should carry the code too (smithy SDKs read it first): {r.headers}")
+        f"x-amzn-ErrorType header should carry the code too (smithy SDKs read it first): {r.headers}"
+    )
 
 
 PROTOCOL_CASES = [
@@ -262,7 +344,10 @@ PROTOCOL_CASES = [
     ("json-array", dict(target="AWSGlue.ListSessions", body="[]")),
     ("json-string", dict(target="AWSGlue.ListSessions", body='"hello"')),
     ("not-utf8", dict(target="AWSGlue.ListSessions", body=b'{"Tags": {"\xff\xfe": "x"}}')),
-    ("wrong-content-type", dict(target="AWSGlue.ListSessions", body="{}", content_type="text/plain")),
+    (
+        "wrong-content-type",
+        dict(target="AWSGlue.ListSessions", body="{}", content_type="text/plain"),
+    ),
 ]
 
 
@@ -295,7 +380,9 @@ def test_empty_body_is_handled(server):
 def test_body_over_10_mib_is_4xx_not_dropped(server):
     """A body just over 10 MiB gets a JSON 4xx (e.g. 413) and the server keeps serving."""
     filler = "x" * (10 * 1024 * 1024)
-    body = json.dumps({"Id": "big", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Description": filler}).encode()
+    body = json.dumps(
+        {"Id": "big", "Role": ROLE_OK, "Command": {"Name": "glueetl"}, "Description": filler}
+    ).encode()
     assert len(body) > 10 * 1024 * 1024
     host = server.host
     headers = sigv4_headers(host, body, glue_headers("AWSGlue.CreateSession"), "AKIDBIG", "secret")
@@ -308,15 +395,19 @@ def test_body_over_10_mib_is_4xx_not_dropped(server):
         try:
             view = memoryview(body)
             for i in range(0, len(body), 256 * 1024):
-                sock.sendall(view[i:i + 256 * 1024])
-        except OSError as e:  # the server may answer early and stop reading; the answer must still arrive
+                sock.sendall(view[i : i + 256 * 1024])
+        except (
+            OSError
+        ) as e:  # the server may answer early and stop reading; the answer must still arrive
             send_error = e
         resp = http.client.HTTPResponse(sock)
         try:
             resp.begin()
             payload = resp.read()
         except (OSError, http.client.HTTPException) as e:
-            pytest.fail(f"connection dropped without a complete response (send error: {send_error!r}, read: {e!r})")
+            pytest.fail(
+                f"connection dropped without a complete response (send error: {send_error!r}, read: {e!r})"
+            )
     finally:
         sock.close()
     assert 400 <= resp.status < 500, (resp.status, payload[:500])
