@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod metrics;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

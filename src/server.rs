@@ -82,6 +82,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let service = SessionService::start(store, runtime.clone(), config).await?;
     let app = Arc::new(App {
         service: Arc::clone(&service),
+        metrics_public: args.listen.ip().is_loopback() || matches!(auth, Authenticator::Open),
         auth,
     });
 

@@ -32,6 +32,9 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 pub struct App {
     pub service: Arc<SessionService>,
     pub auth: Authenticator,
+    /// Whether `/metrics` is served to anyone (loopback binds and `--auth open`); otherwise it
+    /// is refused, as scrapers cannot sign requests.
+    pub metrics_public: bool,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -39,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         // Other methods on these paths get the AWS-style 404 from `handle`, not a bare 405.
         .route("/health", get(health).fallback(handle))
         .route("/logs/{token}", get(logs).fallback(handle))
+        .route("/metrics", get(metrics).fallback(handle))
         .fallback(handle)
         .with_state(app)
 }
@@ -50,6 +54,25 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// Prometheus scrape: the recorded metrics plus one grouped store query.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    if !app.metrics_public {
+        return (
+            StatusCode::FORBIDDEN,
+            "/metrics is served only on loopback binds or with --auth open\n",
+        )
+            .into_response();
+    }
+    match app.service.metrics_snapshot().await {
+        Ok(snapshot) => (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            crate::metrics::render(&snapshot),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
 }
 
 /// The URL GetSystemLogsForSession hands out: the token is the credential.
@@ -146,7 +169,13 @@ async fn handle(
     if is_query {
         return query::handle(&app, &parts, &request_id);
     }
+    let started = std::time::Instant::now();
     let result = glue(&app, &parts, target.as_deref()).await;
+    crate::metrics::request(
+        operation_label(target.as_deref()),
+        result.as_ref().err().map(|e| e.code.as_str()),
+        started.elapsed(),
+    );
     match result {
         Ok(body) => json::success(&request_id, body),
         Err(e) => {
@@ -200,6 +229,16 @@ async fn glue(
         "request"
     );
     result
+}
+
+/// The operation as a metrics label: one of the served operations, or "unknown" (a label
+/// taken from the client's header would let anyone grow the metrics without bound).
+fn operation_label(target: Option<&str>) -> &'static str {
+    target
+        .and_then(|t| t.strip_prefix("AWSGlue."))
+        .and_then(|op| api::OPERATIONS.iter().find(|known| **known == op))
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// Re-statusing a built error response (404 for paths that are not an AWS endpoint).

@@ -109,7 +109,7 @@ impl SessionService {
         f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&*store))
+        tokio::task::spawn_blocking(move || crate::metrics::timed_store(|| f(&*store)))
             .await
             .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
             .map_err(store_error)
@@ -493,6 +493,7 @@ impl SessionService {
                     // It started meanwhile: cancel it as a running statement.
                     return Box::pin(self.cancel_statement(tenant, session_id, id)).await;
                 }
+                crate::metrics::statement_finished(StatementState::Cancelled.as_str(), None);
                 Ok(())
             }
             StatementState::Running => {
@@ -556,6 +557,24 @@ impl SessionService {
                 }
             }
         }
+    }
+
+    /// What a `/metrics` scrape reports from the store (one grouped query) and the registry.
+    pub async fn metrics_snapshot(&self) -> Result<crate::metrics::Snapshot, ApiError> {
+        let usage = self.db(|s| s.usage(now_ms())).await?;
+        let mut snapshot = crate::metrics::Snapshot {
+            live_drivers: self.live_drivers(),
+            ..Default::default()
+        };
+        let mut by_status = BTreeMap::<String, u64>::new();
+        let mut by_account = BTreeMap::<String, f64>::new();
+        for row in usage {
+            *by_status.entry(row.status).or_default() += row.sessions;
+            *by_account.entry(row.account).or_default() += row.dpu_seconds;
+        }
+        snapshot.sessions_by_status = by_status.into_iter().collect();
+        snapshot.dpu_seconds_by_account = by_account.into_iter().collect();
+        Ok(snapshot)
     }
 
     /// Live drivers (for status output).

@@ -46,6 +46,8 @@ pub struct Supervisor {
     runtime: Arc<DriverRuntime>,
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
     registry: Registry,
+    /// When the running statement was sent to the driver (for its duration metric).
+    statement_started: std::time::Instant,
 }
 
 /// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
@@ -54,7 +56,7 @@ async fn db<T: Send + 'static>(
     f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Option<T> {
     let store = Arc::clone(store);
-    match tokio::task::spawn_blocking(move || f(&*store)).await {
+    match tokio::task::spawn_blocking(move || crate::metrics::timed_store(|| f(&*store))).await {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "store call failed in a session task");
@@ -90,6 +92,7 @@ impl Supervisor {
             runtime,
             commands,
             registry,
+            statement_started: std::time::Instant::now(),
         };
         tokio::spawn(supervisor.run(session));
     }
@@ -207,6 +210,7 @@ impl Supervisor {
                                 ),
                             ),
                         };
+                        crate::metrics::statement_finished(state.as_str(), Some(self.statement_started.elapsed()));
                         let key = self.key;
                         db(&self.store, move |s| {
                             let at_ms = now_ms();
@@ -262,6 +266,7 @@ impl Supervisor {
                 // The driver is gone; its Exited event follows and fails the session.
                 tracing::warn!(error = %e, "could not send a statement to the driver");
             }
+            self.statement_started = std::time::Instant::now();
             return Some(statement.id);
         }
     }

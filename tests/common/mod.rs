@@ -47,7 +47,11 @@ impl Server {
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App { service, auth }));
+        let router = protocol::router(Arc::new(App {
+            service,
+            auth,
+            metrics_public: true,
+        }));
         Self { router, _dir: dir }
     }
 
