@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod metrics;
 pub mod protocol;
 pub mod runtime;

@@ -80,11 +80,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .max(1),
     };
     let service = SessionService::start(store, runtime.clone(), config).await?;
-    let app = Arc::new(App {
-        service: Arc::clone(&service),
-        metrics_public: args.listen.ip().is_loopback() || matches!(auth, Authenticator::Open),
-        auth,
-    });
+    let metrics_public = args.listen.ip().is_loopback() || matches!(auth, Authenticator::Open);
+    let app = Arc::new(App::new(Arc::clone(&service), auth, metrics_public));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -92,6 +89,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
+    println!("epoxy: console at http://{addr}/console");
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
     // SHUTDOWN_GRACE, then end the live sessions and exit.
     let signalled = Arc::new(tokio::sync::Notify::new());

@@ -1,5 +1,5 @@
-//! HTTP: one port for Glue (AWS JSON 1.1), STS GetCallerIdentity (awsQuery), `/health` and the
-//! driver-log URLs. Decodes the wire, asks auth who is calling, hands the operation to the api
+//! HTTP: one port for Glue (AWS JSON 1.1), STS GetCallerIdentity (awsQuery), `/health`, the
+//! driver-log URLs, `/metrics` and the console. Decodes the wire, asks auth who is calling, hands the operation to the api
 //! layer and encodes its answer or error exactly as botocore parses them.
 
 mod json;
@@ -11,6 +11,7 @@ use crate::api::{
 };
 use crate::auth::Authenticator;
 use crate::auth::sigv4::RequestParts;
+use crate::console::{self, Console};
 use crate::sessions::SessionService;
 use axum::Router;
 use axum::body::Body;
@@ -31,13 +32,28 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 /// What every request handler shares.
 pub struct App {
     pub service: Arc<SessionService>,
-    pub auth: Authenticator,
-    /// Whether `/metrics` is served to anyone (loopback binds and `--auth open`); otherwise it
-    /// is refused, as scrapers cannot sign requests.
+    pub auth: Arc<Authenticator>,
+    /// Whether `/metrics` is served to anyone (loopback binds and `--auth open`); otherwise
+    /// only to a signed-in console user, as scrapers cannot sign requests.
     pub metrics_public: bool,
+    pub console: Arc<Console>,
+}
+
+impl App {
+    pub fn new(service: Arc<SessionService>, auth: Authenticator, metrics_public: bool) -> Self {
+        let auth = Arc::new(auth);
+        let console = Console::new(Arc::clone(&service), Arc::clone(&auth));
+        Self {
+            service,
+            auth,
+            metrics_public,
+            console,
+        }
+    }
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    let console = console::router(Arc::clone(&app.console));
     Router::new()
         // Other methods on these paths get the AWS-style 404 from `handle`, not a bare 405.
         .route("/health", get(health).fallback(handle))
@@ -45,6 +61,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics).fallback(handle))
         .fallback(handle)
         .with_state(app)
+        .merge(console)
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
@@ -57,11 +74,11 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Prometheus scrape: the recorded metrics plus one grouped store query.
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    if !app.metrics_public {
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if !app.metrics_public && !app.console.is_viewer(&headers) {
         return (
             StatusCode::FORBIDDEN,
-            "/metrics is served only on loopback binds or with --auth open\n",
+            "/metrics on a public bind is served to signed-in console users only\n",
         )
             .into_response();
     }

@@ -47,11 +47,7 @@ impl Server {
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App {
-            service,
-            auth,
-            metrics_public: true,
-        }));
+        let router = protocol::router(Arc::new(App::new(service, auth, true)));
         Self { router, _dir: dir }
     }
 
