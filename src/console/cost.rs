@@ -51,7 +51,7 @@ pub fn svg(sessions: &[Session], now_ms: i64) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="DPU-seconds per day and per session">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" font-family="system-ui, sans-serif" role="img" aria-label="DPU-seconds per day and per session">"#
     );
     let total: f64 = days.iter().sum();
     let _ = write!(

@@ -156,14 +156,19 @@ impl IntoResponse for Refused {
     }
 }
 
-/// The viewer of a page, or the redirect to the sign-in form.
-fn page_viewer(console: &Console, headers: &HeaderMap) -> Result<Viewer, Refused> {
-    console.auth.viewer(headers).ok_or(Refused::SignIn)
+/// What a GET asks for: a whole page (no sign-in → the form) or a fragment or picture the
+/// page's script fetches (no sign-in → 401).
+#[derive(Clone, Copy)]
+enum View {
+    Page,
+    Fragment,
 }
 
-/// The viewer of a fragment or script fetch: no redirect, just 401.
-fn fetch_viewer(console: &Console, headers: &HeaderMap) -> Result<Viewer, Refused> {
-    console.auth.viewer(headers).ok_or(Refused::Unauthorized)
+fn get_viewer(console: &Console, headers: &HeaderMap, view: View) -> Result<Viewer, Refused> {
+    console.auth.viewer(headers).ok_or(match view {
+        View::Page => Refused::SignIn,
+        View::Fragment => Refused::Unauthorized,
+    })
 }
 
 /// A cross-site form post is refused before anything else: its Origin names another site.
@@ -355,14 +360,7 @@ async fn sessions_page(
     headers: HeaderMap,
     Query(filter): Query<ListFilter>,
 ) -> Response {
-    let viewer = match page_viewer(&console, &headers) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    match list(&console, &viewer, &filter).await {
-        Ok(page) => console.render("sessions.html", list_context(&viewer, &filter, page)),
-        Err(e) => console.error(&e),
-    }
+    show_list(&console, &headers, &filter, View::Page).await
 }
 
 async fn session_rows(
@@ -370,18 +368,31 @@ async fn session_rows(
     headers: HeaderMap,
     Query(filter): Query<ListFilter>,
 ) -> Response {
-    let viewer = match fetch_viewer(&console, &headers) {
+    show_list(&console, &headers, &filter, View::Fragment).await
+}
+
+async fn show_list(
+    console: &Console,
+    headers: &HeaderMap,
+    filter: &ListFilter,
+    view: View,
+) -> Response {
+    let viewer = match get_viewer(console, headers, view) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    match list(&console, &viewer, &filter).await {
-        Ok(page) => console.render("session_rows.html", list_context(&viewer, &filter, page)),
+    let template = match view {
+        View::Page => "sessions.html",
+        View::Fragment => "session_rows.html",
+    };
+    match list(console, &viewer, filter).await {
+        Ok(page) => console.render(template, list_context(&viewer, filter, page)),
         Err(e) => console.error(&e),
     }
 }
 
 async fn cost_svg(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let viewer = match fetch_viewer(&console, &headers) {
+    let viewer = match get_viewer(&console, &headers, View::Fragment) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -575,14 +586,7 @@ async fn session_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match page_viewer(&console, &headers) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    match session_context(&console, &viewer, &id).await {
-        Ok(context) => console.render("session.html", context),
-        Err(e) => console.error(&e),
-    }
+    show_session(&console, &headers, &id, View::Page).await
 }
 
 async fn session_body(
@@ -590,12 +594,20 @@ async fn session_body(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match fetch_viewer(&console, &headers) {
+    show_session(&console, &headers, &id, View::Fragment).await
+}
+
+async fn show_session(console: &Console, headers: &HeaderMap, id: &str, view: View) -> Response {
+    let viewer = match get_viewer(console, headers, view) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    match session_context(&console, &viewer, &id).await {
-        Ok(context) => console.render("session_body.html", context),
+    let template = match view {
+        View::Page => "session.html",
+        View::Fragment => "session_body.html",
+    };
+    match session_context(console, &viewer, id).await {
+        Ok(context) => console.render(template, context),
         Err(e) => console.error(&e),
     }
 }
@@ -605,7 +617,7 @@ async fn session_log(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match fetch_viewer(&console, &headers) {
+    let viewer = match get_viewer(&console, &headers, View::Fragment) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };

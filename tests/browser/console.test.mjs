@@ -208,6 +208,12 @@ test("a PySpark statement runs from the run box and its result shows", { skip: !
     await page.locator("#statement-0 .status", { hasText: "AVAILABLE" }).waitFor();
     await page.locator("#driver-log", { hasText: "INFO" }).waitFor({ timeout: 10_000 });
     await shot(page, "statement");
+    // A statement that prints markup shows the text; the script in it never runs.
+    const markup = "<script>window.pwned=3</script><img src=x onerror=window.pwned=4>";
+    await page.fill("#run-box textarea", `print(${JSON.stringify(markup)})`);
+    await page.click("#run-box button[type=submit]");
+    await page.locator("#statement-1 .output", { hasText: markup }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
     await page.click("#stop-session");
     await page.locator("#session-status", { hasText: "STOPPED" }).waitFor({ timeout: 60_000 });
     await context.close();
