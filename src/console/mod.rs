@@ -4,6 +4,7 @@
 
 mod auth;
 mod cost;
+mod sparkui;
 
 pub use auth::ConsoleAuth;
 
@@ -15,6 +16,7 @@ use auth::Viewer;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -127,6 +129,9 @@ pub fn router(console: Arc<Console>) -> Router {
             post(cancel_statement),
         )
         .route("/console/sessions/{id}/stop", post(stop_session))
+        .route("/console/sessions/{id}/sparkui", get(spark_ui))
+        .route("/console/sessions/{id}/sparkui/", get(spark_ui))
+        .route("/console/sessions/{id}/sparkui/{*rest}", get(spark_ui))
         .with_state(console)
 }
 
@@ -656,6 +661,49 @@ async fn tail(path: &std::path::Path) -> std::io::Result<String> {
         (true, Some(at)) => text[at + 1..].to_string(),
         _ => text,
     })
+}
+
+/// The session's live Spark UI through the proxy (Jobs, Stages, SQL, Executors, Environment…).
+async fn spark_ui(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(params): Path<BTreeMap<String, String>>,
+    uri: Uri,
+) -> Response {
+    let viewer = match get_viewer(&console, &headers, View::Page) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Some(id) = params.get("id") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // The prefix as the browser spelled it (its percent-encoding of the id may differ from ours).
+    let Some((raw_id, rest)) = uri
+        .path()
+        .strip_prefix("/console/sessions/")
+        .and_then(|p| p.split_once('/'))
+        .and_then(|(raw_id, tail)| Some((raw_id, tail.strip_prefix("sparkui")?)))
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let prefix = format!("/console/sessions/{raw_id}/sparkui");
+    if rest.is_empty() {
+        return Redirect::to(&format!("{prefix}/")).into_response();
+    }
+    let port = match console.service.spark_ui_port(&viewer.tenant, id).await {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            return console.error(&ApiError::not_found(format!(
+                "Session {id} has no live Spark UI (it runs only while the session is READY)"
+            )));
+        }
+        Err(e) => return console.error(&e),
+    };
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    sparkui::proxy(port, &prefix, &path_and_query, &headers).await
 }
 
 fn back_to(id: &str) -> Response {

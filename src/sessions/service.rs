@@ -559,6 +559,22 @@ impl SessionService {
         }
     }
 
+    /// The loopback port of a live session's Spark UI, in the caller's tenancy; `None` while
+    /// the driver starts, after it ended, or without a runtime.
+    pub async fn spark_ui_port(&self, tenant: &Tenant, id: &str) -> Result<Option<u16>, ApiError> {
+        let key = self.session(tenant, id).await?.key;
+        let (tx, rx) = oneshot::channel();
+        if !self.send(key, SupervisorCommand::SparkUi(tx)) {
+            return Ok(None);
+        }
+        // A driver still starting never answers: its task only listens for a stop then.
+        Ok(tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten())
+    }
+
     /// What a `/metrics` scrape reports from the store (one grouped query) and the registry.
     pub async fn metrics_snapshot(&self) -> Result<crate::metrics::Snapshot, ApiError> {
         let usage = self.db(|s| s.usage(now_ms())).await?;

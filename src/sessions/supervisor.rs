@@ -35,6 +35,8 @@ pub enum SupervisorCommand {
     Cancel(i64),
     /// Stop the driver; the store already says STOPPING or TIMEOUT. Replies when done.
     Shutdown(Option<oneshot::Sender<()>>),
+    /// The loopback port of the driver's Spark UI (no reply before the driver is ready).
+    SparkUi(oneshot::Sender<Option<u16>>),
 }
 
 /// The live sessions' task inboxes, by session key.
@@ -176,6 +178,7 @@ impl Supervisor {
                         }
                     }
                     Some(SupervisorCommand::Cancel(_)) => {}
+                    Some(SupervisorCommand::SparkUi(reply)) => { let _ = reply.send(driver.spark_ui_port()); }
                     Some(SupervisorCommand::Shutdown(reply)) => {
                         driver.shutdown(STOP_GRACE).await;
                         self.finish_stop(reply).await;

@@ -132,6 +132,13 @@ test("a session created with boto3 appears without reloading; another account do
   assert.equal(await bobPage.locator(`tr[data-session="${id}"]`).count(), 0);
   const direct = await bobPage.goto(`${strict.url}/console/sessions/${id}`);
   assert.equal(direct.status(), 404);
+  assert.equal((await bobPage.goto(`${strict.url}/console/sessions/${id}/sparkui/`)).status(), 404);
+  // Signed out, the Spark UI proxy sends to the sign-in form like every page.
+  const anonymous = await browser.newContext();
+  const proxied = await anonymous.request.get(`${strict.url}/console/sessions/${id}/sparkui/jobs/`, { maxRedirects: 0 });
+  assert.equal(proxied.status(), 303);
+  assert.equal(proxied.headers().location, "/console/signin");
+  await anonymous.close();
   await alice.close();
   await bob.close();
 });
@@ -214,6 +221,21 @@ test("a PySpark statement runs from the run box and its result shows", { skip: !
     await page.click("#run-box button[type=submit]");
     await page.locator("#statement-1 .output", { hasText: markup }).waitFor({ timeout: 60_000 });
     assert.equal(await page.evaluate(() => window.pwned), undefined);
+
+    // The live Spark UI through the proxy: every tab, links staying under the prefix.
+    const sessionUrl = page.url();
+    const prefix = `/console/sessions/${id}/sparkui`;
+    await page.click("#spark-ui");
+    await page.waitForURL(new RegExp(`${prefix}/jobs/$`));
+    await page.getByText("Completed Jobs").first().waitFor();
+    await shot(page, "sparkui-jobs");
+    for (const [tab, heading] of [["stages", "Stages for All Jobs"], ["SQL", "Completed Queries"], ["executors", "Executors"], ["environment", "Environment"]]) {
+      const link = page.locator(`nav a[href^="${prefix}/${tab}/"], ul.nav a[href^="${prefix}/${tab}/"]`).first();
+      await link.click();
+      await page.waitForURL(new RegExp(`${prefix}/${tab}/`));
+      await page.getByText(heading).first().waitFor();
+    }
+    await page.goto(sessionUrl);
     await page.click("#stop-session");
     await page.locator("#session-status", { hasText: "STOPPED" }).waitFor({ timeout: 60_000 });
     await context.close();
