@@ -222,6 +222,16 @@ test("a PySpark statement runs from the run box and its result shows", { skip: !
     await page.locator("#statement-1 .output", { hasText: markup }).waitFor({ timeout: 60_000 });
     assert.equal(await page.evaluate(() => window.pwned), undefined);
 
+    // A slow job shows its progress bar while it runs; the cancel button ends it.
+    const slow = "import time\nsc.parallelize(range(400), 40).map(lambda x: time.sleep(0.25) or x).count()";
+    await page.fill("#run-box textarea", slow);
+    await page.click("#run-box button[type=submit]");
+    await page.locator("#statement-2 progress").waitFor({ timeout: 60_000 });
+    await page.waitForFunction(() => Number(document.querySelector("#statement-2 progress")?.value) > 0, null, { timeout: 60_000 });
+    await shot(page, "progress");
+    await page.click("#statement-2 form button");
+    await page.locator("#statement-2 .status", { hasText: "CANCELLED" }).waitFor({ timeout: 60_000 });
+
     // The live Spark UI through the proxy: every tab, links staying under the prefix.
     const sessionUrl = page.url();
     const prefix = `/console/sessions/${id}/sparkui`;
