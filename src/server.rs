@@ -163,13 +163,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )?),
         Some(_) => None,
     };
+    let metrics_public = args.listen.ip().is_loopback() || matches!(keys, Keys::Open);
     let auth = Authenticator::new(keys, store.clone());
     let service = SessionService::start(store, runtime.clone(), config).await?;
-    let app = Arc::new(App {
-        service: Arc::clone(&service),
+    let app = Arc::new(App::new(
+        Arc::clone(&service),
         catalog,
         auth,
-    });
+        metrics_public,
+    ));
 
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
@@ -193,6 +195,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let router = protocol::s3::with_s3(protocol::router(app), Arc::new(door));
+    println!("epoxy: console at http://{addr}/console");
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
     // SHUTDOWN_GRACE, then end the live sessions and exit.
     let signalled = Arc::new(tokio::sync::Notify::new());

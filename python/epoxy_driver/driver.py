@@ -177,9 +177,14 @@ def start_spark(app_name, master, conf):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name).master(master)
-    # Defaults the conf may override: no web UI, and no console progress bar
+    # -- Spark UI (console proxy): on a random port, on loopback for local masters (the
+    # UI has no auth of its own; the console's sign-in guards it); reported in `ready`.
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = builder.config("spark.ui.port", "0").config("spark.ui.killEnabled", "false")
+    # -- end Spark UI
+    # Defaults the conf may override: no console progress bar
     # (it would only litter the log; progress goes out as events).
-    builder = builder.config("spark.ui.enabled", "false")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -561,6 +566,7 @@ def main(command_fd, event_fd):
     channel.send(
         "ready",
         spark_version=spark.version,
+        spark_ui=spark.sparkContext.uiWebUrl,  # Spark UI (console proxy)
         python_version=platform.python_version(),
         pid=os.getpid(),
     )

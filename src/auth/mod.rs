@@ -94,6 +94,11 @@ impl Authenticator {
         Self { keys, session_keys }
     }
 
+    /// The long-term keys (the console signs users in against them).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// Checks the request's signature for `service` (`glue` or `sts`) and returns the caller.
     pub async fn authenticate(
         &self,

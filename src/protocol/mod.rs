@@ -1,7 +1,7 @@
 //! HTTP: one port for Glue (AWS JSON 1.1: sessions and the Data Catalog), STS GetCallerIdentity
-//! (awsQuery), Lake Formation's permission grants (REST-JSON), `/health` and the driver-log URLs.
-//! Decodes the wire, asks auth who is calling, hands the operation to the api layer and encodes
-//! its answer or error exactly as botocore parses them.
+//! (awsQuery), Lake Formation's permission grants (REST-JSON), `/health`, the driver-log URLs,
+//! `/metrics` and the console. Decodes the wire, asks auth who is calling, hands the operation to
+//! the api layer and encodes its answer or error exactly as botocore parses them.
 
 mod aws_chunked;
 mod json;
@@ -16,6 +16,7 @@ use crate::api::{
 use crate::auth::Authenticator;
 use crate::auth::sigv4::RequestParts;
 use crate::catalog::CatalogService;
+use crate::console::{self, Console};
 use crate::sessions::SessionService;
 use axum::Router;
 use axum::body::Body;
@@ -37,16 +38,42 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 pub struct App {
     pub service: Arc<SessionService>,
     pub catalog: Arc<CatalogService>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
+    /// Whether `/metrics` is served to anyone (loopback binds and `--auth open`); otherwise
+    /// only to a signed-in console user, as scrapers cannot sign requests.
+    pub metrics_public: bool,
+    pub console: Arc<Console>,
+}
+
+impl App {
+    pub fn new(
+        service: Arc<SessionService>,
+        catalog: Arc<CatalogService>,
+        auth: Authenticator,
+        metrics_public: bool,
+    ) -> Self {
+        let auth = Arc::new(auth);
+        let console = Console::new(Arc::clone(&service), Arc::clone(&auth));
+        Self {
+            service,
+            catalog,
+            auth,
+            metrics_public,
+            console,
+        }
+    }
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    let console = console::router(Arc::clone(&app.console));
     Router::new()
         // Other methods on these paths get the AWS-style 404 from `handle`, not a bare 405.
         .route("/health", get(health).fallback(handle))
         .route("/logs/{token}", get(logs).fallback(handle))
+        .route("/metrics", get(metrics).fallback(handle))
         .fallback(handle)
         .with_state(app)
+        .merge(console)
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
@@ -56,6 +83,25 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// Prometheus scrape: the recorded metrics plus one grouped store query.
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if !app.metrics_public && !app.console.is_viewer(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "/metrics on a public bind is served to signed-in console users only\n",
+        )
+            .into_response();
+    }
+    match app.service.metrics_snapshot().await {
+        Ok(snapshot) => (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            crate::metrics::render(&snapshot),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    }
 }
 
 /// The URL GetSystemLogsForSession hands out: the token is the credential.
@@ -155,7 +201,13 @@ async fn handle(
     if is_query {
         return query::handle(&app, &parts, &request_id).await;
     }
+    let started = std::time::Instant::now();
     let result = glue(&app, &parts, target.as_deref()).await;
+    crate::metrics::request(
+        operation_label(target.as_deref()),
+        result.as_ref().err().map(|e| e.code.as_str()),
+        started.elapsed(),
+    );
     match result {
         Ok(body) => json::success(&request_id, body),
         Err(e) => {
@@ -209,6 +261,16 @@ async fn glue(
         "request"
     );
     result
+}
+
+/// The operation as a metrics label: one of the served operations, or "unknown" (a label
+/// taken from the client's header would let anyone grow the metrics without bound).
+fn operation_label(target: Option<&str>) -> &'static str {
+    target
+        .and_then(|t| t.strip_prefix("AWSGlue."))
+        .and_then(|op| api::OPERATIONS.iter().find(|known| **known == op))
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// Re-statusing a built error response (404 for paths that are not an AWS endpoint).

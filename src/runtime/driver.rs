@@ -88,6 +88,9 @@ pub enum DriverEvent {
     Ready {
         #[serde(default)]
         spark_version: String,
+        /// The driver's Spark UI, `http://host:port` (absent when the UI is disabled).
+        #[serde(default)]
+        spark_ui: Option<String>,
     },
     Failed {
         message: String,
@@ -209,6 +212,14 @@ pub struct DriverHandle {
     log_path: PathBuf,
     /// The driver's metastore credential, revoked when the handle goes.
     metastore: Option<DriverCredential>,
+    /// The loopback port of the driver's Spark UI, once ready.
+    spark_ui_port: Option<u16>,
+}
+
+/// The port of `http://host:port[/…]`.
+fn url_port(url: &str) -> Option<u16> {
+    let authority = url.split("://").nth(1)?.split('/').next()?;
+    authority.rsplit_once(':')?.1.parse().ok()
 }
 
 impl DriverHandle {
@@ -278,6 +289,7 @@ impl DriverHandle {
             token,
             log_path: log_path.to_path_buf(),
             metastore: None,
+            spark_ui_port: None,
         })
     }
 
@@ -294,12 +306,23 @@ impl DriverHandle {
         }
     }
 
+    /// The port of the driver's Spark UI, reachable on 127.0.0.1.
+    pub fn spark_ui_port(&self) -> Option<u16> {
+        self.spark_ui_port
+    }
+
     /// Waits for `ready`; on failure, the reason a user can act on.
     pub async fn wait_ready(&mut self, limit: Duration) -> Result<String, String> {
         let wait = async {
             loop {
                 match self.events.recv().await {
-                    Some(DriverEvent::Ready { spark_version }) => return Ok(spark_version),
+                    Some(DriverEvent::Ready {
+                        spark_version,
+                        spark_ui,
+                    }) => {
+                        self.spark_ui_port = spark_ui.as_deref().and_then(url_port);
+                        return Ok(spark_version);
+                    }
                     Some(DriverEvent::Failed { message }) => return Err(message),
                     Some(DriverEvent::Exited { reason }) => return Err(reason),
                     Some(other) => tracing::debug!(?other, "driver event before ready ignored"),

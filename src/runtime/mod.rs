@@ -173,6 +173,7 @@ impl DriverRuntime {
         profile: &DriverProfile,
     ) -> Result<DriverHandle, String> {
         let log_path = self.log_path(session_key);
+        let asked = std::time::Instant::now();
         if *profile == DriverProfile::default_profile()
             && let Some(mut driver) = self.take_warm().await
         {
@@ -184,9 +185,12 @@ impl DriverRuntime {
                 pid = driver.pid(),
                 "session took a warm driver"
             );
+            crate::metrics::session_started(true, asked.elapsed());
             return Ok(driver);
         }
-        self.start(app_name, profile, &log_path).await
+        let driver = self.start(app_name, profile, &log_path).await?;
+        crate::metrics::session_started(false, asked.elapsed());
+        Ok(driver)
     }
 
     async fn start(
@@ -255,6 +259,7 @@ impl DriverRuntime {
                 break driver;
             }
         };
+        crate::metrics::warm_pool_size(pool.len());
         self.refill.notify_one();
         Some(taken)
     }
@@ -267,7 +272,11 @@ impl DriverRuntime {
                     .logs_dir
                     .join(format!("warm-{}.log", uuid::Uuid::new_v4()));
                 match self.start("epoxy-warm", &profile, &log).await {
-                    Ok(driver) => self.pool.lock().await.push(driver),
+                    Ok(driver) => {
+                        let mut pool = self.pool.lock().await;
+                        pool.push(driver);
+                        crate::metrics::warm_pool_size(pool.len());
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "could not start a warm driver; retrying in 30 s");
                         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -282,6 +291,7 @@ impl DriverRuntime {
     /// Stops the idle warm drivers (graceful server shutdown).
     pub async fn drain(&self) {
         let drivers: Vec<_> = self.pool.lock().await.drain(..).collect();
+        crate::metrics::warm_pool_size(0);
         for driver in drivers {
             driver.shutdown(Duration::from_secs(5)).await;
         }

@@ -168,7 +168,7 @@ pub struct Session {
 }
 
 /// Glue bills every session that ran for at least one minute.
-const MIN_BILLED_SECONDS: f64 = 60.0;
+pub const MIN_BILLED_SECONDS: f64 = 60.0;
 
 impl Session {
     /// Seconds from READY to the end (or to `now_ms` while the session still runs).

@@ -102,7 +102,7 @@ impl SessionService {
         f: impl FnOnce(&dyn SessionStore) -> Result<T, E> + Send + 'static,
     ) -> Result<T, SessionError> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&*store))
+        tokio::task::spawn_blocking(move || crate::metrics::timed_store(|| f(&*store)))
             .await
             .map_err(|e| SessionError::Task(e.to_string()))?
             .map_err(Into::into)
@@ -475,6 +475,7 @@ impl SessionService {
                     // It started meanwhile: cancel it as a running statement.
                     return Box::pin(self.cancel_statement(tenant, session_id, id)).await;
                 }
+                crate::metrics::statement_finished(StatementState::Cancelled.as_str(), None);
                 Ok(())
             }
             StatementState::Running => {
@@ -538,6 +539,44 @@ impl SessionService {
                 }
             }
         }
+    }
+
+    /// The loopback port of a live session's Spark UI, in the caller's tenancy; `None` while
+    /// the driver starts, after it ended, or without a runtime.
+    pub async fn spark_ui_port(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Option<u16>, SessionError> {
+        let key = self.session(tenant, id).await?.key;
+        let (tx, rx) = oneshot::channel();
+        if !self.send(key, SupervisorCommand::SparkUi(tx)) {
+            return Ok(None);
+        }
+        // A driver still starting never answers: its task only listens for a stop then.
+        Ok(tokio::time::timeout(Duration::from_secs(2), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten())
+    }
+
+    /// What a `/metrics` scrape reports from the store (one grouped query) and the registry.
+    pub async fn metrics_snapshot(&self) -> Result<crate::metrics::Snapshot, SessionError> {
+        let usage = self.db(|s| s.usage(now_ms())).await?;
+        let mut snapshot = crate::metrics::Snapshot {
+            live_drivers: self.live_drivers(),
+            ..Default::default()
+        };
+        let mut by_status = BTreeMap::<String, u64>::new();
+        let mut by_account = BTreeMap::<String, f64>::new();
+        for row in usage {
+            *by_status.entry(row.status).or_default() += row.sessions;
+            *by_account.entry(row.account).or_default() += row.dpu_seconds;
+        }
+        snapshot.sessions_by_status = by_status.into_iter().collect();
+        snapshot.dpu_seconds_by_account = by_account.into_iter().collect();
+        Ok(snapshot)
     }
 
     /// Live drivers (for status output).

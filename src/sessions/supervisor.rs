@@ -41,6 +41,8 @@ pub enum SupervisorCommand {
     Cancel(i64),
     /// Stop the driver; the store already says STOPPING or TIMEOUT. Replies when done.
     Shutdown(Option<oneshot::Sender<()>>),
+    /// The loopback port of the driver's Spark UI (no reply before the driver is ready).
+    SparkUi(oneshot::Sender<Option<u16>>),
 }
 
 /// The live sessions' task inboxes, by session key.
@@ -53,6 +55,8 @@ pub struct Supervisor {
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
     registry: Registry,
     access: DriverAccess,
+    /// When the running statement was sent to the driver (for its duration metric).
+    statement_started: std::time::Instant,
 }
 
 /// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
@@ -61,7 +65,7 @@ async fn db<T: Send + 'static>(
     f: impl FnOnce(&dyn SessionStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Option<T> {
     let store = Arc::clone(store);
-    match tokio::task::spawn_blocking(move || f(&*store)).await {
+    match tokio::task::spawn_blocking(move || crate::metrics::timed_store(|| f(&*store))).await {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "store call failed in a session task");
@@ -99,6 +103,7 @@ impl Supervisor {
             commands,
             registry,
             access,
+            statement_started: std::time::Instant::now(),
         };
         tokio::spawn(supervisor.run(session));
     }
@@ -200,6 +205,7 @@ impl Supervisor {
                         }
                     }
                     Some(SupervisorCommand::Cancel(_)) => {}
+                    Some(SupervisorCommand::SparkUi(reply)) => { let _ = reply.send(driver.spark_ui_port()); }
                     Some(SupervisorCommand::Shutdown(reply)) => {
                         driver.shutdown(STOP_GRACE).await;
                         self.finish_stop(reply).await;
@@ -234,6 +240,7 @@ impl Supervisor {
                                 ),
                             ),
                         };
+                        crate::metrics::statement_finished(state.as_str(), Some(self.statement_started.elapsed()));
                         let key = self.key;
                         db(&self.store, move |s| {
                             let at_ms = now_ms();
@@ -289,6 +296,7 @@ impl Supervisor {
                 // The driver is gone; its Exited event follows and fails the session.
                 tracing::warn!(error = %e, "could not send a statement to the driver");
             }
+            self.statement_started = std::time::Instant::now();
             return Some(statement.id);
         }
     }

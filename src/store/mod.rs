@@ -60,6 +60,15 @@ pub enum StatementUpdate<'a> {
     },
 }
 
+/// Sessions of one account in one status, and their DPU-seconds so far (for metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub account: String,
+    pub status: String,
+    pub sessions: u64,
+    pub dpu_seconds: f64,
+}
+
 /// The most tags one session may carry (Glue's limit per resource).
 pub const MAX_TAGS: usize = 50;
 
@@ -173,6 +182,9 @@ pub trait SessionStore: CredentialStore {
         output: &StatementOutput,
         at_ms: i64,
     ) -> Result<(), StoreError>;
+
+    /// Counts and DPU-seconds (as [`Session::dpu_seconds`] bills them) per account and status.
+    fn usage(&self, now_ms: i64) -> Result<Vec<UsageRow>, StoreError>;
 
     /// A persistent random key for signing tokens, made on first use.
     fn secret(&self) -> Result<Vec<u8>, StoreError>;

@@ -6,10 +6,10 @@ mod objects;
 
 use super::{
     CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
-    SessionStore, StatementUpdate, StoreError,
+    SessionStore, StatementUpdate, StoreError, UsageRow,
 };
 use crate::sessions::model::{
-    Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+    MIN_BILLED_SECONDS, Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value,
@@ -393,6 +393,27 @@ impl SessionStore for SqliteStore {
                     )
                 };
                 Ok((key, reason))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn usage(&self, now_ms: i64) -> Result<Vec<UsageRow>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT account, status, COUNT(*),
+                        TOTAL(CASE WHEN ready_ms IS NULL THEN 0
+                              WHEN completed_ms IS NULL THEN MAX(?1 - ready_ms, 0) / 1000.0
+                              ELSE MAX((completed_ms - ready_ms) / 1000.0, ?2) END * max_capacity)
+                 FROM sessions GROUP BY account, status",
+            )?;
+            let rows = stmt.query_map(params![now_ms, MIN_BILLED_SECONDS], |row| {
+                Ok(UsageRow {
+                    account: row.get(0)?,
+                    status: row.get(1)?,
+                    sessions: row.get::<_, i64>(2)?.max(0) as u64,
+                    dpu_seconds: row.get(3)?,
+                })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

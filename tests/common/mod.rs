@@ -57,11 +57,7 @@ impl Server {
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App {
-            service,
-            catalog,
-            auth,
-        }));
+        let router = protocol::router(Arc::new(App::new(service, catalog, auth, true)));
         Self { router, _dir: dir }
     }
 

@@ -1,0 +1,790 @@
+//! The web console at `/console`: server-rendered HTML (minijinja templates, escaped by
+//! default) with a little script that refreshes fragments. It is a door like the Glue API:
+//! it reads and changes sessions only through [`SessionService`], for the viewer's tenancy.
+
+mod auth;
+mod cost;
+mod sparkui;
+
+pub use auth::ConsoleAuth;
+
+use crate::api::error::{ApiError, ErrorCode};
+use crate::auth::Authenticator;
+use crate::sessions::model::{Session, SessionStatus, Statement, StatementState};
+use crate::sessions::{SessionService, now_ms};
+use auth::Viewer;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::Uri;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Sessions per list page.
+const PAGE: usize = 25;
+/// Most ListSessions calls one filtered page may take (a status filter skips rows).
+const MAX_PAGE_CALLS: usize = 20;
+/// Sessions the cost chart reads at most.
+const MAX_COST_SESSIONS: usize = 20_000;
+/// How much of a driver log the page shows.
+const LOG_TAIL_BYTES: u64 = 64 * 1024;
+
+/// The console's shared state: the service it calls, its sign-in checker and its templates.
+pub struct Console {
+    service: Arc<SessionService>,
+    auth: ConsoleAuth,
+    templates: minijinja::Environment<'static>,
+}
+
+impl Console {
+    pub fn new(service: Arc<SessionService>, auth: Arc<Authenticator>) -> Arc<Self> {
+        let mut templates = minijinja::Environment::new();
+        // Session ids may hold `/`, which `urlencode` keeps: paths need every byte encoded.
+        templates.add_filter("segment", |id: String| url_path_segment(&id));
+        for (name, source) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("signin.html", include_str!("templates/signin.html")),
+            ("sessions.html", include_str!("templates/sessions.html")),
+            (
+                "session_rows.html",
+                include_str!("templates/session_rows.html"),
+            ),
+            ("session.html", include_str!("templates/session.html")),
+            (
+                "session_body.html",
+                include_str!("templates/session_body.html"),
+            ),
+            ("error.html", include_str!("templates/error.html")),
+        ] {
+            templates
+                .add_template(name, source)
+                .expect("the console's templates parse");
+        }
+        Arc::new(Self {
+            service,
+            auth: ConsoleAuth::new(auth),
+            templates,
+        })
+    }
+
+    /// Whether the request carries a valid console sign-in (or the console is open).
+    pub fn is_viewer(&self, headers: &HeaderMap) -> bool {
+        self.auth.viewer(headers).is_some()
+    }
+
+    fn render(&self, name: &str, context: impl Serialize) -> Response {
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(context)))
+        {
+            Ok(html) => (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                html,
+            )
+                .into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "console template failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "template error\n").into_response()
+            }
+        }
+    }
+
+    /// A service error as the console shows it (the same codes the Glue API answers).
+    fn error(&self, e: impl Into<ApiError>) -> Response {
+        let e: ApiError = e.into();
+        let status = match e.code {
+            ErrorCode::EntityNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::InternalService => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = self.render(
+            "error.html",
+            serde_json::json!({ "code": e.code.as_str(), "message": e.message }),
+        );
+        *response.status_mut() = status;
+        response
+    }
+}
+
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/console", get(sessions_page))
+        .route("/console/", get(sessions_page))
+        .route("/console/rows", get(session_rows))
+        .route("/console/cost.svg", get(cost_svg))
+        .route("/console/signin", get(sign_in_page).post(sign_in))
+        .route("/console/signout", post(sign_out))
+        .route("/console/sessions/{id}", get(session_page))
+        .route("/console/sessions/{id}/body", get(session_body))
+        .route("/console/sessions/{id}/log", get(session_log))
+        .route("/console/sessions/{id}/statements", post(run_statement))
+        .route(
+            "/console/sessions/{id}/statements/{n}/cancel",
+            post(cancel_statement),
+        )
+        .route("/console/sessions/{id}/stop", post(stop_session))
+        .route("/console/sessions/{id}/sparkui", get(spark_ui))
+        .route("/console/sessions/{id}/sparkui/", get(spark_ui))
+        .route("/console/sessions/{id}/sparkui/{*rest}", get(spark_ui))
+        .with_state(console)
+}
+
+/// Why the console turned a request away before doing anything.
+#[derive(Debug)]
+enum Refused {
+    /// A page without a sign-in: go to the form.
+    SignIn,
+    /// A fetch or picture without a sign-in.
+    Unauthorized,
+    Forbidden(&'static str),
+    BadForm(String),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => Redirect::to("/console/signin").into_response(),
+            Self::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "sign in to the console\n").into_response()
+            }
+            Self::Forbidden(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
+            Self::BadForm(why) => {
+                (StatusCode::BAD_REQUEST, format!("unreadable form: {why}\n")).into_response()
+            }
+        }
+    }
+}
+
+/// What a GET asks for: a whole page (no sign-in → the form) or a fragment or picture the
+/// page's script fetches (no sign-in → 401).
+#[derive(Clone, Copy)]
+enum View {
+    Page,
+    Fragment,
+}
+
+fn get_viewer(console: &Console, headers: &HeaderMap, view: View) -> Result<Viewer, Refused> {
+    console.auth.viewer(headers).ok_or(match view {
+        View::Page => Refused::SignIn,
+        View::Fragment => Refused::Unauthorized,
+    })
+}
+
+/// A cross-site form post is refused before anything else: its Origin names another site.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    origin_host.is_some() && origin_host == host
+}
+
+/// The viewer of a POST with its decoded form, if the form carries the viewer's CSRF token.
+fn post_viewer<T: serde::de::DeserializeOwned>(
+    console: &Console,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Viewer, T), Refused> {
+    if !same_origin(headers) {
+        return Err(Refused::Forbidden("cross-origin request refused"));
+    }
+    let viewer = console
+        .auth
+        .viewer(headers)
+        .ok_or(Refused::Forbidden("sign in to the console first"))?;
+    let csrf: CsrfField = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    if csrf.csrf.as_deref() != Some(viewer.csrf.as_str()) {
+        return Err(Refused::Forbidden(
+            "missing or wrong CSRF token; reload the page and try again",
+        ));
+    }
+    let form = serde_urlencoded::from_bytes(body).map_err(|e| Refused::BadForm(e.to_string()))?;
+    Ok((viewer, form))
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfField {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoFields {}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A session as the list and the session page show it.
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    status: &'static str,
+    live: bool,
+    error_message: Option<String>,
+    created: String,
+    ready: Option<String>,
+    completed: Option<String>,
+    max_capacity: f64,
+    execution_seconds: String,
+    dpu_seconds: String,
+}
+
+impl SessionView {
+    fn of(session: &Session, now: i64) -> Self {
+        Self {
+            id: session.id.clone(),
+            status: session.status.as_str(),
+            live: session.status.is_live(),
+            error_message: session.error_message.clone(),
+            created: rfc3339(session.created_ms),
+            ready: session.ready_ms.map(rfc3339),
+            completed: session.completed_ms.map(rfc3339),
+            max_capacity: session.max_capacity,
+            execution_seconds: format!("{:.1}", session.execution_seconds(now)),
+            dpu_seconds: format!("{:.1}", session.dpu_seconds(now)),
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+struct ListFilter {
+    #[serde(default)]
+    status: String,
+    /// `key=value`: sessions carrying this tag.
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    next: String,
+}
+
+struct ListPage {
+    sessions: Vec<SessionView>,
+    next: Option<String>,
+}
+
+async fn list(
+    console: &Console,
+    viewer: &Viewer,
+    filter: &ListFilter,
+) -> Result<ListPage, ApiError> {
+    let status = match filter.status.as_str() {
+        "" => None,
+        s => Some(
+            s.parse::<SessionStatus>()
+                .map_err(|_| ApiError::invalid_input(format!("Unknown status {s:?}")))?,
+        ),
+    };
+    let mut tags = BTreeMap::new();
+    if !filter.tag.is_empty() {
+        let (k, v) = filter
+            .tag
+            .split_once('=')
+            .unwrap_or((filter.tag.as_str(), ""));
+        tags.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let now = now_ms();
+    let mut sessions = Vec::new();
+    let mut token = Some(filter.next.clone()).filter(|t| !t.is_empty());
+    for _ in 0..MAX_PAGE_CALLS {
+        let (page, next) = console
+            .service
+            .list_sessions(&viewer.tenant, tags.clone(), PAGE, token.as_deref())
+            .await?;
+        sessions.extend(
+            page.iter()
+                .filter(|s| status.is_none_or(|want| s.status == want))
+                .map(|s| SessionView::of(s, now)),
+        );
+        token = next;
+        if sessions.len() >= PAGE || token.is_none() {
+            break;
+        }
+    }
+    Ok(ListPage {
+        sessions,
+        next: token,
+    })
+}
+
+fn list_context(viewer: &Viewer, filter: &ListFilter, page: ListPage) -> serde_json::Value {
+    let statuses = [
+        SessionStatus::Provisioning,
+        SessionStatus::Ready,
+        SessionStatus::Stopping,
+        SessionStatus::Stopped,
+        SessionStatus::Failed,
+        SessionStatus::Timeout,
+    ]
+    .map(SessionStatus::as_str);
+    let next_query = page.next.map(|next| {
+        serde_urlencoded::to_string(ListFilter {
+            next,
+            ..filter.clone()
+        })
+        .unwrap_or_default()
+    });
+    let rows_query = serde_urlencoded::to_string(filter).unwrap_or_default();
+    serde_json::json!({
+        "viewer": viewer_context(viewer),
+        "filter": filter,
+        "statuses": statuses,
+        "sessions": page.sessions,
+        "next_query": next_query,
+        "rows_query": rows_query,
+    })
+}
+
+fn viewer_context(viewer: &Viewer) -> serde_json::Value {
+    serde_json::json!({
+        "account": viewer.tenant.account,
+        "region": viewer.tenant.region,
+        "csrf": viewer.csrf,
+        "signed_in": viewer.signed_in,
+    })
+}
+
+async fn sessions_page(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(filter): Query<ListFilter>,
+) -> Response {
+    show_list(&console, &headers, &filter, View::Page).await
+}
+
+async fn session_rows(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(filter): Query<ListFilter>,
+) -> Response {
+    show_list(&console, &headers, &filter, View::Fragment).await
+}
+
+async fn show_list(
+    console: &Console,
+    headers: &HeaderMap,
+    filter: &ListFilter,
+    view: View,
+) -> Response {
+    let viewer = match get_viewer(console, headers, view) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let template = match view {
+        View::Page => "sessions.html",
+        View::Fragment => "session_rows.html",
+    };
+    match list(console, &viewer, filter).await {
+        Ok(page) => console.render(template, list_context(&viewer, filter, page)),
+        Err(e) => console.error(e),
+    }
+}
+
+async fn cost_svg(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let viewer = match get_viewer(&console, &headers, View::Fragment) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let mut sessions = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = console
+            .service
+            .list_sessions(&viewer.tenant, BTreeMap::new(), 1000, token.as_deref())
+            .await;
+        let (page, next) = match page {
+            Ok(p) => p,
+            Err(e) => return console.error(e),
+        };
+        sessions.extend(page);
+        token = next;
+        if token.is_none() || sessions.len() >= MAX_COST_SESSIONS {
+            break;
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        cost::svg(&sessions, now_ms()),
+    )
+        .into_response()
+}
+
+async fn sign_in_page(State(console): State<Arc<Console>>) -> Response {
+    if console.auth.is_open() {
+        return Redirect::to("/console").into_response();
+    }
+    console.render(
+        "signin.html",
+        serde_json::json!({ "region": auth::DEFAULT_REGION }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    region: String,
+}
+
+async fn sign_in(State(console): State<Arc<Console>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !same_origin(&headers) {
+        return Refused::Forbidden("cross-origin request refused").into_response();
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<SignInForm>(&body) else {
+        return (StatusCode::BAD_REQUEST, "the sign-in form is incomplete\n").into_response();
+    };
+    let region = match form.region.trim() {
+        "" => auth::DEFAULT_REGION,
+        r => r,
+    };
+    match console
+        .auth
+        .sign_in(form.access_key_id.trim(), &form.secret_access_key, region)
+    {
+        Some(cookie) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::SET_COOKIE, ConsoleAuth::set_cookie(Some(&cookie))),
+                (header::LOCATION, "/console".to_string()),
+            ],
+        )
+            .into_response(),
+        None => {
+            let mut response = console.render(
+                "signin.html",
+                serde_json::json!({
+                    "region": region,
+                    "access_key_id": form.access_key_id,
+                    "failed": true,
+                }),
+            );
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+    }
+}
+
+async fn sign_out(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = post_viewer::<NoFields>(&console, &headers, &body) {
+        return r.into_response();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, ConsoleAuth::set_cookie(None)),
+            (header::LOCATION, "/console/signin".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// A statement as the session page shows it.
+#[derive(Serialize)]
+struct StatementView {
+    id: i64,
+    state: &'static str,
+    active: bool,
+    progress_percent: u32,
+    code: String,
+    started: Option<String>,
+    completed: Option<String>,
+    output: Option<String>,
+    error: Option<String>,
+    traceback: Option<String>,
+    picture: Option<String>,
+}
+
+impl StatementView {
+    fn of(statement: &Statement) -> Self {
+        let output = statement.output.as_ref();
+        let active = matches!(
+            statement.state,
+            StatementState::Waiting | StatementState::Running | StatementState::Cancelling
+        );
+        Self {
+            id: statement.id,
+            state: statement.state.as_str(),
+            active,
+            progress_percent: (statement.progress.clamp(0.0, 1.0) * 100.0).round() as u32,
+            code: statement.code.clone(),
+            started: (statement.started_ms > 0).then(|| rfc3339(statement.started_ms)),
+            completed: (statement.completed_ms > 0).then(|| rfc3339(statement.completed_ms)),
+            output: output.map(|o| o.text.clone()).filter(|t| !t.is_empty()),
+            error: output.and_then(|o| {
+                o.error_name
+                    .as_ref()
+                    .map(|name| format!("{name}: {}", o.error_value.as_deref().unwrap_or_default()))
+            }),
+            traceback: output
+                .filter(|o| !o.traceback.is_empty())
+                .map(|o| o.traceback.concat()),
+            picture: output
+                .and_then(|o| o.picture.as_ref())
+                .filter(|p| p.mime_type == "image/png;base64")
+                .map(|p| format!("data:image/png;base64,{}", p.data)),
+        }
+    }
+}
+
+async fn session_context(
+    console: &Console,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let session = console.service.session(&viewer.tenant, id).await?;
+    let arn = viewer.tenant.session_arn(id);
+    let tags = console.service.get_tags(&viewer.tenant, &arn).await?;
+    let mut statements = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (page, next) = console
+            .service
+            .list_statements(&viewer.tenant, id, token.as_deref())
+            .await?;
+        statements.extend(page.iter().map(StatementView::of));
+        token = next;
+        if token.is_none() {
+            break;
+        }
+    }
+    statements.reverse(); // newest first
+    let settings = serde_json::from_str::<serde_json::Value>(&session.spec_json)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| session.spec_json.clone());
+    Ok(serde_json::json!({
+        "viewer": viewer_context(viewer),
+        "session": SessionView::of(&session, now_ms()),
+        "ready": session.status == SessionStatus::Ready,
+        "stoppable": session.status.can_become(SessionStatus::Stopping),
+        "settings": settings,
+        "tags": tags,
+        "statements": statements,
+    }))
+}
+
+async fn session_page(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    show_session(&console, &headers, &id, View::Page).await
+}
+
+async fn session_body(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    show_session(&console, &headers, &id, View::Fragment).await
+}
+
+async fn show_session(console: &Console, headers: &HeaderMap, id: &str, view: View) -> Response {
+    let viewer = match get_viewer(console, headers, view) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let template = match view {
+        View::Page => "session.html",
+        View::Fragment => "session_body.html",
+    };
+    match session_context(console, &viewer, id).await {
+        Ok(context) => console.render(template, context),
+        Err(e) => console.error(e),
+    }
+}
+
+async fn session_log(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match get_viewer(&console, &headers, View::Fragment) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let token = match console.service.log_token(&viewer.tenant, &id).await {
+        Ok(t) => t,
+        Err(e) => return console.error(e),
+    };
+    let no_log = || (StatusCode::NOT_FOUND, "this session has no driver log\n").into_response();
+    let Some(path) = console.service.log_path(&token) else {
+        return no_log();
+    };
+    match tail(&path).await {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(_) => no_log(),
+    }
+}
+
+/// The last `LOG_TAIL_BYTES` of a file, from a line start.
+async fn tail(path: &std::path::Path) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let start = len.saturating_sub(LOG_TAIL_BYTES);
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(match (start > 0, text.find('\n')) {
+        (true, Some(at)) => text[at + 1..].to_string(),
+        _ => text,
+    })
+}
+
+/// The session's live Spark UI through the proxy (Jobs, Stages, SQL, Executors, Environment…).
+async fn spark_ui(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(params): Path<BTreeMap<String, String>>,
+    uri: Uri,
+) -> Response {
+    let viewer = match get_viewer(&console, &headers, View::Page) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let Some(id) = params.get("id") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // The prefix as the browser spelled it (its percent-encoding of the id may differ from ours).
+    let Some((raw_id, rest)) = uri
+        .path()
+        .strip_prefix("/console/sessions/")
+        .and_then(|p| p.split_once('/'))
+        .and_then(|(raw_id, tail)| Some((raw_id, tail.strip_prefix("sparkui")?)))
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let prefix = format!("/console/sessions/{raw_id}/sparkui");
+    if rest.is_empty() {
+        return Redirect::to(&format!("{prefix}/")).into_response();
+    }
+    let port = match console.service.spark_ui_port(&viewer.tenant, id).await {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            return console.error(ApiError::not_found(format!(
+                "Session {id} has no live Spark UI (it runs only while the session is READY)"
+            )));
+        }
+        Err(e) => return console.error(e),
+    };
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    sparkui::proxy(port, &prefix, &path_and_query, &headers).await
+}
+
+fn back_to(id: &str) -> Response {
+    let path: String = url_path_segment(id);
+    Redirect::to(&format!("/console/sessions/{path}")).into_response()
+}
+
+/// Percent-encodes a session id for a URL path.
+fn url_path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct RunForm {
+    code: String,
+}
+
+async fn run_statement(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (viewer, form) = match post_viewer::<RunForm>(&console, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    if form.code.trim().is_empty() {
+        return console.error(ApiError::invalid_input("Type some code to run"));
+    }
+    match console
+        .service
+        .run_statement(&viewer.tenant, &id, form.code)
+        .await
+    {
+        Ok(_) => back_to(&id),
+        Err(e) => console.error(e),
+    }
+}
+
+async fn cancel_statement(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, i64)>,
+    body: Bytes,
+) -> Response {
+    let (viewer, NoFields {}) = match post_viewer(&console, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    match console
+        .service
+        .cancel_statement(&viewer.tenant, &id, n)
+        .await
+    {
+        Ok(()) => back_to(&id),
+        Err(e) => console.error(e),
+    }
+}
+
+async fn stop_session(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (viewer, NoFields {}) = match post_viewer(&console, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    match console.service.stop_session(&viewer.tenant, &id).await {
+        Ok(()) => back_to(&id),
+        Err(e) => console.error(e),
+    }
+}

@@ -1,0 +1,127 @@
+//! The live Spark UI of a session, proxied at `/console/sessions/<id>/sparkui/` behind the
+//! console's sign-in. Spark builds its links from the `X-Forwarded-Context` header of each
+//! request, so warm-pool drivers need no prefix at start; redirects to the driver's own address
+//! are rewritten under the prefix. Bodies stream both ways untouched.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+
+/// Request headers passed on to Spark (never the console's cookie).
+const FORWARDED_REQUEST_HEADERS: [header::HeaderName; 3] = [
+    header::ACCEPT,
+    header::ACCEPT_LANGUAGE,
+    header::IF_MODIFIED_SINCE,
+];
+
+/// Response headers passed back to the browser.
+const FORWARDED_RESPONSE_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CACHE_CONTROL,
+    header::LAST_MODIFIED,
+    header::EXPIRES,
+];
+
+/// `Location` as the browser must follow it: an absolute URL of the driver, or a path Spark
+/// made without the prefix, goes under `prefix`.
+pub fn rewrite_location(location: &str, prefix: &str) -> String {
+    let path = match location.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
+        None => location,
+    };
+    if path.starts_with(prefix) || !path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
+
+/// Sends `path_and_query` to the Spark UI on 127.0.0.1:`port`, streaming its answer back.
+pub async fn proxy(port: u16, prefix: &str, path_and_query: &str, headers: &HeaderMap) -> Response {
+    let unavailable = |why: String| {
+        tracing::debug!(port, error = %why, "Spark UI proxy");
+        (
+            StatusCode::BAD_GATEWAY,
+            "the session's Spark UI does not answer\n",
+        )
+            .into_response()
+    };
+    let stream = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+            Ok(pair) => pair,
+            Err(e) => return unavailable(e.to_string()),
+        };
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "Spark UI connection ended");
+        }
+    });
+    let mut request = Request::get(path_and_query)
+        .header(header::HOST, format!("127.0.0.1:{port}"))
+        .header("x-forwarded-context", prefix);
+    for name in FORWARDED_REQUEST_HEADERS {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(request) = request.body(Body::empty()) else {
+        return (StatusCode::BAD_REQUEST, "unusable Spark UI path\n").into_response();
+    };
+    let upstream = match sender.send_request(request).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let (parts, body) = upstream.into_parts();
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = parts.status;
+    for name in FORWARDED_RESPONSE_HEADERS {
+        if let Some(value) = parts.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    if let Some(location) = parts
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        && let Ok(value) = HeaderValue::from_str(&rewrite_location(location, prefix))
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_under_the_prefix() {
+        let prefix = "/console/sessions/s1/sparkui";
+        assert_eq!(
+            rewrite_location("http://127.0.0.1:4041/jobs/", prefix),
+            "/console/sessions/s1/sparkui/jobs/"
+        );
+        assert_eq!(
+            rewrite_location(
+                "http://127.0.0.1:4041/console/sessions/s1/sparkui/jobs/",
+                prefix
+            ),
+            "/console/sessions/s1/sparkui/jobs/"
+        );
+        assert_eq!(
+            rewrite_location("/stages/", prefix),
+            "/console/sessions/s1/sparkui/stages/"
+        );
+        assert_eq!(
+            rewrite_location("http://127.0.0.1:4041", prefix),
+            "/console/sessions/s1/sparkui/"
+        );
+    }
+}
