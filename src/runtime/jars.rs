@@ -203,8 +203,11 @@ fn fetch(missing: &[JarPin], jars_dir: &Path, repository: &Path) -> Result<(), P
     let pom_path = work.join("pom.xml");
     std::fs::write(&pom_path, pom(missing)).map_err(io_err(&pom_path))?;
     let mvn = std::env::var_os("EPOXY_MVN").unwrap_or_else(|| "mvn".into());
+    // Maven's output is progress for a person: on stderr, so stdout keeps only what epoxy prints.
     let status = Command::new(&mvn)
+        .stdout(std::io::stderr())
         .arg("-B")
+        .arg("-Dstyle.color=never")
         .arg("-f")
         .arg(&pom_path)
         .arg(format!("-Dmaven.repo.local={}", repository.display()))

@@ -213,8 +213,9 @@ fn ensure_venv(venv: &Path) -> Result<PathBuf, ProvisionError> {
 }
 
 /// Runs a set-up step with its output on the terminal, so progress is visible.
+/// Their stdout goes to our stderr: `epoxy provision` prints only the interpreter's path on stdout.
 fn run(command: &mut Command, what: &str) -> Result<(), ProvisionError> {
-    let status = command.status().map_err(|e| {
+    let status = command.stdout(std::io::stderr()).status().map_err(|e| {
         ProvisionError::Python(format!(
             "could not {what}: {e} (is python3 with the venv module installed?)"
         ))
