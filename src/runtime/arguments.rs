@@ -63,7 +63,7 @@ pub enum ArgumentError {
     )]
     Scala(String),
     #[error(
-        "DefaultArguments {argument}: {path} is an s3:// path; s3:// paths need the S3 endpoint, which epoxy does not serve yet. Use a local path or a file:// URL"
+        "DefaultArguments {argument}: {path} is an s3:// path; epoxy takes this argument from local files only. Use a local path or a file:// URL"
     )]
     S3Path { argument: String, path: String },
     #[error(

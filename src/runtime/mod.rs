@@ -403,6 +403,53 @@ mod tests {
     }
 
     #[test]
+    fn drivers_get_s3a_at_the_endpoint_with_no_keys() {
+        let jars = [Path::new("/j/hadoop-aws.jar"), Path::new("/j/sdk.jar")];
+        let built_in = S3Config::BuiltIn {
+            endpoint: "http://127.0.0.1:4747".into(),
+        };
+        let conf: BTreeMap<_, _> = platform_conf(&built_in, &jars).into_iter().collect();
+        for scheme in ["s3", "s3n", "s3a"] {
+            assert_eq!(
+                conf[&format!("spark.hadoop.fs.{scheme}.impl")],
+                "org.apache.hadoop.fs.s3a.S3AFileSystem"
+            );
+        }
+        assert_eq!(
+            conf["spark.hadoop.fs.s3a.endpoint"],
+            "http://127.0.0.1:4747"
+        );
+        assert_eq!(conf["spark.hadoop.fs.s3a.path.style.access"], "true");
+        assert_eq!(conf["spark.hadoop.fs.s3a.connection.ssl.enabled"], "false");
+        assert_eq!(
+            conf["spark.driver.extraClassPath"],
+            "/j/hadoop-aws.jar:/j/sdk.jar"
+        );
+        assert!(
+            !conf
+                .keys()
+                .any(|k| k.contains("access.key") || k.contains("secret"))
+        );
+        let external = S3Config::External {
+            endpoint: "https://s3.example.com".into(),
+        };
+        let conf: BTreeMap<_, _> = platform_conf(&external, &jars).into_iter().collect();
+        assert_eq!(conf["spark.hadoop.fs.s3a.connection.ssl.enabled"], "true");
+    }
+
+    #[test]
+    fn datalake_sessions_are_not_warm_eligible() {
+        let args = BTreeMap::from([("--datalake-formats".to_string(), "delta".to_string())]);
+        let args = SessionArguments::parse(&args).unwrap();
+        let profile = DriverProfile::for_session(Some("G.1X"), &args, None);
+        assert_eq!(
+            profile.datalake_formats,
+            BTreeSet::from(["delta".to_string()])
+        );
+        assert_ne!(profile, DriverProfile::default_profile());
+    }
+
+    #[test]
     fn kernel_sessions_are_warm_eligible_and_layers_are_not() {
         let kernel = BTreeMap::from([
             ("--glue_kernel_version".to_string(), "1.0.9".to_string()),
