@@ -121,6 +121,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store =
         Arc::new(SqliteStore::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
 
+    // Bound before the drivers start: they are told the real address (after a port-0 bind),
+    // as the Glue endpoint and as the built-in S3's.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let s3 = match &external_s3 {
+        Some(endpoint) => S3Config::External {
+            endpoint: endpoint.clone(),
+        },
+        None => S3Config::BuiltIn {
+            endpoint: format!("http://{addr}"),
+        },
+    };
     let catalog = Arc::new(catalog_service(&args, &store)?);
     let metastore = start_metastore(&args, &catalog).await?;
     let runtime = match args.runtime_kind {
@@ -135,14 +149,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 logs_dir,
                 args.warm_pool,
                 Some(metastore),
+                s3.clone(),
             ))
         }
     };
-    // Bound before the service starts: drivers are told the real address (after a port-0 bind).
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
     let config = ServiceConfig {
         minute: Duration::from_secs_f64(args.minute_seconds),
         max_live_sessions: args
@@ -153,7 +163,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let tenancy = match &keys {
         Keys::Open => Tenancy::Open,
-        Keys::Accounts(accounts) => Tenancy::Accounts(accounts.clone()),
+        Keys::Accounts(accounts) => Tenancy::Accounts {
+            accounts: accounts.clone(),
+            store: store.clone(),
+        },
     };
     let objects = match external_s3 {
         None => Some(ObjectService::open(
@@ -175,14 +188,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     tracing::info!(%addr, data_dir = %data_dir.display(), "epoxy serving");
     println!("epoxy: listening on http://{addr}");
-    let s3 = match &external_s3 {
-        Some(endpoint) => S3Config::External {
-            endpoint: endpoint.clone(),
-        },
-        None => S3Config::BuiltIn {
-            endpoint: format!("http://{addr}"),
-        },
-    };
     tracing::info!(
         endpoint = s3.endpoint(),
         built_in = s3.is_built_in(),

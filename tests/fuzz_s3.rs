@@ -138,7 +138,8 @@ fn dump(dir: &Path) -> (Vec<String>, Vec<PathBuf>) {
     (rows, files(dir))
 }
 
-async fn door(tenancy: Tenancy) -> Door {
+/// A door over a seeded store; strict with `accounts`, open without.
+async fn door(accounts: Option<Accounts>) -> Door {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(&dir.path().join("epoxy.db")).expect("store"));
     // Seed through an open door on the same store, so strict mode has something to guard.
@@ -175,6 +176,13 @@ async fn door(tenancy: Tenancy) -> Door {
     let uri = format!("/{BUCKET}/mp?partNumber=1&uploadId={upload_id}");
     assert_eq!(send(&seeder, put("PUT", &uri, b"part one")).await.0, 200);
 
+    let tenancy = match accounts {
+        Some(accounts) => Tenancy::Accounts {
+            accounts,
+            store: store.clone(),
+        },
+        None => Tenancy::Open,
+    };
     let objects = ObjectService::open(dir.path(), store as Arc<dyn ObjectStore>, tenancy.clone())
         .expect("objects");
     let router = with_s3(
@@ -351,16 +359,13 @@ fn run(strict: bool) {
         .enable_all()
         .build()
         .expect("runtime");
-    let tenancy = if strict {
-        let accounts = Accounts::parse(
+    let accounts = strict.then(|| {
+        Accounts::parse(
             "[[account]]\naccess_key_id = \"AKIAFUZZFUZZFUZZFUZZ\"\nsecret_access_key = \"s\"\naccount_id = \"123456789012\"\n",
         )
-        .expect("accounts");
-        Tenancy::Accounts(accounts)
-    } else {
-        Tenancy::Open
-    };
-    let door = rt.block_on(door(tenancy));
+        .expect("accounts")
+    });
+    let door = rt.block_on(door(accounts));
     let mut runner = TestRunner::new(Config {
         cases: cases(),
         failure_persistence: None,

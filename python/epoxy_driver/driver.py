@@ -23,6 +23,7 @@ import threading
 import time
 import types
 
+from epoxy_driver import session_aws
 from epoxy_driver.repl import Repl
 
 log = logging.getLogger("epoxy_driver")
@@ -273,6 +274,7 @@ class Driver:
 
     def _apply_handover(self, handover):
         os.environ.update(handover["env"])
+        session_aws.apply(self.spark, handover["env"])
         work_dir = handover["work_dir"]
         os.makedirs(work_dir, exist_ok=True)
         os.makedirs(handover["temp_dir"], exist_ok=True)

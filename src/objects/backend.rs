@@ -250,7 +250,7 @@ impl ObjectService {
     }
 
     async fn caller_bucket<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<Bucket> {
-        let account = self.tenancy.account(req.credentials.as_ref())?;
+        let account = self.tenancy.account(req.credentials.as_ref()).await?;
         self.owned_bucket(bucket, &account).await
     }
 
@@ -440,7 +440,7 @@ impl S3 for ObjectService {
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        let account = self.tenancy.account(req.credentials.as_ref())?;
+        let account = self.tenancy.account(req.credentials.as_ref()).await?;
         let bucket = Bucket {
             name: req.input.bucket.clone(),
             account,
@@ -509,7 +509,7 @@ impl S3 for ObjectService {
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        let account = self.tenancy.account(req.credentials.as_ref())?;
+        let account = self.tenancy.account(req.credentials.as_ref()).await?;
         let owner = account.clone();
         let buckets = self.db(move |s| s.buckets(&account)).await?;
         Ok(S3Response::new(dto::ListBucketsOutput {
@@ -659,7 +659,7 @@ impl S3 for ObjectService {
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
-        let account = self.tenancy.account(req.credentials.as_ref())?;
+        let account = self.tenancy.account(req.credentials.as_ref()).await?;
         let input = req.input;
         let dto::CopySource::Bucket {
             bucket: source_bucket,

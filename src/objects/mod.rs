@@ -9,7 +9,7 @@ mod tenancy;
 
 pub use backend::{MAX_OBJECT_BYTES, MIN_PART_BYTES, ObjectService};
 pub use checks::DecodedTrailers;
-pub use tenancy::{AccountsAuth, Tenancy};
+pub use tenancy::{AccountsAuth, Tenancy, check_session_key};
 
 /// Where sessions' S3 lives: the one place drivers (S3A, S3FileIO, boto3 in a statement) learn
 /// their endpoint from. Path-style addressing always; credentials are the caller's own keys.

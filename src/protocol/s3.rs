@@ -4,7 +4,8 @@
 //! Unsigned requests stay with Glue: nothing about an anonymous `GET /x` says it is S3.
 
 use super::aws_chunked;
-use crate::objects::{AccountsAuth, DecodedTrailers, ObjectService, Tenancy};
+use crate::objects::{AccountsAuth, DecodedTrailers, ObjectService, Tenancy, check_session_key};
+use crate::store::CredentialStore;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,8 +22,10 @@ use std::sync::Arc;
 pub enum S3Door {
     Serving {
         service: S3Service,
-        /// Open mode: signatures are not checked (there are no secrets to check them with).
-        open: bool,
+        /// Strict mode: where sessions' minted keys are checked (token, revocation, expiry)
+        /// before s3s verifies the signature. `None` is open mode: signatures are not checked
+        /// (there are no secrets to check them with).
+        session_keys: Option<Arc<dyn CredentialStore>>,
     },
     /// `--s3-endpoint`: S3 lives elsewhere; S3 requests here get an error saying where.
     Disabled { endpoint: String },
@@ -62,16 +65,19 @@ impl S3Door {
     pub fn serving(objects: ObjectService, tenancy: &Tenancy) -> Self {
         let mut builder = S3ServiceBuilder::new(objects);
         builder.set_host(LocalhostBuckets);
-        let open = match tenancy {
-            Tenancy::Open => true,
-            Tenancy::Accounts(accounts) => {
-                builder.set_auth(AccountsAuth(accounts.clone()));
-                false
+        let session_keys = match tenancy {
+            Tenancy::Open => None,
+            Tenancy::Accounts { accounts, store } => {
+                builder.set_auth(AccountsAuth {
+                    accounts: accounts.clone(),
+                    store: Arc::clone(store),
+                });
+                Some(Arc::clone(store))
             }
         };
         Self::Serving {
             service: builder.build(),
-            open,
+            session_keys,
         }
     }
 
@@ -83,11 +89,20 @@ impl S3Door {
                     "epoxy's built-in S3 is disabled: this server was started with --s3-endpoint {endpoint}; send S3 requests there"
                 ),
             )),
-            Self::Serving { service, open } => {
-                let req = if *open {
-                    unsigned(req)
-                } else {
-                    req.map(s3s::Body::http_body_unsync)
+            Self::Serving {
+                service,
+                session_keys,
+            } => {
+                let req = match session_keys {
+                    None => unsigned(req),
+                    Some(store) => {
+                        if let Some((key, token)) = access_key_and_token(req.headers(), req.uri())
+                            && let Err(e) = check_session_key(store, &key, token.as_deref()).await
+                        {
+                            return error(e);
+                        }
+                        req.map(s3s::Body::http_body_unsync)
+                    }
                 };
                 match service.call(req).await {
                     Ok(resp) => resp.map(Body::new),
@@ -126,6 +141,44 @@ fn scope_service(credential: &str) -> Option<&str> {
     let mut parts = credential.rsplitn(3, '/');
     (parts.next()? == "aws4_request").then_some(())?;
     parts.next()
+}
+
+/// The access key id a request is signed with, and its session token (header or presigned
+/// query parameter), as sent.
+fn access_key_and_token(headers: &HeaderMap, uri: &Uri) -> Option<(String, Option<Vec<u8>>)> {
+    let params: Vec<(String, String)> = uri
+        .query()
+        .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let key = match headers.get(header::AUTHORIZATION) {
+        Some(auth) => {
+            let auth = String::from_utf8_lossy(auth.as_bytes()).into_owned();
+            match auth.strip_prefix("AWS ") {
+                Some(v2) => v2.split(':').next()?.trim().to_owned(),
+                None => auth
+                    .split_once("Credential=")?
+                    .1
+                    .split('/')
+                    .next()?
+                    .to_owned(),
+            }
+        }
+        None => param("X-Amz-Credential")
+            .and_then(|c| c.split('/').next())
+            .or_else(|| param("AWSAccessKeyId"))?
+            .to_owned(),
+    };
+    let token = headers
+        .get("x-amz-security-token")
+        .map(|v| v.as_bytes().to_vec())
+        .or_else(|| param("X-Amz-Security-Token").map(|t| t.as_bytes().to_vec()));
+    Some((key, token))
 }
 
 pub fn signed_for_s3(headers: &HeaderMap, uri: &Uri) -> bool {

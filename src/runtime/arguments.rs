@@ -2,7 +2,7 @@
 //! and the Glue arguments epoxy interprets itself (files, jars, Python modules, language).
 //! The exact rule is written down in docs/GLUE-COMPATIBILITY.md, "Session arguments and sys.argv".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// `sys.argv[0]` of every session: sessions run no script file, so no real path fits.
@@ -63,7 +63,7 @@ pub enum ArgumentError {
     )]
     Scala(String),
     #[error(
-        "DefaultArguments {argument}: {path} is an s3:// path; s3:// paths need the S3 endpoint, which epoxy does not serve yet. Use a local path or a file:// URL"
+        "DefaultArguments {argument}: {path} is an s3:// path; epoxy takes this argument from local files only. Use a local path or a file:// URL"
     )]
     S3Path { argument: String, path: String },
     #[error(
@@ -80,6 +80,26 @@ pub enum ArgumentError {
     },
     #[error("DefaultArguments --user-jars-first must be true or false, not {0:?}")]
     Flag(String),
+    #[error(
+        "DefaultArguments --datalake-formats: {0:?} is not a data lake format epoxy offers (iceberg, delta, hudi)"
+    )]
+    DatalakeFormat(String),
+}
+
+/// The formats `--datalake-formats` may name: each is a jar set in `jars.lock`.
+pub const DATALAKE_FORMATS: &[&str] = &["iceberg", "delta", "hudi"];
+
+/// `--datalake-formats iceberg,Delta`: a comma list, case-insensitive, empty entries ignored.
+fn datalake_formats(value: &str) -> Result<BTreeSet<String>, ArgumentError> {
+    let mut formats = BTreeSet::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let format = entry.to_ascii_lowercase();
+        if !DATALAKE_FORMATS.contains(&format.as_str()) {
+            return Err(ArgumentError::DatalakeFormat(entry.to_string()));
+        }
+        formats.insert(format);
+    }
+    Ok(formats)
 }
 
 /// `--additional-python-modules` and its installer options.
@@ -105,6 +125,8 @@ pub struct SessionArguments {
     pub python_modules: Option<PythonModules>,
     /// Spark settings from `--conf`.
     pub conf: Vec<(String, String)>,
+    /// `--datalake-formats`, lower-cased: whose jars the driver's classpath gets.
+    pub datalake_formats: BTreeSet<String>,
 }
 
 /// A key as compared: leading dashes dropped, `_` read as `-` (the Glue kernel's `%%configure`
@@ -187,6 +209,7 @@ impl SessionArguments {
             conf: get("conf")
                 .map(super::parse_conf_argument)
                 .unwrap_or_default(),
+            datalake_formats: datalake_formats(get("datalake-formats").unwrap_or(""))?,
         })
     }
 
@@ -324,6 +347,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn datalake_formats_are_a_case_insensitive_list() {
+        let parsed =
+            SessionArguments::parse(&args(&[("--datalake_formats", " Iceberg,delta,")])).unwrap();
+        assert_eq!(
+            parsed.datalake_formats,
+            BTreeSet::from(["delta".to_string(), "iceberg".to_string()])
+        );
+        assert!(parsed.user_argv.is_empty());
+        assert_eq!(
+            SessionArguments::parse(&args(&[("--datalake-formats", "iceberg,paimon")])),
+            Err(ArgumentError::DatalakeFormat("paimon".into()))
+        );
     }
 
     #[test]

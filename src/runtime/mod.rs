@@ -9,11 +9,12 @@ pub mod provision;
 pub mod workspace;
 
 use crate::metastore::{self, DriverAttachment, DriverCredential};
+use crate::objects::S3Config;
 use arguments::PythonModules;
 use arguments::SessionArguments;
 use driver::{DriverConfig, DriverHandle};
 use layers::{LayerError, Layers};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct DriverProfile {
     pub conf: BTreeMap<String, String>,
     /// `--additional-python-modules` layers, on `PYTHONPATH` before the base runtime.
     pub python_path: Vec<PathBuf>,
+    /// `--datalake-formats`: their jar sets join the classpath (so such drivers are not warm).
+    pub datalake_formats: BTreeSet<String>,
 }
 
 impl DriverProfile {
@@ -56,6 +59,7 @@ impl DriverProfile {
         Self {
             conf,
             python_path: layer.into_iter().map(Path::to_path_buf).collect(),
+            datalake_formats: arguments.datalake_formats.clone(),
         }
     }
 
@@ -63,6 +67,61 @@ impl DriverProfile {
     pub fn default_profile() -> Self {
         Self::for_session(None, &SessionArguments::default(), None)
     }
+}
+
+/// The S3 settings every driver starts with: Hadoop's S3A for `s3://`, `s3a://` and `s3n://`,
+/// at `s3`'s endpoint with path-style addressing. No keys: a driver gets its session's at the
+/// handover (`TemporaryAWSCredentialsProvider` finds none before, so nothing reaches S3
+/// as anyone). The jars go on the JVM's own class path, not `spark.jars`: nothing is copied or
+/// served at start, and classes named in `spark.sql.extensions` load from it.
+fn platform_conf(s3: &S3Config, jars: &[&Path]) -> Vec<(String, String)> {
+    const S3A: &str = "org.apache.hadoop.fs.s3a.S3AFileSystem";
+    let endpoint = s3.endpoint();
+    let class_path = jars
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut conf: Vec<(String, String)> = [
+        ("fs.s3.impl", S3A),
+        ("fs.s3n.impl", S3A),
+        ("fs.s3a.impl", S3A),
+        (
+            "fs.AbstractFileSystem.s3.impl",
+            "org.apache.hadoop.fs.s3a.S3A",
+        ),
+        (
+            "fs.AbstractFileSystem.s3n.impl",
+            "org.apache.hadoop.fs.s3a.S3A",
+        ),
+        (
+            "fs.AbstractFileSystem.s3a.impl",
+            "org.apache.hadoop.fs.s3a.S3A",
+        ),
+        ("fs.s3a.endpoint", endpoint),
+        ("fs.s3a.path.style.access", "true"),
+        (
+            "fs.s3a.connection.ssl.enabled",
+            if endpoint.starts_with("https://") {
+                "true"
+            } else {
+                "false"
+            },
+        ),
+        (
+            "fs.s3a.aws.credentials.provider",
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("spark.hadoop.{k}"), v.to_string()))
+    .collect();
+    if !class_path.is_empty() {
+        for side in ["driver", "executor"] {
+            conf.push((format!("spark.{side}.extraClassPath"), class_path.clone()));
+        }
+    }
+    conf
 }
 
 /// DPU of one worker of a type (G.nX = n DPU, R.nX = n M-DPU, Standard and Z.2X as Glue bills them).
@@ -104,6 +163,8 @@ pub struct DriverRuntime {
     refill: Notify,
     /// Points every driver's Spark catalog at epoxy's Hive Metastore.
     metastore: Option<DriverAttachment>,
+    /// The S3 every driver's S3A talks to.
+    s3: S3Config,
 }
 
 impl DriverRuntime {
@@ -113,6 +174,7 @@ impl DriverRuntime {
         logs_dir: PathBuf,
         warm: usize,
         metastore: Option<DriverAttachment>,
+        s3: S3Config,
     ) -> Arc<Self> {
         let killed = driver::kill_leftovers(&runtime.driver_dir);
         if killed > 0 {
@@ -139,6 +201,7 @@ impl DriverRuntime {
             pool: Mutex::new(Vec::new()),
             refill: Notify::new(),
             metastore,
+            s3,
         });
         if warm > 0 {
             tokio::spawn(Arc::clone(&this).keep_pool_filled());
@@ -237,6 +300,26 @@ impl DriverRuntime {
             python_path: profile.python_path.clone(),
             env: BTreeMap::new(),
         };
+        let mut jars: Vec<&Path> = self
+            .runtime
+            .jars
+            .set("s3a")
+            .iter()
+            .map(PathBuf::as_path)
+            .collect();
+        for format in &profile.datalake_formats {
+            jars.extend(self.runtime.jars.set(format).iter().map(PathBuf::as_path));
+        }
+        for (key, value) in platform_conf(&self.s3, &jars) {
+            match config.conf.get_mut(&key) {
+                // A user's own class path (`--conf spark.driver.extraClassPath=…`) comes first.
+                Some(user) if key.ends_with(".extraClassPath") => *user = format!("{user}:{value}"),
+                Some(_) => {}
+                None => {
+                    config.conf.insert(key, value);
+                }
+            }
+        }
         let credential = self.metastore.as_ref().map(|m| {
             for (key, value) in m.spark_conf() {
                 config.conf.entry(key).or_insert(value);
@@ -327,6 +410,53 @@ mod tests {
             DriverProfile::for_session(Some("G.1X"), &SessionArguments::default(), None),
             DriverProfile::default_profile()
         );
+    }
+
+    #[test]
+    fn drivers_get_s3a_at_the_endpoint_with_no_keys() {
+        let jars = [Path::new("/j/hadoop-aws.jar"), Path::new("/j/sdk.jar")];
+        let built_in = S3Config::BuiltIn {
+            endpoint: "http://127.0.0.1:4747".into(),
+        };
+        let conf: BTreeMap<_, _> = platform_conf(&built_in, &jars).into_iter().collect();
+        for scheme in ["s3", "s3n", "s3a"] {
+            assert_eq!(
+                conf[&format!("spark.hadoop.fs.{scheme}.impl")],
+                "org.apache.hadoop.fs.s3a.S3AFileSystem"
+            );
+        }
+        assert_eq!(
+            conf["spark.hadoop.fs.s3a.endpoint"],
+            "http://127.0.0.1:4747"
+        );
+        assert_eq!(conf["spark.hadoop.fs.s3a.path.style.access"], "true");
+        assert_eq!(conf["spark.hadoop.fs.s3a.connection.ssl.enabled"], "false");
+        assert_eq!(
+            conf["spark.driver.extraClassPath"],
+            "/j/hadoop-aws.jar:/j/sdk.jar"
+        );
+        assert!(
+            !conf
+                .keys()
+                .any(|k| k.contains("access.key") || k.contains("secret"))
+        );
+        let external = S3Config::External {
+            endpoint: "https://s3.example.com".into(),
+        };
+        let conf: BTreeMap<_, _> = platform_conf(&external, &jars).into_iter().collect();
+        assert_eq!(conf["spark.hadoop.fs.s3a.connection.ssl.enabled"], "true");
+    }
+
+    #[test]
+    fn datalake_sessions_are_not_warm_eligible() {
+        let args = BTreeMap::from([("--datalake-formats".to_string(), "delta".to_string())]);
+        let args = SessionArguments::parse(&args).unwrap();
+        let profile = DriverProfile::for_session(Some("G.1X"), &args, None);
+        assert_eq!(
+            profile.datalake_formats,
+            BTreeSet::from(["delta".to_string()])
+        );
+        assert_ne!(profile, DriverProfile::default_profile());
     }
 
     #[test]

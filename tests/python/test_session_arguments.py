@@ -235,7 +235,7 @@ def test_bad_module_spec_fails_with_pips_message(srv, glue):
     [
         ({"--session-language": "scala"}, "Scala sessions are not supported"),
         ({"--job-language": "scala"}, "Scala sessions are not supported"),
-        ({"--extra-py-files": "s3://bucket/lib.py"}, "s3:// paths need the S3 endpoint"),
+        ({"--extra-py-files": "s3://bucket/lib.py"}, "from local files only"),
         ({"--extra-files": "/no/such/file.csv"}, "/no/such/file.csv does not exist"),
         ({"--extra-jars": "/no/such/lib.jar"}, "/no/such/lib.jar does not exist"),
     ],
