@@ -187,6 +187,10 @@ def start_spark(app_name, master, conf):
     # Defaults the conf may override: no console progress bar
     # (it would only litter the log; progress goes out as events).
     builder = builder.config("spark.ui.showConsoleProgress", "false")
+    # dbt-glue (and Glue jobs re-run on a schedule) re-create a table at the same LOCATION with
+    # CREATE TABLE ... AS SELECT after dropping it; Spark 3.5 refuses that for a non-empty
+    # directory unless this is on.
+    builder = builder.config("spark.sql.legacy.allowNonEmptyLocationInCTAS", "true")
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
