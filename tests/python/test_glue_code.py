@@ -281,3 +281,29 @@ def test_dbt_glue_bootstrap_statement_runs(glue, session, tmp_path):
     out = ok(glue, "SqlWrapper2.execute('''select 1 as id, 'a' as name''', use_arrow=False)")
     line = json.loads(out.strip().splitlines()[-1])
     assert line["rowcount"] == 1 and line["results"][0]["data"] == {"id": 1, "name": "a"}, line
+
+
+def test_catalog_sources_and_sinks_through_epoxys_catalog(glue, session, data_dir):
+    """getSink(enableUpdateCatalog) registers a partitioned table in epoxy's catalog (the Glue
+    API sees it); from_catalog reads it back with a partition predicate; match_catalog casts."""
+    lake = data_dir / "lake" / "orders"
+    code = f"""
+spark.sql("CREATE DATABASE IF NOT EXISTS glue_code_db")
+sink = glueContext.getSink(path={str(lake)!r}, connection_type="s3",
+                           updateBehavior="UPDATE_IN_DATABASE", partitionKeys=["country"],
+                           enableUpdateCatalog=True, transformation_ctx="sink")
+sink.setCatalogInfo(catalogDatabase="glue_code_db", catalogTableName="orders")
+sink.setFormat("glueparquet")
+sink.writeFrame(big)
+us = glueContext.create_dynamic_frame.from_catalog(
+    database="glue_code_db", table_name="orders", push_down_predicate="country = 'us'")
+matched = ResolveChoice.apply(frame=us, choice="match_catalog", database="glue_code_db",
+                              table_name="orders")
+sorted(r["order_id"] for r in matched.toDF().collect())
+"""
+    assert ok(glue, code) == "[1, 3]"
+    table = glue.get_table(DatabaseName="glue_code_db", Name="orders")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["country"], table
+    assert table["StorageDescriptor"]["Location"].rstrip("/").endswith("lake/orders"), table
+    parts = glue.get_partitions(DatabaseName="glue_code_db", TableName="orders")["Partitions"]
+    assert sorted(p["Values"] for p in parts) == [["fr"], ["us"]], parts
