@@ -103,7 +103,12 @@ def main():
     for kind in ("warm", "cold"):
         b, g = statistics.median(bare_r[kind]), statistics.median(glue_r[kind])
         rows.append(
-            (f"{kind}, p50 of {len(glue_r[kind])}", runtime.seconds(b), runtime.seconds(g), f"{g / b:.2f}x")
+            (
+                f"{kind}, p50 of {len(glue_r[kind])}",
+                runtime.seconds(b),
+                runtime.seconds(g),
+                f"{g / b:.2f}x",
+            )
         )
     rows.append(
         (
