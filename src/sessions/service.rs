@@ -61,7 +61,11 @@ impl SessionService {
         config: ServiceConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let secret = store.secret()?;
-        credentials::revoke_earlier_runs(&*store, now_ms())?;
+        if let Err(e) = credentials::revoke_earlier_runs(&*store, now_ms()) {
+            // Not fatal (a full disk must not keep the server from starting): every key also
+            // expires by itself, with its session's Timeout.
+            tracing::warn!(error = %e, "could not revoke the session keys of an earlier run");
+        }
         let service = Arc::new(Self {
             store,
             runtime,
@@ -87,9 +91,10 @@ impl SessionService {
                     SessionStatus::Stopping => SessionStatus::Stopped,
                     _ => continue,
                 };
-                service
-                    .store
-                    .transition(session.key, next, None, now_ms())?;
+                // Not fatal: on a full disk the server still starts and serves reads.
+                if let Err(e) = service.store.transition(session.key, next, None, now_ms()) {
+                    tracing::warn!(error = %e, id = %session.id, "could not finish an interrupted create or stop at start");
+                }
             }
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());

@@ -676,6 +676,17 @@ impl CredentialStore for SqliteStore {
     }
 
     fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError> {
+        // Read first: a start with nothing to revoke must not need a write (a full disk).
+        let live: bool = self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM session_credentials WHERE revoked_ms IS NULL)",
+                [],
+                |r| r.get(0),
+            )?)
+        })?;
+        if !live {
+            return Ok(0);
+        }
         self.write(|conn| {
             Ok(conn.execute(
                 "UPDATE session_credentials SET revoked_ms = ?1 WHERE revoked_ms IS NULL",
