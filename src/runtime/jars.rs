@@ -7,7 +7,7 @@
 //! by name, and a retry fetches only what is still missing. Jars placed into the jars directory
 //! by hand (an offline machine) are accepted when their checksum matches.
 
-use super::provision::ProvisionError;
+use super::provision::{ProvisionError, io_err};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -123,13 +123,6 @@ pub fn ensure_jars(jars_dir: &Path) -> Result<Jars, ProvisionError> {
         jars.by_set.entry(pin.set).or_default().push(path);
     }
     Ok(jars)
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
-    move |source| ProvisionError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The marker written once a jar's checksum was checked: `<sha256> <size>`, so later starts

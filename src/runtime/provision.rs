@@ -46,7 +46,8 @@ pub struct Runtime {
     pub runtime_dir: PathBuf,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
+/// Names the path an I/O step failed on (provisioning's one error shape for the file system).
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError + '_ {
     move |source| ProvisionError::Io {
         path: path.to_path_buf(),
         source,
