@@ -1,11 +1,12 @@
 //! Prometheus metrics: one process-wide registry and small typed recording functions that the
 //! layers call where things happen (protocol: requests; sessions: lifecycle, statements, store
-//! calls; runtime: warm pool, driver starts). Values that live in the store or the service
-//! (sessions by status, DPU-seconds, live drivers) are read once per scrape into a [`Snapshot`]
-//! by whoever serves `/metrics`, so recording never reaches across layers.
+//! calls; runtime: warm pool, driver starts; the catalog's two doors: calls; objects: S3 body
+//! bytes). Values that live in the store or the service (sessions by status, DPU-seconds, live
+//! drivers) are read once per scrape into a [`Snapshot`] by whoever serves `/metrics`, so
+//! recording never reaches across layers; drivers' memory is read from `/proc` at scrape time.
 //!
 //! Labels carry only bounded, non-secret values: operation names from the served list, error
-//! codes, states, account ids. Never code, keys, session ids or tags.
+//! codes, states, account ids, live drivers' pids. Never code, keys, session ids or tags.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +17,8 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+mod procfs;
 
 /// The media type of [`render`]'s output (Prometheus scrapes OpenMetrics natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -53,6 +56,41 @@ struct AccountLabels {
     account: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CatalogCallLabels {
+    /// "glue" (the Glue API's catalog operations) or "metastore" (Hive Thrift RPCs).
+    door: String,
+    /// The Glue operation or the Thrift method: always one of the served names.
+    operation: String,
+    /// The wire error code or Hive exception kind, or "ok".
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CatalogOperationLabels {
+    door: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    /// "in" (request bodies stored) or "out" (object bytes served).
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriverLabels {
+    /// The driver's top process (a live driver's pid says nothing about its session).
+    pid: String,
+}
+
+/// Which way S3 object bytes went.
+#[derive(Clone, Copy, Debug)]
+pub enum S3Direction {
+    In,
+    Out,
+}
+
 /// A histogram family whose buckets come from a plain function.
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -68,6 +106,11 @@ struct Metrics {
     sessions: Family<StatusLabels, Gauge>,
     dpu_seconds: Family<AccountLabels, Gauge<f64, AtomicU64>>,
     live_drivers: Gauge,
+    catalog_calls: Family<CatalogCallLabels, Counter>,
+    catalog_call_seconds: Histograms<CatalogOperationLabels>,
+    s3_bytes: Family<DirectionLabels, Counter>,
+    driver_rss: Family<DriverLabels, Gauge>,
+    drivers_running: Gauge,
 }
 
 fn start_buckets() -> Histogram {
@@ -146,6 +189,38 @@ impl Metrics {
             "Sessions holding a driver (starting, ready or stopping)",
             live_drivers.clone(),
         );
+        let catalog_calls = Family::default();
+        registry.register(
+            "catalog_calls",
+            "Data Catalog calls, by door (glue or metastore), operation and error code (ok for success)",
+            catalog_calls.clone(),
+        );
+        let catalog_call_seconds =
+            Family::new_with_constructor(request_buckets as fn() -> Histogram);
+        registry.register(
+            "catalog_call_seconds",
+            "Data Catalog call latency, by door and operation",
+            catalog_call_seconds.clone(),
+        );
+        let s3_bytes = Family::default();
+        registry.register(
+            "s3_bytes",
+            "Object bytes through the built-in S3, by direction (in: stored bodies, out: served bodies)",
+            s3_bytes.clone(),
+        );
+        let driver_rss = Family::default();
+        registry.register_with_unit(
+            "driver_rss",
+            "Resident memory of each live driver, summed over its processes (Python and JVM), by the driver's pid",
+            prometheus_client::registry::Unit::Bytes,
+            driver_rss.clone(),
+        );
+        let drivers_running = Gauge::default();
+        registry.register(
+            "drivers_running",
+            "Driver processes of this server found running (sessions' and the warm pool's)",
+            drivers_running.clone(),
+        );
         Self {
             registry,
             session_start,
@@ -158,6 +233,11 @@ impl Metrics {
             sessions,
             dpu_seconds,
             live_drivers,
+            catalog_calls,
+            catalog_call_seconds,
+            s3_bytes,
+            driver_rss,
+            drivers_running,
         }
     }
 }
@@ -224,6 +304,64 @@ pub fn timed_store<T>(call: impl FnOnce() -> T) -> T {
     result
 }
 
+/// Runs one Data Catalog call through `door` and records its outcome (`code` names an error
+/// by kind, never by message) and latency.
+pub async fn catalog_call<T, E>(
+    door: &'static str,
+    operation: &'static str,
+    code: fn(&E) -> String,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let result = call.await;
+    METRICS
+        .catalog_calls
+        .get_or_create(&CatalogCallLabels {
+            door: door.to_owned(),
+            operation: operation.to_owned(),
+            code: result.as_ref().err().map_or_else(|| "ok".to_owned(), code),
+        })
+        .inc();
+    METRICS
+        .catalog_call_seconds
+        .get_or_create(&CatalogOperationLabels {
+            door: door.to_owned(),
+            operation: operation.to_owned(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+fn s3_bytes(direction: S3Direction, n: usize) {
+    let direction = match direction {
+        S3Direction::In => "in",
+        S3Direction::Out => "out",
+    };
+    METRICS
+        .s3_bytes
+        .get_or_create(&DirectionLabels {
+            direction: direction.to_owned(),
+        })
+        .inc_by(n as u64);
+}
+
+/// `body` with every chunk that passes through counted as S3 bytes going `direction` (bytes
+/// count as they stream, so an aborted transfer counts what was moved).
+pub fn s3_counted<S, E>(
+    direction: S3Direction,
+    body: S,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures::StreamExt as _;
+    body.inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            s3_bytes(direction, bytes.len());
+        }
+    })
+}
+
 /// What a scrape reads from the service and the store.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -255,6 +393,17 @@ pub fn render(snapshot: &Snapshot) -> String {
             .set(*dpu);
     }
     metrics.live_drivers.set(snapshot.live_drivers as i64);
+    let drivers = procfs::driver_memory();
+    metrics.driver_rss.clear();
+    for driver in &drivers {
+        metrics
+            .driver_rss
+            .get_or_create(&DriverLabels {
+                pid: driver.pid.to_string(),
+            })
+            .set(driver.rss_bytes.min(i64::MAX as u64) as i64);
+    }
+    metrics.drivers_running.set(drivers.len() as i64);
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &metrics.registry);
@@ -286,8 +435,49 @@ mod tests {
         assert!(text.contains("epoxy_live_drivers 2"));
         assert!(text.contains("epoxy_statement_seconds_count{state=\"AVAILABLE\"}"));
         assert!(text.ends_with("# EOF\n"));
+        assert!(text.contains("epoxy_drivers_running 0"));
         // The next scrape forgets statuses that have no sessions any more.
         let text = render(&Snapshot::default());
         assert!(!text.contains("epoxy_sessions{status=\"READY\"}"));
+    }
+
+    #[tokio::test]
+    async fn catalog_calls_and_s3_bytes_are_counted() {
+        use futures::StreamExt as _;
+        let failed: Result<(), String> = catalog_call(
+            "metastore",
+            "get_table",
+            |_| "NoSuchObject".to_owned(),
+            async { Err("table x.y is secret".to_owned()) },
+        )
+        .await;
+        assert!(failed.is_err());
+        let ok: Result<u8, String> =
+            catalog_call("glue", "GetTable", |e: &String| e.clone(), async { Ok(1) }).await;
+        assert_eq!(ok, Ok(1));
+        let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"hello")));
+        let body = s3_counted(S3Direction::Out, futures::stream::iter(chunks));
+        assert_eq!(body.count().await, 3);
+        // Other tests in this process may count too: at least ours are there.
+        let text = render(&Snapshot::default());
+        let sample = |series: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        assert!(
+            sample(
+                r#"epoxy_catalog_calls_total{door="metastore",operation="get_table",code="NoSuchObject"}"#
+            ) >= 1.0
+        );
+        assert!(
+            sample(r#"epoxy_catalog_calls_total{door="glue",operation="GetTable",code="ok"}"#)
+                >= 1.0
+        );
+        assert!(
+            sample(r#"epoxy_catalog_call_seconds_count{door="glue",operation="GetTable"}"#) >= 1.0
+        );
+        assert!(sample(r#"epoxy_s3_bytes_total{direction="out"}"#) >= 15.0);
+        assert!(!text.contains("secret"));
     }
 }

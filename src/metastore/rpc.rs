@@ -35,6 +35,16 @@ pub enum RpcError {
     Decode(ProtocolError),
 }
 
+impl RpcError {
+    /// The failure as `/metrics` counts it: the exception kind, never its message.
+    fn kind_name(&self) -> String {
+        match self {
+            Self::Hive(kind, _) => format!("{kind:?}"),
+            Self::Decode(_) => "Protocol".to_owned(),
+        }
+    }
+}
+
 impl From<ProtocolError> for RpcError {
     fn from(e: ProtocolError) -> Self {
         Self::Decode(e)
@@ -310,11 +320,13 @@ impl Metastore {
             ($($name:literal => $method:ident($args:ty), [$($slot:ident),*];)*) => {
                 match header.name.as_str() {
                     $($name => {
-                        let outcome = match <$args as Value>::read(r) {
-                            // Boxed: the handlers' futures would otherwise all live in this one.
-                            Ok(args) => Box::pin(self.$method(conn, args)).await,
-                            Err(e) => Err(RpcError::Decode(e)),
-                        };
+                        let outcome = crate::metrics::catalog_call("metastore", $name, RpcError::kind_name, async {
+                            match <$args as Value>::read(r) {
+                                // Boxed: the handlers' futures would otherwise all live in this one.
+                                Ok(args) => Box::pin(self.$method(conn, args)).await,
+                                Err(e) => Err(RpcError::Decode(e)),
+                            }
+                        }).await;
                         reply(header, &[$($slot),*], outcome)
                     })*
                     "shutdown" => return None,

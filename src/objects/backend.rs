@@ -274,7 +274,10 @@ impl ObjectService {
         }
         let hasher = expected.hasher();
         let blob = match body {
-            Some(body) => self.blobs.write(body, MAX_OBJECT_BYTES, hasher).await,
+            Some(body) => {
+                let body = crate::metrics::s3_counted(crate::metrics::S3Direction::In, body);
+                self.blobs.write(body, MAX_OBJECT_BYTES, hasher).await
+            }
             None => {
                 self.blobs
                     .write(
@@ -382,6 +385,7 @@ impl ObjectService {
             .await
             .map_err(internal)?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024);
+        let stream = crate::metrics::s3_counted(crate::metrics::S3Direction::Out, stream);
         Ok(StreamingBlob::wrap(stream))
     }
 }

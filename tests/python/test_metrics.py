@@ -1,8 +1,9 @@
 """`/metrics`: Prometheus text parsed by prometheus_client's real parsers, with values that move
-as sessions are created and stopped, requests fail and statements run.
+as sessions are created and stopped, requests fail, catalog calls are made, S3 objects are put
+and got, and statements run.
 
 The control-plane part runs on a `--runtime none` server; one real PySpark session shows the
-statement, start-latency and warm-pool metrics.
+statement, start-latency, warm-pool, metastore-RPC and driver-memory metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
+import boto3
 import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -75,6 +77,59 @@ def test_session_counts_and_requests_move(server, glue, uid):
     assert value(after, "epoxy_dpu_seconds", account=H.OPEN_ACCOUNT) >= 60 * 5
 
 
+def test_glue_catalog_calls_count_by_operation_and_error(server, glue, uid):
+    calls = "epoxy_catalog_calls_total"
+    before = scrape(server)
+    glue.create_database(DatabaseInput={"Name": f"mdb_{uid}"})
+    glue.get_database(Name=f"mdb_{uid}")
+    H.expect_client_error(
+        glue.get_table, "EntityNotFoundException", DatabaseName=f"mdb_{uid}", Name="nope"
+    )
+    after = scrape(server)
+
+    def moved(operation, code, series=calls):
+        labels = dict(door="glue", operation=operation)
+        if code is not None:
+            labels["code"] = code
+        return value(after, series, **labels) - value(before, series, **labels)
+
+    assert moved("CreateDatabase", "ok") == 1
+    assert moved("GetDatabase", "ok") == 1
+    assert moved("GetTable", "EntityNotFoundException") == 1
+    assert moved("GetTable", None, "epoxy_catalog_call_seconds_count") == 1
+    assert moved("GetTable", None, "epoxy_catalog_call_seconds_sum") > 0
+
+
+def test_s3_bytes_in_and_out_move_with_object_bodies(server, uid):
+    s3 = boto3.session.Session(
+        aws_access_key_id=H.DEV_KEY[0], aws_secret_access_key=H.DEV_KEY[1], region_name=H.REGION
+    ).client(
+        "s3",
+        endpoint_url=server.url,
+        config=H.client_config(s3={"addressing_style": "path"}),
+    )
+    bucket = f"metrics-{uid}"
+    s3.create_bucket(Bucket=bucket)
+    body = b"x" * 300_000
+    before = scrape(server)
+    s3.put_object(Bucket=bucket, Key="a.bin", Body=body)
+    middle = scrape(server)
+    assert s3.get_object(Bucket=bucket, Key="a.bin")["Body"].read() == body
+    part = s3.get_object(Bucket=bucket, Key="a.bin", Range="bytes=0-999")["Body"].read()
+    assert len(part) == 1000
+    after = scrape(server)
+
+    def moved(a, b, direction):
+        return value(b, "epoxy_s3_bytes_total", direction=direction) - value(
+            a, "epoxy_s3_bytes_total", direction=direction
+        )
+
+    assert moved(before, middle, "in") == len(body)
+    assert moved(before, middle, "out") == 0
+    assert moved(middle, after, "out") == len(body) + 1000
+    assert moved(middle, after, "in") == 0
+
+
 def test_labels_stay_bounded_and_carry_no_secrets(server, uid):
     raw = H.RawGlue(server.url)
     secret_op = f"Evil{uid}<script>"
@@ -123,15 +178,38 @@ def test_statements_start_latency_and_warm_pool(spark, uid):
     R.wait_statement(glue, sid, ok)
     bad = glue.run_statement(SessionId=sid, Code="1/0")["Id"]
     R.wait_statement(glue, sid, bad)
+    sql = glue.run_statement(
+        SessionId=sid,
+        Code=f"spark.sql('CREATE DATABASE IF NOT EXISTS msql_{uid}'); "
+        f"spark.sql('SHOW TABLES IN msql_{uid}').count()",
+    )["Id"]
+    result, _ = R.wait_statement(glue, sid, sql)
+    assert result["State"] == "AVAILABLE" and result["Output"]["Status"] == "ok", result
     after = scrape(spark)
     glue.stop_session(Id=sid)
 
+    # The session's SQL reached the catalog through the Hive metastore door.
+    def rpcs(samples):
+        return sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "epoxy_catalog_calls_total" and ("door", "metastore") in labels
+        )
+
+    assert rpcs(after) > rpcs(before)
+    created = dict(door="metastore", operation="create_database", code="ok")
+    assert value(after, "epoxy_catalog_calls_total", **created) >= 1
+    # Its driver (Python and JVM, one or two drivers with the warm pool's) holds real memory.
+    rss = [v for (name, _), v in after.items() if name == "epoxy_driver_rss_bytes"]
+    assert value(after, "epoxy_drivers_running") == len(rss) >= 1
+    assert max(rss) > 100 * 1024 * 1024, rss
+
     # A Python error is still an AVAILABLE statement with an error output, as in Glue.
     assert value(after, "epoxy_statements_total", state="AVAILABLE") == (
-        value(before, "epoxy_statements_total", state="AVAILABLE") + 2
+        value(before, "epoxy_statements_total", state="AVAILABLE") + 3
     )
     assert value(after, "epoxy_statement_seconds_count", state="AVAILABLE") == (
-        value(before, "epoxy_statement_seconds_count", state="AVAILABLE") + 2
+        value(before, "epoxy_statement_seconds_count", state="AVAILABLE") + 3
     )
     assert value(after, "epoxy_statement_seconds_sum", state="AVAILABLE") > value(
         before, "epoxy_statement_seconds_sum", state="AVAILABLE"

@@ -28,10 +28,12 @@ pub async fn dispatch(
     macro_rules! route {
         ($($name:literal => $handler:path),* $(,)?) => {
             match operation {
-                $($name => Some(match decode::request(body) {
-                    Ok(request) => $handler(catalog, ctx, request).await.and_then(encode),
-                    Err(e) => Err(e),
-                }),)*
+                $($name => Some(crate::metrics::catalog_call("glue", $name, |e: &ApiError| e.code.as_str().to_owned(), async {
+                    match decode::request(body) {
+                        Ok(request) => $handler(catalog, ctx, request).await.and_then(encode),
+                        Err(e) => Err(e),
+                    }
+                }).await),)*
                 _ => None,
             }
         };

@@ -1,0 +1,178 @@
+//! Live drivers' memory from Linux `/proc`, read at scrape time. A driver and everything it
+//! starts (its JVM, Python workers) carry `EPOXY_DRIVER_TOKEN` in their environment; processes
+//! are grouped by that entry and counted only when they descend from this server, so another
+//! epoxy's drivers on the same machine are not ours. Elsewhere than Linux: no drivers.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// The environment entry that marks a driver's processes (set by the runtime).
+const TOKEN_PREFIX: &[u8] = b"EPOXY_DRIVER_TOKEN=";
+/// Parent links followed at most when checking descent (a cycle cannot loop forever).
+const MAX_DEPTH: usize = 64;
+
+/// One live driver: its top process and the resident memory of all its processes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DriverMemory {
+    pub pid: i32,
+    pub rss_bytes: u64,
+}
+
+/// The parent pid in a `/proc/<pid>/stat` line (the command name may hold spaces and parens).
+fn parent_of(stat: &str) -> Option<i32> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident pages in a `/proc/<pid>/statm` line.
+fn resident_pages(statm: &str) -> Option<u64> {
+    statm.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn descends_from(pid: i32, ancestor: i32, parents: &HashMap<i32, i32>) -> bool {
+    let mut at = pid;
+    for _ in 0..MAX_DEPTH {
+        match parents.get(&at) {
+            Some(&parent) if parent == ancestor => return true,
+            Some(&parent) if parent > 1 => at = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// A process's driver token, if its environment carries one.
+fn token_of(environ: &[u8]) -> Option<Vec<u8>> {
+    environ
+        .split(|b| *b == 0)
+        .find_map(|var| var.strip_prefix(TOKEN_PREFIX))
+        .map(<[u8]>::to_vec)
+}
+
+/// Groups `(pid, token, resident bytes)` into drivers: the top process of each group is the
+/// one whose parent is not in it.
+fn group(processes: Vec<(i32, Vec<u8>, u64)>, parents: &HashMap<i32, i32>) -> Vec<DriverMemory> {
+    let mut groups: BTreeMap<Vec<u8>, Vec<(i32, u64)>> = BTreeMap::new();
+    for (pid, token, rss) in processes {
+        groups.entry(token).or_default().push((pid, rss));
+    }
+    let mut drivers: Vec<DriverMemory> = groups
+        .into_values()
+        .map(|members| {
+            let in_group = |pid: i32| members.iter().any(|(p, _)| *p == pid);
+            let top = members
+                .iter()
+                .map(|(pid, _)| *pid)
+                .filter(|pid| !parents.get(pid).is_some_and(|parent| in_group(*parent)))
+                .min()
+                .unwrap_or(members[0].0);
+            DriverMemory {
+                pid: top,
+                rss_bytes: members.iter().map(|(_, rss)| rss).sum(),
+            }
+        })
+        .collect();
+    drivers.sort_by_key(|d| d.pid);
+    drivers
+}
+
+/// This server's live drivers and their memory.
+pub fn driver_memory() -> Vec<DriverMemory> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    // SAFETY: sysconf only reads a system configuration value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGE_SIZE) }.max(0) as u64;
+    let pids: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let parents: HashMap<i32, i32> = pids
+        .iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            Some((*pid, parent_of(&stat)?))
+        })
+        .collect();
+    let me = std::process::id() as i32;
+    let processes = pids
+        .into_iter()
+        .filter(|pid| descends_from(*pid, me, &parents))
+        .filter_map(|pid| {
+            let token = token_of(&std::fs::read(format!("/proc/{pid}/environ")).ok()?)?;
+            let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+            Some((pid, token, resident_pages(&statm)? * page))
+        })
+        .collect();
+    group(processes, &parents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_odd_command_names_parse() {
+        assert_eq!(parent_of("4242 (python3) S 4200 4242 4200 0"), Some(4200));
+        assert_eq!(parent_of("7 (a) b (c) R 99 7 7"), Some(99));
+        assert_eq!(parent_of("garbage"), None);
+        assert_eq!(resident_pages("1000 250 30 1 0 90 0"), Some(250));
+        assert_eq!(resident_pages(""), None);
+    }
+
+    #[test]
+    fn tokens_come_only_from_the_exact_entry() {
+        let env = b"PATH=/bin\0EPOXY_DRIVER_TOKEN=abc\0X=1\0";
+        assert_eq!(token_of(env), Some(b"abc".to_vec()));
+        assert_eq!(token_of(b"NOT_EPOXY_DRIVER_TOKEN=abc\0"), None);
+        assert_eq!(token_of(b""), None);
+    }
+
+    #[test]
+    fn descent_and_grouping() {
+        // 1 → 10 (server) → 20 (driver) → 30 (jvm) → 40 (python worker); 50 is another
+        // driver of 10; 60 belongs to a server that is not us.
+        let parents: HashMap<i32, i32> = [
+            (10, 1),
+            (20, 10),
+            (30, 20),
+            (40, 30),
+            (50, 10),
+            (60, 1),
+            (70, 70),
+        ]
+        .into();
+        assert!(descends_from(40, 10, &parents));
+        assert!(!descends_from(60, 10, &parents));
+        assert!(!descends_from(70, 10, &parents), "a cycle ends");
+        let drivers = group(
+            vec![
+                (30, b"a".to_vec(), 300),
+                (20, b"a".to_vec(), 100),
+                (40, b"a".to_vec(), 10),
+                (50, b"b".to_vec(), 7),
+            ],
+            &parents,
+        );
+        assert_eq!(
+            drivers,
+            vec![
+                DriverMemory {
+                    pid: 20,
+                    rss_bytes: 410
+                },
+                DriverMemory {
+                    pid: 50,
+                    rss_bytes: 7
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn this_process_is_no_driver() {
+        assert!(
+            driver_memory()
+                .iter()
+                .all(|d| d.pid != std::process::id() as i32)
+        );
+    }
+}
