@@ -182,6 +182,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = Arc::new(App::new(
         Arc::clone(&service),
         catalog,
+        objects.clone(),
         auth,
         metrics_public,
     ));

@@ -10,7 +10,7 @@ pub const DAYS: usize = 30;
 const TOP_SESSIONS: usize = 10;
 const DAY_MS: i64 = 86_400_000;
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -93,7 +93,7 @@ pub fn svg(sessions: &[Session], now_ms: i64) -> String {
     out
 }
 
-fn truncate(text: &str, chars: usize) -> String {
+pub(super) fn truncate(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),

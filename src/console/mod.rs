@@ -1,15 +1,21 @@
 //! The web console at `/console`: server-rendered HTML (minijinja templates, escaped by
 //! default) with a little script that refreshes fragments. It is a door like the Glue API:
-//! it reads and changes sessions only through [`SessionService`], for the viewer's tenancy.
+//! it reads and changes sessions only through [`SessionService`], and reads the Data Catalog
+//! and S3 only through their services, for the viewer's tenancy.
 
 mod auth;
+mod buckets;
+mod catalog;
 mod cost;
 mod sparkui;
+mod timeline;
 
 pub use auth::ConsoleAuth;
 
 use crate::api::error::{ApiError, ErrorCode};
 use crate::auth::Authenticator;
+use crate::catalog::CatalogService;
+use crate::objects::ObjectService;
 use crate::sessions::model::{Session, SessionStatus, Statement, StatementState};
 use crate::sessions::{SessionService, now_ms};
 use auth::Viewer;
@@ -21,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -33,15 +40,23 @@ const MAX_COST_SESSIONS: usize = 20_000;
 /// How much of a driver log the page shows.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
-/// The console's shared state: the service it calls, its sign-in checker and its templates.
+/// The console's shared state: the services it calls, its sign-in checker and its templates.
 pub struct Console {
     service: Arc<SessionService>,
+    catalog: Arc<CatalogService>,
+    /// The built-in S3 (`None` with `--s3-endpoint`).
+    objects: Option<ObjectService>,
     auth: ConsoleAuth,
     templates: minijinja::Environment<'static>,
 }
 
 impl Console {
-    pub fn new(service: Arc<SessionService>, auth: Arc<Authenticator>) -> Arc<Self> {
+    pub fn new(
+        service: Arc<SessionService>,
+        catalog: Arc<CatalogService>,
+        objects: Option<ObjectService>,
+        auth: Arc<Authenticator>,
+    ) -> Arc<Self> {
         let mut templates = minijinja::Environment::new();
         // Session ids may hold `/`, which `urlencode` keeps: paths need every byte encoded.
         templates.add_filter("segment", |id: String| url_path_segment(&id));
@@ -59,6 +74,11 @@ impl Console {
                 include_str!("templates/session_body.html"),
             ),
             ("error.html", include_str!("templates/error.html")),
+            ("catalog.html", include_str!("templates/catalog.html")),
+            ("database.html", include_str!("templates/database.html")),
+            ("table.html", include_str!("templates/table.html")),
+            ("buckets.html", include_str!("templates/buckets.html")),
+            ("bucket.html", include_str!("templates/bucket.html")),
         ] {
             templates
                 .add_template(name, source)
@@ -66,6 +86,8 @@ impl Console {
         }
         Arc::new(Self {
             service,
+            catalog,
+            objects,
             auth: ConsoleAuth::new(auth),
             templates,
         })
@@ -125,6 +147,12 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/sessions/{id}", get(session_page))
         .route("/console/sessions/{id}/body", get(session_body))
         .route("/console/sessions/{id}/log", get(session_log))
+        .route("/console/sessions/{id}/timeline.svg", get(timeline_svg))
+        .route("/console/catalog", get(catalog::databases_page))
+        .route("/console/catalog/{db}", get(catalog::database_page))
+        .route("/console/catalog/{db}/{table}", get(catalog::table_page))
+        .route("/console/s3", get(buckets::buckets_page))
+        .route("/console/s3/{bucket}", get(buckets::bucket_page))
         .route("/console/sessions/{id}/statements", post(run_statement))
         .route(
             "/console/sessions/{id}/statements/{n}/cancel",
@@ -552,6 +580,27 @@ impl StatementView {
     }
 }
 
+/// Every statement of a session, in id order.
+async fn all_statements(
+    console: &Console,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<Vec<Statement>, ApiError> {
+    let mut statements = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (page, next) = console
+            .service
+            .list_statements(&viewer.tenant, id, token.as_deref())
+            .await?;
+        statements.extend(page);
+        token = next;
+        if token.is_none() {
+            return Ok(statements);
+        }
+    }
+}
+
 async fn session_context(
     console: &Console,
     viewer: &Viewer,
@@ -560,20 +609,14 @@ async fn session_context(
     let session = console.service.session(&viewer.tenant, id).await?;
     let arn = viewer.tenant.session_arn(id);
     let tags = console.service.get_tags(&viewer.tenant, &arn).await?;
-    let mut statements = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let (page, next) = console
-            .service
-            .list_statements(&viewer.tenant, id, token.as_deref())
-            .await?;
-        statements.extend(page.iter().map(StatementView::of));
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
-    statements.reverse(); // newest first
+    let statements = all_statements(console, viewer, id).await?;
+    // Newest first; the timeline picture changes (and is fetched again) when they do.
+    let timeline_version = statements
+        .iter()
+        .map(|s| format!("{}{}{}", s.id, s.state.as_str(), s.completed_ms))
+        .collect::<String>();
+    let mut statements: Vec<_> = statements.iter().map(StatementView::of).collect();
+    statements.reverse();
     let settings = serde_json::from_str::<serde_json::Value>(&session.spec_json)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| session.spec_json.clone());
@@ -585,6 +628,7 @@ async fn session_context(
         "settings": settings,
         "tags": tags,
         "statements": statements,
+        "timeline_version": format!("{:x}", sha2::Sha256::digest(timeline_version.as_bytes()))[..12].to_string(),
     }))
 }
 
@@ -615,6 +659,29 @@ async fn show_session(console: &Console, headers: &HeaderMap, id: &str, view: Vi
     };
     match session_context(console, &viewer, id).await {
         Ok(context) => console.render(template, context),
+        Err(e) => console.error(e),
+    }
+}
+
+/// The session's statement timeline (SVG drawn here).
+async fn timeline_svg(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer = match get_viewer(&console, &headers, View::Fragment) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    match all_statements(&console, &viewer, &id).await {
+        Ok(statements) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            timeline::svg(&statements, now_ms()),
+        )
+            .into_response(),
         Err(e) => console.error(e),
     }
 }

@@ -2,6 +2,10 @@
 //! [`ObjectStore`] records and the [`BlobDir`] files. s3s has parsed and validated the wire
 //! (names, XML, headers, signatures); this file applies S3's semantics and ownership.
 
+mod browse;
+
+pub use browse::Browsed;
+
 use super::blobs::{BlobDir, PendingBlob, WriteError};
 use super::checks::{self, Expected};
 use super::tenancy::Tenancy;
@@ -27,7 +31,8 @@ const MAX_PART_NUMBER: i32 = 10_000;
 const MAX_KEYS: i32 = 1000;
 const DEFAULT_REGION: &str = "us-east-1";
 
-/// The built-in S3: what s3s calls for each operation.
+/// The built-in S3: what s3s calls for each operation (cloned for the console's read-only view).
+#[derive(Clone)]
 pub struct ObjectService {
     store: Arc<dyn ObjectStore>,
     blobs: BlobDir,

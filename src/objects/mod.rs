@@ -7,7 +7,7 @@ mod blobs;
 mod checks;
 mod tenancy;
 
-pub use backend::{MAX_OBJECT_BYTES, MIN_PART_BYTES, ObjectService};
+pub use backend::{Browsed, MAX_OBJECT_BYTES, MIN_PART_BYTES, ObjectService};
 pub use checks::DecodedTrailers;
 pub use tenancy::{AccountsAuth, Tenancy, check_session_key};
 

@@ -17,6 +17,7 @@ use crate::auth::Authenticator;
 use crate::auth::sigv4::RequestParts;
 use crate::catalog::CatalogService;
 use crate::console::{self, Console};
+use crate::objects::ObjectService;
 use crate::sessions::SessionService;
 use axum::Router;
 use axum::body::Body;
@@ -49,11 +50,17 @@ impl App {
     pub fn new(
         service: Arc<SessionService>,
         catalog: Arc<CatalogService>,
+        objects: Option<ObjectService>,
         auth: Authenticator,
         metrics_public: bool,
     ) -> Self {
         let auth = Arc::new(auth);
-        let console = Console::new(Arc::clone(&service), Arc::clone(&auth));
+        let console = Console::new(
+            Arc::clone(&service),
+            Arc::clone(&catalog),
+            objects,
+            Arc::clone(&auth),
+        );
         Self {
             service,
             catalog,

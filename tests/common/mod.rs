@@ -57,7 +57,7 @@ impl Server {
         let service = SessionService::start(store, None, config)
             .await
             .expect("service");
-        let router = protocol::router(Arc::new(App::new(service, catalog, auth, true)));
+        let router = protocol::router(Arc::new(App::new(service, catalog, None, auth, true)));
         Self { router, _dir: dir }
     }
 
