@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create (or check) the Python/PySpark runtime in the data dir, then exit.
     Provision(RuntimeArgs),
 }
@@ -76,9 +76,15 @@ pub struct ServeArgs {
     #[arg(long, env = "EPOXY_RUNTIME", value_enum, default_value_t = RuntimeKind::Spark)]
     #[arg(long = "runtime", id = "runtime_kind")]
     pub runtime_kind: RuntimeKind,
-    /// Live drivers allowed at once [default: from memory and cores].
+    /// Quota of PROVISIONING and READY sessions; CreateSession beyond it is refused
+    /// (ResourceNumberLimitExceededException) [default: 4 × the capacity].
     #[arg(long, env = "EPOXY_MAX_LIVE_SESSIONS")]
     pub max_live_sessions: Option<usize>,
+    /// Session drivers that may run at once on this host; further sessions wait in
+    /// PROVISIONING, in order, until one stops. Warm-pool drivers come on top
+    /// [default: from memory and cores, less the warm pool].
+    #[arg(long, env = "EPOXY_CAPACITY")]
+    pub capacity: Option<usize>,
     /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
     #[arg(long, env = "EPOXY_WAREHOUSE")]
     pub warehouse: Option<PathBuf>,

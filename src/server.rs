@@ -17,12 +17,13 @@ use anyhow::{Context, bail};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Live sessions the machine can hold: each driver is a JVM of ~1 GiB heap plus Python, and
-/// more than a few per core make every session slow.
 /// How long in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-fn default_max_live_sessions() -> usize {
+/// Session drivers the machine can run at once: each is a JVM of ~1 GiB heap plus Python
+/// (~2 GiB resident), and more than two per core make every session slow. The warm pool's
+/// drivers run beside them, so they are taken off.
+fn default_capacity(warm_pool: usize) -> usize {
     // SAFETY: sysconf only reads system configuration values.
     let (pages, page_size) = unsafe {
         (
@@ -32,7 +33,10 @@ fn default_max_live_sessions() -> usize {
     };
     let gib = (pages.max(0) as u64 * page_size.max(0) as u64) >> 30;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ((gib / 2) as usize).min(cores * 4).max(1)
+    ((gib / 2) as usize)
+        .min(cores * 2)
+        .saturating_sub(warm_pool)
+        .max(1)
 }
 
 fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
@@ -153,12 +157,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ))
         }
     };
+    let capacity = args
+        .capacity
+        .unwrap_or_else(|| default_capacity(args.warm_pool))
+        .max(1);
     let config = ServiceConfig {
         minute: Duration::from_secs_f64(args.minute_seconds),
-        max_live_sessions: args
-            .max_live_sessions
-            .unwrap_or_else(default_max_live_sessions)
-            .max(1),
+        max_live_sessions: args.max_live_sessions.unwrap_or(capacity * 4).max(1),
+        capacity,
         endpoint_url: endpoint_url(addr),
     };
     let tenancy = match &keys {

@@ -1,6 +1,7 @@
 //! The service: sessions and statements with Glue's semantics, over a store and (optionally) a
 //! driver runtime. It never sees HTTP; the api layer hands it validated, typed requests.
 
+pub mod capacity;
 pub mod credentials;
 pub mod error;
 pub mod model;

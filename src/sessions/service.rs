@@ -1,12 +1,13 @@
 //! Glue's session and statement operations, tenancy, paging, admission and timeouts.
 
+use super::capacity::Capacity;
 use super::credentials::{self, DriverAccess};
 use super::error::SessionError;
 use super::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use super::now_ms;
-use super::supervisor::{Registry, Supervisor, SupervisorCommand};
+use super::supervisor::{Registry, Supervisor, SupervisorCommand, TaskContext};
 use super::token::{Position, TokenSigner};
 use crate::runtime::DriverRuntime;
 use crate::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
@@ -26,8 +27,10 @@ const DELETE_WAIT: Duration = Duration::from_secs(20);
 pub struct ServiceConfig {
     /// Length of one "minute" of Timeout/IdleTimeout; shortened in tests.
     pub minute: Duration,
-    /// Live drivers allowed at once (PROVISIONING, READY, STOPPING sessions).
+    /// The quota: PROVISIONING and READY sessions allowed at once (more are refused).
     pub max_live_sessions: usize,
+    /// Session drivers that may run at once on this host (more sessions wait in PROVISIONING).
+    pub capacity: usize,
     /// This server's URL as its drivers call it (`credentials::endpoint_url`).
     pub endpoint_url: String,
 }
@@ -45,6 +48,7 @@ pub struct SessionService {
     store: Arc<dyn SessionStore>,
     runtime: Option<Arc<DriverRuntime>>,
     registry: Registry,
+    capacity: Arc<Capacity>,
     /// Serialises the live-count check with the insert, so the limit holds under concurrency.
     admission: tokio::sync::Mutex<()>,
     tokens: TokenSigner,
@@ -70,6 +74,7 @@ impl SessionService {
             store,
             runtime,
             registry: Registry::default(),
+            capacity: Capacity::new(config.capacity),
             admission: tokio::sync::Mutex::new(()),
             tokens: TokenSigner::new(secret),
             config,
@@ -99,6 +104,15 @@ impl SessionService {
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());
         Ok(service)
+    }
+
+    fn task_context(&self, runtime: &Arc<DriverRuntime>) -> TaskContext {
+        TaskContext {
+            store: Arc::clone(&self.store),
+            runtime: Arc::clone(runtime),
+            registry: Arc::clone(&self.registry),
+            access: DriverAccess::new(self.config.endpoint_url.clone(), self.config.minute),
+        }
     }
 
     /// Runs a store call off the async threads.
@@ -145,11 +159,14 @@ impl SessionService {
             None => None,
         };
         if self.runtime.is_some() {
+            // Only sessions that are really live count: a STOPPING one is on its way out (its
+            // driver still holds a slot, which the capacity queue accounts for).
             let live = self
-                .registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len();
+                .db(|s| s.live_sessions())
+                .await?
+                .iter()
+                .filter(|s| s.status != SessionStatus::Stopping)
+                .count();
             if live >= self.config.max_live_sessions {
                 return Err(SessionError::LimitExceeded(self.config.max_live_sessions));
             }
@@ -173,12 +190,11 @@ impl SessionService {
             })
             .await?;
         match &self.runtime {
+            // Queued while the admission lock is held: queue order is creation order.
             Some(runtime) => Supervisor::spawn(
                 session.clone(),
-                Arc::clone(&self.store),
-                Arc::clone(runtime),
-                Arc::clone(&self.registry),
-                DriverAccess::new(self.config.endpoint_url.clone(), self.config.minute),
+                self.task_context(runtime),
+                self.capacity.enqueue(),
             ),
             None => {
                 // Control plane only: the committed record is the whole session.

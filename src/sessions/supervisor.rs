@@ -2,6 +2,7 @@
 //! records results and progress, and turns the driver's death or a stop into the right states.
 //! The store is the only state; the task just moves it on.
 
+use super::capacity::{Slot, Ticket};
 use super::credentials::DriverAccess;
 use super::model::{Session, SessionSpec, SessionStatus, StatementOutput, StatementState};
 use super::now_ms;
@@ -59,6 +60,14 @@ pub struct Supervisor {
     statement_started: std::time::Instant,
 }
 
+/// Everything a session task needs besides its session.
+pub struct TaskContext {
+    pub store: Arc<dyn SessionStore>,
+    pub runtime: Arc<DriverRuntime>,
+    pub registry: Registry,
+    pub access: DriverAccess,
+}
+
 /// Runs a store call off the async threads; failures are logged (the task has no caller to tell).
 async fn db<T: Send + 'static>(
     store: &Arc<dyn SessionStore>,
@@ -83,42 +92,45 @@ fn cancelled_output(text: String, why: &str) -> StatementOutput {
 }
 
 impl Supervisor {
-    /// Registers the session's inbox and starts its task.
-    pub fn spawn(
-        session: Session,
-        store: Arc<dyn SessionStore>,
-        runtime: Arc<DriverRuntime>,
-        registry: Registry,
-        access: DriverAccess,
-    ) {
+    /// Registers the session's inbox and starts its task, which waits for `ticket`'s driver
+    /// slot before it starts a driver.
+    pub fn spawn(session: Session, context: TaskContext, ticket: Ticket) {
         let (tx, commands) = mpsc::unbounded_channel();
-        registry
+        context
+            .registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(session.key, tx);
         let supervisor = Supervisor {
             key: session.key,
-            store,
-            runtime,
+            store: context.store,
+            runtime: context.runtime,
             commands,
-            registry,
-            access,
+            registry: context.registry,
+            access: context.access,
             statement_started: std::time::Instant::now(),
         };
-        tokio::spawn(supervisor.run(session));
+        tokio::spawn(supervisor.run(session, ticket));
     }
 
-    async fn run(mut self, session: Session) {
+    async fn run(mut self, session: Session, ticket: Ticket) {
         let workspace = match self.settings(&session) {
             Ok((spec, arguments, workspace)) => {
+                let (runtime, store, access) = (&self.runtime, &self.store, &self.access);
+                // Stopping while queued or starting drops this future: the ticket leaves the
+                // queue, and a driver being started is killed with its handle.
                 let prepared = tokio::select! {
-                    prepared = prepare(&self.runtime, &self.store, &self.access, &session, &spec, &arguments, &workspace) => Ok(prepared),
+                    prepared = async {
+                        let slot = ticket.slot().await;
+                        let driver = prepare(runtime, store, access, &session, &spec, &arguments, &workspace).await;
+                        driver.map(|driver| (slot, driver))
+                    } => Ok(prepared),
                     reply = until_shutdown(&mut self.commands) => Err(reply),
                 };
                 match prepared {
                     Err(reply) => self.finish_stop(reply).await,
                     Ok(Err(message)) => self.fail(message).await,
-                    Ok(Ok(driver)) => self.go_ready(driver).await,
+                    Ok(Ok((slot, driver))) => self.go_ready(driver, slot).await,
                 }
                 Some(workspace)
             }
@@ -163,8 +175,8 @@ impl Supervisor {
         .await;
     }
 
-    /// READY, then statements until the session ends.
-    async fn go_ready(&mut self, driver: DriverHandle) {
+    /// READY, then statements until the session ends; the slot is freed once the driver is gone.
+    async fn go_ready(&mut self, driver: DriverHandle, _slot: Slot) {
         let key = self.key;
         let ready = db(&self.store, move |s| {
             s.transition(key, SessionStatus::Ready, None, now_ms())

@@ -46,6 +46,7 @@ impl Server {
         let config = ServiceConfig {
             minute: Duration::from_secs(60),
             max_live_sessions: 4,
+            capacity: 4,
             // No listener: this server answers in-process and runs no drivers.
             endpoint_url: "http://127.0.0.1:4747".into(),
         };
