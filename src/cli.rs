@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,
+    /// Keep sessions, statements, the catalog and S3 metadata in this PostgreSQL database
+    /// (`postgres://user:password@host/db`, or `postgresql://user@/db?host=/socket/dir`) instead
+    /// of the SQLite file in the data dir.
+    #[arg(long, env = "EPOXY_STORE")]
+    pub store: Option<String>,
     /// Hive Metastore (Thrift) address for the drivers' Spark catalog; loopback only, port 0
     /// picks a free one.
     #[arg(long, env = "EPOXY_METASTORE_LISTEN", default_value = "127.0.0.1:0")]

@@ -11,8 +11,7 @@ use crate::protocol::{self, App};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
 use crate::sessions::{ServiceConfig, SessionService};
-use crate::store::SessionStore;
-use crate::store::sqlite::SqliteStore;
+use crate::store::{self, Store};
 use anyhow::{Context, bail};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +53,7 @@ fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
 }
 
 /// The Data Catalog on the same store, with its warehouse.
-fn catalog_service(args: &ServeArgs, store: &Arc<SqliteStore>) -> anyhow::Result<CatalogService> {
+fn catalog_service(args: &ServeArgs, store: &Arc<dyn Store>) -> anyhow::Result<CatalogService> {
     let warehouse = warehouse_dir(args)?;
     Ok(CatalogService::new(
         Arc::clone(store) as _,
@@ -121,9 +120,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let logs_dir = data_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
         .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
-    let db = data_dir.join("epoxy.db");
-    let store =
-        Arc::new(SqliteStore::open(&db).with_context(|| format!("cannot open {}", db.display()))?);
+    let store = match &args.store {
+        None => store::open(None, data_dir)
+            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+        // The URL may carry a password: never echo it.
+        Some(url) => {
+            store::open(Some(url), data_dir).context("cannot open the --store database")?
+        }
+    };
 
     // Bound before the drivers start: they are told the real address (after a port-0 bind),
     // as the Glue endpoint and as the built-in S3's.

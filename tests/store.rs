@@ -1,4 +1,5 @@
-//! The SQLite store through the `SessionStore` trait: records, tenancy, keyset paging, tag
+//! The store conformance suite: every case runs against both stores, the embedded SQLite and
+//! a real PostgreSQL (Debian's package, started by `common/postgres.rs`), through the traits: records, tenancy, keyset paging, tag
 //! filters, the lifecycle guard, tag limits, statements, session credentials (minted for live
 //! sessions only, ended with their session), persistence and schema versions; and through
 //! `CatalogStore` (module `catalog`): databases, table versions, partitions, functions.
@@ -6,10 +7,10 @@
 use epoxy::sessions::model::{
     Command, Session, SessionSpec, SessionStatus, StatementOutput, StatementState, Tenant,
 };
+use epoxy::store::postgres::PostgresStore;
 use epoxy::store::sqlite::SqliteStore;
 use epoxy::store::{
-    CredentialStore, NewSession, NewSessionCredential, PageQuery, SessionStore, StatementUpdate,
-    StoreError,
+    NewSession, NewSessionCredential, PageQuery, SessionStore, StatementUpdate, Store, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,28 +23,75 @@ const ALL_STATES: [SessionStatus; 6] = [Provisioning, Ready, Failed, Timeout, St
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+#[path = "common/postgres.rs"]
+mod pg;
+
+/// Which store a case runs on.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the store's data lives: a SQLite file's dir, or a PostgreSQL database's name.
+enum Backend {
+    Sqlite(TempDir),
+    Postgres(String),
+}
+
+impl Backend {
+    fn open(&self) -> Box<dyn Store> {
+        match self {
+            Backend::Sqlite(dir) => {
+                Box::new(SqliteStore::open(&db_path(dir.path())).expect("open SQLite store"))
+            }
+            Backend::Postgres(name) => {
+                Box::new(PostgresStore::open(&pg::url_of(name)).expect("open PostgreSQL store"))
+            }
+        }
+    }
+}
+
 struct Db {
-    dir: TempDir,
-    store: SqliteStore,
+    backend: Backend,
+    store: Box<dyn Store>,
 }
 
 impl Db {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(&db_path(dir.path())).expect("open store");
-        Self { dir, store }
+    fn new(kind: Kind) -> Self {
+        let backend = match kind {
+            Kind::Sqlite => Backend::Sqlite(tempfile::tempdir().expect("temp dir")),
+            Kind::Postgres => Backend::Postgres(pg::fresh_database()),
+        };
+        let store = backend.open();
+        Self { backend, store }
     }
 
     fn path(&self) -> PathBuf {
-        db_path(self.dir.path())
+        match &self.backend {
+            Backend::Sqlite(dir) => db_path(dir.path()),
+            Backend::Postgres(_) => panic!("a PostgreSQL store has no file"),
+        }
     }
 
-    /// Closes the store and opens the same file again.
+    /// Closes the store and opens the same database again.
     fn reopen(self) -> Self {
-        let Self { dir, store } = self;
+        let Self { backend, store } = self;
         drop(store);
-        let store = SqliteStore::open(&db_path(dir.path())).expect("reopen store");
-        Self { dir, store }
+        let store = backend.open();
+        Self { backend, store }
+    }
+
+    /// How many rows `table` holds, asked of the database itself.
+    fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.backend {
+            Backend::Sqlite(dir) => rusqlite::Connection::open(db_path(dir.path()))
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+            Backend::Postgres(name) => pg::query_i64(name, &sql),
+        }
     }
 
     fn insert(&self, t: &Tenant, id: &str, created_ms: i64, tags: &[(&str, &str)]) -> Session {
@@ -219,9 +267,8 @@ fn ok_output(text: &str) -> StatementOutput {
 // ---------------------------------------------------------------------------------------------
 // records and tenancy
 
-#[test]
-fn inserted_session_reads_back() {
-    let db = Db::new();
+fn inserted_session_reads_back(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let inserted = db.insert(&t, "s1", 1_000, &[("team", "data")]);
     assert_eq!(inserted.id, "s1");
@@ -241,9 +288,8 @@ fn inserted_session_reads_back() {
     assert_eq!(db.store.session_by_key(inserted.key + 1000).unwrap(), None);
 }
 
-#[test]
-fn duplicate_id_is_refused_and_changes_nothing() {
-    let db = Db::new();
+fn duplicate_id_is_refused_and_changes_nothing(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let original = db.insert(&t, "s1", 1_000, &[("a", "1")]);
     let again = db.try_insert(&t, "s1", 2_000, &tag_map(&[("b", "2")]), &spec("other"));
@@ -256,9 +302,8 @@ fn duplicate_id_is_refused_and_changes_nothing() {
     assert_eq!(db.ids(&t), ["s1"]);
 }
 
-#[test]
-fn tenants_are_isolated() {
-    let db = Db::new();
+fn tenants_are_isolated(kind: Kind) {
+    let db = Db::new(kind);
     let tenants = [
         tenant("111111111111", "us-east-1"),
         tenant("222222222222", "us-east-1"),
@@ -300,9 +345,8 @@ fn tenants_are_isolated() {
 // ---------------------------------------------------------------------------------------------
 // keyset paging
 
-#[test]
-fn paging_1200_sessions_is_complete_and_ordered() {
-    let db = Db::new();
+fn paging_1200_sessions_is_complete_and_ordered(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     for i in 0..1200 {
         db.insert(&t, &scrambled_id(i), (i / 3) as i64, &[]);
@@ -321,9 +365,8 @@ fn paging_1200_sessions_is_complete_and_ordered() {
     assert_eq!(seen, expected);
 }
 
-#[test]
-fn paging_survives_inserts_and_deletes_between_pages() {
-    let db = Db::new();
+fn paging_survives_inserts_and_deletes_between_pages(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let mut stable: BTreeSet<(i64, String)> = BTreeSet::new();
     for i in 0..1200 {
@@ -398,9 +441,8 @@ fn paging_survives_inserts_and_deletes_between_pages() {
     );
 }
 
-#[test]
-fn tag_filters_are_and_and_pages_are_full() {
-    let db = Db::new();
+fn tag_filters_are_and_and_pages_are_full(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let other = tenant("222222222222", "us-east-1");
     let mut all: Vec<((i64, String), BTreeMap<String, String>)> = Vec::new();
@@ -468,9 +510,8 @@ fn legal(from: SessionStatus, to: SessionStatus) -> bool {
     )
 }
 
-#[test]
-fn transitions_follow_the_state_machine() {
-    let db = Db::new();
+fn transitions_follow_the_state_machine(kind: Kind) {
+    let db = Db::new(kind);
     for from in ALL_STATES {
         for to in ALL_STATES {
             let id = format!("{from:?}-{to:?}");
@@ -512,9 +553,8 @@ fn transitions_follow_the_state_machine() {
     }
 }
 
-#[test]
-fn ready_and_stop_stamp_their_times() {
-    let db = Db::new();
+fn ready_and_stop_stamp_their_times(kind: Kind) {
+    let db = Db::new(kind);
     let s = db.insert(&alice(), "s1", 100, &[]);
     let ready = db.move_to(s.key, Ready, 200).unwrap();
     assert_eq!((ready.ready_ms, ready.completed_ms), (Some(200), None));
@@ -535,9 +575,8 @@ fn ready_and_stop_stamp_their_times() {
     assert_eq!(db.move_to(s.key + 99, Ready, 500), None, "unknown key");
 }
 
-#[test]
-fn live_sessions_and_timeouts() {
-    let db = Db::new();
+fn live_sessions_and_timeouts(kind: Kind) {
+    let db = Db::new(kind);
     let minute = 1_000;
     db.session_in(Provisioning, "p");
     db.session_in(Stopping, "st");
@@ -581,9 +620,8 @@ fn live_sessions_and_timeouts() {
 // ---------------------------------------------------------------------------------------------
 // tags
 
-#[test]
-fn too_many_tags_roll_back() {
-    let db = Db::new();
+fn too_many_tags_roll_back(kind: Kind) {
+    let db = Db::new(kind);
     let s = db.insert(&alice(), "s1", 1, &[]);
     db.store.add_tags(s.key, &numbered_tags("old", 40)).unwrap();
     let before = db.tags(s.key);
@@ -615,9 +653,8 @@ fn too_many_tags_roll_back() {
     );
 }
 
-#[test]
-fn insert_with_too_many_tags_stores_nothing() {
-    let db = Db::new();
+fn insert_with_too_many_tags_stores_nothing(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let err = db.try_insert(&t, "s1", 1, &numbered_tags("k", 51), &spec("s1"));
     assert!(matches!(err, Err(StoreError::TooManyTags(_))), "{err:?}");
@@ -627,9 +664,8 @@ fn insert_with_too_many_tags_stores_nothing() {
     assert_eq!(db.tags(s.key).len(), 1);
 }
 
-#[test]
-fn remove_tags_removes_only_named_keys() {
-    let db = Db::new();
+fn remove_tags_removes_only_named_keys(kind: Kind) {
+    let db = Db::new(kind);
     let s = db.insert(&alice(), "s1", 1, &[("a", "1"), ("b", "2"), ("c", "3")]);
     db.store
         .remove_tags(s.key, &["a".into(), "missing".into(), "c".into()])
@@ -644,9 +680,8 @@ fn remove_tags_removes_only_named_keys() {
 // ---------------------------------------------------------------------------------------------
 // statements
 
-#[test]
-fn statements_only_on_ready_sessions_numbered_per_session() {
-    let db = Db::new();
+fn statements_only_on_ready_sessions_numbered_per_session(kind: Kind) {
+    let db = Db::new(kind);
     let s = db.insert(&alice(), "s1", 1, &[]);
     assert_eq!(
         db.store.insert_statement(s.key, "1").unwrap(),
@@ -697,10 +732,9 @@ fn statements_only_on_ready_sessions_numbered_per_session() {
     assert_eq!(page(Some(2), 10), Vec::<i64>::new());
 }
 
-#[test]
-fn statement_updates_are_guarded() {
+fn statement_updates_are_guarded(kind: Kind) {
     use StatementState::*;
-    let db = Db::new();
+    let db = Db::new(kind);
     let s = db.session_in(Ready, "s1");
     for code in ["a", "b", "c"] {
         db.store.insert_statement(s.key, code).unwrap();
@@ -756,10 +790,9 @@ fn statement_updates_are_guarded() {
     );
 }
 
-#[test]
-fn finish_pending_ends_only_unfinished_statements() {
+fn finish_pending_ends_only_unfinished_statements(kind: Kind) {
     use StatementState::*;
-    let db = Db::new();
+    let db = Db::new(kind);
     let s = db.session_in(Ready, "s1");
     let other = db.session_in(Ready, "s2");
     for _ in 0..4 {
@@ -816,9 +849,8 @@ fn finish_pending_ends_only_unfinished_statements() {
     );
 }
 
-#[test]
-fn deleting_a_session_deletes_its_tags_and_statements() {
-    let db = Db::new();
+fn deleting_a_session_deletes_its_tags_and_statements(kind: Kind) {
+    let db = Db::new(kind);
     let s = db.session_in(Ready, "s1");
     db.store.add_tags(s.key, &tag_map(&[("k", "v")])).unwrap();
     db.store.insert_statement(s.key, "x").unwrap();
@@ -863,9 +895,8 @@ impl Db {
     }
 }
 
-#[test]
-fn a_credential_is_stored_with_its_session_tenancy() {
-    let db = Db::new();
+fn a_credential_is_stored_with_its_session_tenancy(kind: Kind) {
+    let db = Db::new(kind);
     let t = tenant("111111111111", "eu-west-1");
     let s = db.insert(&t, "s", 1, &[]);
     assert!(db.mint(s.key, "ASIAONE", 5_000).unwrap());
@@ -893,9 +924,8 @@ fn a_credential_is_stored_with_its_session_tenancy() {
     assert_eq!(db.credential_times("ASIAONE"), Some((5_000, None)));
 }
 
-#[test]
-fn credentials_are_minted_for_live_sessions_only() {
-    let db = Db::new();
+fn credentials_are_minted_for_live_sessions_only(kind: Kind) {
+    let db = Db::new(kind);
     for state in ALL_STATES {
         let s = db.session_in(state, &format!("in-{state}"));
         let minted = db.mint(s.key, &format!("ASIA{state}"), 5_000).unwrap();
@@ -909,9 +939,8 @@ fn credentials_are_minted_for_live_sessions_only() {
     assert!(!db.mint(9_999, "ASIANOSESSION", 5_000).unwrap());
 }
 
-#[test]
-fn a_session_end_ends_its_credentials() {
-    let db = Db::new();
+fn a_session_end_ends_its_credentials(kind: Kind) {
+    let db = Db::new(kind);
     let ends: [(&str, &[SessionStatus]); 4] = [
         ("stopped", &[Ready, Stopping, Stopped]),
         ("failed", &[Failed]),
@@ -956,9 +985,8 @@ fn a_session_end_ends_its_credentials() {
     assert_eq!(db.credential_times("ASIALIVE"), Some((5_000, None)));
 }
 
-#[test]
-fn revoking_all_credentials_spares_only_the_already_revoked() {
-    let db = Db::new();
+fn revoking_all_credentials_spares_only_the_already_revoked(kind: Kind) {
+    let db = Db::new(kind);
     let live = db.session_in(Ready, "live");
     let ended = db.session_in(Ready, "ended");
     assert!(db.mint(live.key, "ASIALIVE", 5_000).unwrap());
@@ -988,7 +1016,10 @@ fn a_version_1_database_gains_the_credentials_table() {
     drop(conn);
     let store = SqliteStore::open(&path).expect("upgrade");
     let old = store.session(&alice(), "old").unwrap().expect("kept");
-    let db = Db { dir, store };
+    let db = Db {
+        backend: Backend::Sqlite(dir),
+        store: Box::new(store),
+    };
     assert!(db.mint(old.key, "ASIAOLD", 5_000).unwrap());
     db.move_to(old.key, Stopping, 2).unwrap();
     db.move_to(old.key, Stopped, 3).unwrap();
@@ -998,9 +1029,8 @@ fn a_version_1_database_gains_the_credentials_table() {
 // ---------------------------------------------------------------------------------------------
 // persistence and schema
 
-#[test]
-fn everything_survives_a_reopen() {
-    let db = Db::new();
+fn everything_survives_a_reopen(kind: Kind) {
+    let db = Db::new(kind);
     let t = alice();
     let s1 = db.insert(&t, "s1", 1, &[("a", "1")]);
     db.move_to(s1.key, Ready, 2).unwrap();
@@ -1057,11 +1087,11 @@ fn everything_survives_a_reopen() {
 }
 
 #[test]
-fn newer_schema_is_refused() {
-    let db = Db::new();
+fn newer_schema_is_refused_by_sqlite() {
+    let db = Db::new(Kind::Sqlite);
     db.insert(&alice(), "s1", 1, &[]);
     let path = db.path();
-    let Db { dir, store } = db;
+    let Db { backend, store } = db;
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let known: i64 = conn
@@ -1087,7 +1117,53 @@ fn newer_schema_is_refused() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(after, future, "the refused database was modified");
-    drop(dir);
+    drop(backend);
+}
+
+#[test]
+fn newer_schema_is_refused_by_postgres() {
+    let db = Db::new(Kind::Postgres);
+    db.insert(&alice(), "s1", 1, &[]);
+    let Db { backend, store } = db;
+    drop(store);
+    let Backend::Postgres(name) = &backend else {
+        unreachable!()
+    };
+    let known = pg::query_i64(name, "SELECT version FROM epoxy_schema");
+    assert!(
+        known >= 1,
+        "a fresh database must record its schema version"
+    );
+    let future = known + 7;
+    pg::execute(name, &format!("UPDATE epoxy_schema SET version = {future}"));
+    match PostgresStore::open(&pg::url_of(name)) {
+        Err(StoreError::Migration(message)) => {
+            assert!(message.contains(&future.to_string()), "{message}");
+        }
+        Err(other) => panic!("expected a Migration error, got {other:?}"),
+        Ok(_) => panic!("a database from a newer epoxy was opened"),
+    }
+    assert_eq!(
+        pg::query_i64(name, "SELECT version FROM epoxy_schema"),
+        future,
+        "the refused database was modified"
+    );
+    assert_eq!(pg::query_i64(name, "SELECT count(*) FROM sessions"), 1);
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgresql://epoxy@/postgres?host={}", dir.path().display());
+    match PostgresStore::open(&url) {
+        Err(StoreError::Unavailable(message)) => assert!(!message.is_empty()),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("opened a database that does not exist"),
+    }
+    assert!(matches!(
+        PostgresStore::open("postgres://[bad"),
+        Err(StoreError::Url(_))
+    ));
 }
 
 #[test]
@@ -1102,11 +1178,11 @@ fn a_file_that_is_not_a_database_is_refused() {
 // the catalog part (`CatalogStore`)
 
 mod catalog {
-    use super::Db;
+    use super::{Db, Kind};
     use epoxy::catalog::model::{Database, Partition, Table, UserDefinedFunction};
     use epoxy::sessions::model::Tenant;
     use epoxy::store::StoreError;
-    use epoxy::store::catalog::{CatalogStore, Insert, TableWrite};
+    use epoxy::store::catalog::{Insert, TableWrite};
 
     fn tenant(account: &str) -> Tenant {
         Tenant {
@@ -1152,10 +1228,7 @@ mod catalog {
     }
 
     fn rows(db: &Db, table: &str) -> i64 {
-        rusqlite::Connection::open(db.path())
-            .unwrap()
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
+        db.count(table)
     }
 
     /// A database with one table (two versions, two partitions) and a function.
@@ -1182,9 +1255,8 @@ mod catalog {
         );
     }
 
-    #[test]
-    fn databases_are_per_tenant_paged_and_cascade_on_delete() {
-        let db = Db::new();
+    pub(super) fn databases_are_per_tenant_paged_and_cascade_on_delete(kind: Kind) {
+        let db = Db::new(kind);
         let (a, b) = (tenant("111111111111"), tenant("222222222222"));
         let s = &db.store;
         populated(&db, &a);
@@ -1234,9 +1306,8 @@ mod catalog {
         assert!(s.database(&b, "d").unwrap().is_some());
     }
 
-    #[test]
-    fn tables_keep_versions_and_check_the_expected_one() {
-        let db = Db::new();
+    pub(super) fn tables_keep_versions_and_check_the_expected_one(kind: Kind) {
+        let db = Db::new(kind);
         let t = tenant("111111111111");
         let s = &db.store;
         assert_eq!(
@@ -1313,9 +1384,8 @@ mod catalog {
         assert_eq!(s.table_versions(&t, "d", "t", None, 10).unwrap().len(), 1);
     }
 
-    #[test]
-    fn partitions_by_values() {
-        let db = Db::new();
+    pub(super) fn partitions_by_values(kind: Kind) {
+        let db = Db::new(kind);
         let t = tenant("111111111111");
         let s = &db.store;
         populated(&db, &t);
@@ -1385,9 +1455,8 @@ mod catalog {
         assert!(removed[0].is_some() && removed[1].is_none());
     }
 
-    #[test]
-    fn functions_across_databases_and_everything_after_reopen() {
-        let db = Db::new();
+    pub(super) fn functions_across_databases_and_everything_after_reopen(kind: Kind) {
+        let db = Db::new(kind);
         let t = tenant("111111111111");
         populated(&db, &t);
         let s = &db.store;
@@ -1452,4 +1521,55 @@ mod catalog {
             2
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// every case, on each store
+
+/// One `#[test]` per case and store, named `<store>::<case>`.
+macro_rules! on_both_stores {
+    ($($case:path => $name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::Kind;
+            $(#[test]
+            fn $name() {
+                $case(Kind::Sqlite)
+            })*
+        }
+        mod postgres {
+            use super::Kind;
+            $(#[test]
+            fn $name() {
+                $case(Kind::Postgres)
+            })*
+        }
+    };
+}
+
+on_both_stores! {
+    super::inserted_session_reads_back => inserted_session_reads_back,
+    super::duplicate_id_is_refused_and_changes_nothing => duplicate_id_is_refused_and_changes_nothing,
+    super::tenants_are_isolated => tenants_are_isolated,
+    super::paging_1200_sessions_is_complete_and_ordered => paging_1200_sessions_is_complete_and_ordered,
+    super::paging_survives_inserts_and_deletes_between_pages => paging_survives_inserts_and_deletes_between_pages,
+    super::tag_filters_are_and_and_pages_are_full => tag_filters_are_and_and_pages_are_full,
+    super::transitions_follow_the_state_machine => transitions_follow_the_state_machine,
+    super::ready_and_stop_stamp_their_times => ready_and_stop_stamp_their_times,
+    super::live_sessions_and_timeouts => live_sessions_and_timeouts,
+    super::too_many_tags_roll_back => too_many_tags_roll_back,
+    super::insert_with_too_many_tags_stores_nothing => insert_with_too_many_tags_stores_nothing,
+    super::remove_tags_removes_only_named_keys => remove_tags_removes_only_named_keys,
+    super::statements_only_on_ready_sessions_numbered_per_session => statements_only_on_ready_sessions_numbered_per_session,
+    super::statement_updates_are_guarded => statement_updates_are_guarded,
+    super::finish_pending_ends_only_unfinished_statements => finish_pending_ends_only_unfinished_statements,
+    super::deleting_a_session_deletes_its_tags_and_statements => deleting_a_session_deletes_its_tags_and_statements,
+    super::a_credential_is_stored_with_its_session_tenancy => a_credential_is_stored_with_its_session_tenancy,
+    super::credentials_are_minted_for_live_sessions_only => credentials_are_minted_for_live_sessions_only,
+    super::a_session_end_ends_its_credentials => a_session_end_ends_its_credentials,
+    super::revoking_all_credentials_spares_only_the_already_revoked => revoking_all_credentials_spares_only_the_already_revoked,
+    super::everything_survives_a_reopen => everything_survives_a_reopen,
+    super::catalog::databases_are_per_tenant_paged_and_cascade_on_delete => catalog_databases_are_per_tenant_paged_and_cascade_on_delete,
+    super::catalog::tables_keep_versions_and_check_the_expected_one => catalog_tables_keep_versions_and_check_the_expected_one,
+    super::catalog::partitions_by_values => catalog_partitions_by_values,
+    super::catalog::functions_across_databases_and_everything_after_reopen => catalog_functions_across_databases_and_everything_after_reopen,
 }

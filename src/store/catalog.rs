@@ -4,6 +4,8 @@
 use super::StoreError;
 use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// What an insert found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,4 +169,25 @@ pub trait CatalogStore: Send + Sync + 'static {
         function: &UserDefinedFunction,
     ) -> Result<bool, StoreError>;
     fn delete_function(&self, tenant: &Tenant, db: &str, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Records are the objects' wire JSON in every store.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(record: &str) -> Result<T, StoreError> {
+    serde_json::from_str(record).map_err(|e| StoreError::Corrupt(format!("catalog record: {e}")))
+}
+
+/// The stored key of a partition: its values as a JSON array.
+pub(crate) fn partition_key(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_default()
+}
+
+/// A table's record as stored: with its version as `VersionId`.
+pub(crate) fn versioned(table: &Table, version: i64) -> Result<String, StoreError> {
+    let mut table = table.clone();
+    table.version_id = Some(version.to_string());
+    encode(&table)
 }

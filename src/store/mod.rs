@@ -4,12 +4,35 @@
 
 pub mod catalog;
 pub mod objects;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::sessions::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything epoxy keeps, behind one handle: what `serve` wires into every layer.
+pub trait Store: SessionStore + catalog::CatalogStore + objects::ObjectStore {}
+
+impl<T: SessionStore + catalog::CatalogStore + objects::ObjectStore> Store for T {}
+
+/// Opens the store `url` names (`--store`): PostgreSQL for `postgres://…` or
+/// `postgresql://…`, or, without one, the embedded SQLite file in `data_dir`.
+pub fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    match url {
+        None => Ok(Arc::new(sqlite::SqliteStore::open(&data_dir.join("epoxy.db"))?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(postgres::PostgresStore::open(url)?))
+        }
+        Some(_) => Err(StoreError::Url(
+            "--store takes a postgres:// or postgresql:// URL (leave it out for SQLite in the data dir)"
+                .into(),
+        )),
+    }
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +43,12 @@ pub enum StoreError {
     TooManyTags(usize),
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot reach PostgreSQL: {0}")]
+    Unavailable(String),
+    #[error("invalid store URL: {0}")]
+    Url(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
     #[error("database migration failed: {0}")]

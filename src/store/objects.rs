@@ -131,3 +131,76 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Every blob a record points at, so start-up can delete files a crash left behind.
     fn referenced_blobs(&self) -> Result<HashSet<String>, StoreError>;
 }
+
+/// x-amz-meta-* values as stored (a JSON object), in every store.
+pub(crate) fn metadata_json(metadata: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn metadata_from(json: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("object metadata: {e}")))
+}
+
+/// A stored key back as text.
+pub(crate) fn text_key(bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("an object key is not UTF-8".into()))
+}
+
+/// The smallest byte string above every key that starts with `prefix`: no UTF-8 byte is 0xFF.
+fn past_prefix(prefix: &str) -> Vec<u8> {
+    let mut cursor = prefix.as_bytes().to_vec();
+    cursor.push(0xFF);
+    cursor
+}
+
+/// S3's listing on top of any store's key scan: `fetch(cursor, n)` returns up to `n` objects
+/// of the bucket whose keys are above `cursor` and at or above the prefix, in byte order.
+/// Common prefixes are skipped past in one jump, so a page costs a scan per entry at most.
+pub(crate) fn list_by_scan(
+    query: &ListQuery<'_>,
+    mut fetch: impl FnMut(&[u8], i64) -> Result<Vec<ObjectMeta>, StoreError>,
+) -> Result<ListPage, StoreError> {
+    let mut entries = Vec::new();
+    if query.limit == 0 {
+        return Ok(ListPage {
+            entries,
+            next: None,
+        });
+    }
+    let mut cursor = query.after.map(<[u8]>::to_vec).unwrap_or_default();
+    'scan: loop {
+        let batch = (query.limit - entries.len() + 1) as i64;
+        let rows = fetch(&cursor, batch)?;
+        if rows.is_empty() {
+            return Ok(ListPage {
+                entries,
+                next: None,
+            });
+        }
+        for object in rows {
+            if !object.key.starts_with(query.prefix) {
+                return Ok(ListPage {
+                    entries,
+                    next: None,
+                });
+            }
+            if entries.len() == query.limit {
+                return Ok(ListPage {
+                    entries,
+                    next: Some(cursor),
+                });
+            }
+            let rest = &object.key[query.prefix.len()..];
+            if let Some(delimiter) = query.delimiter.filter(|d| !d.is_empty())
+                && let Some(at) = rest.find(delimiter)
+            {
+                let common = format!("{}{}", query.prefix, &rest[..at + delimiter.len()]);
+                cursor = past_prefix(&common);
+                entries.push(Listed::CommonPrefix(common));
+                continue 'scan;
+            }
+            cursor = object.key.as_bytes().to_vec();
+            entries.push(Listed::Object(object));
+        }
+    }
+}

@@ -29,6 +29,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+import postgres_cluster
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTENING_RE = re.compile(r"^epoxy: listening on (http://\S+)\s*$")
 READY_TIMEOUT_S = 30.0
@@ -111,6 +113,10 @@ class EpoxyServer:
         if runtime:
             self.args += ["--runtime", runtime]
         self.args += list(extra_args)
+        # EPOXY_TEST_STORE=postgres: the same tests on a PostgreSQL database of this server's own
+        # (kept across restart(), like the data dir).
+        if postgres_cluster.enabled() and "--store" not in self.args:
+            self.args += ["--store", postgres_cluster.fresh_database_url()]
         self.ready_timeout = ready_timeout
         self.env = env
         self.proc: subprocess.Popen | None = None

@@ -5,23 +5,12 @@ use super::SqliteStore;
 use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
 use crate::store::StoreError;
-use crate::store::catalog::{CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter};
+use crate::store::catalog::{
+    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, partition_key,
+    versioned,
+};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn decode<T: DeserializeOwned>(record: &str) -> Result<T, StoreError> {
-    serde_json::from_str(record).map_err(|e| StoreError::Corrupt(format!("catalog record: {e}")))
-}
-
-/// The stored key of a partition: its values as a JSON array.
-fn partition_key(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_default()
-}
 
 fn limit_sql(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -70,13 +59,6 @@ fn kept<T: DeserializeOwned>(
         }
     }
     Ok(out)
-}
-
-/// A table's record as stored: with its version as `VersionId`.
-fn versioned(table: &Table, version: i64) -> Result<String, StoreError> {
-    let mut table = table.clone();
-    table.version_id = Some(version.to_string());
-    encode(&table)
 }
 
 impl CatalogStore for SqliteStore {

@@ -3,26 +3,14 @@
 use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::objects::{
-    Bucket, CreatedBucket, DeletedBucket, ListPage, ListQuery, Listed, ObjectMeta, ObjectStore,
-    Part, Stored, Upload,
+    Bucket, CreatedBucket, DeletedBucket, ListPage, ListQuery, ObjectMeta, ObjectStore, Part,
+    Stored, Upload, list_by_scan, metadata_from, metadata_json, text_key,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::{BTreeMap, HashSet};
 
 const OBJECT_COLUMNS: &str = "key, blob, size, etag, content_type, metadata, modified_ms";
 const UPLOAD_COLUMNS: &str = "id, bucket, key, content_type, metadata, created_ms";
-
-fn text_key(bytes: Vec<u8>) -> Result<String, StoreError> {
-    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("an object key is not UTF-8".into()))
-}
-
-fn metadata_json(metadata: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
-}
-
-fn metadata_from(json: &str) -> Result<BTreeMap<String, String>, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("object metadata: {e}")))
-}
 
 fn object_from_row(row: &Row<'_>) -> rusqlite::Result<(Vec<u8>, ObjectRow)> {
     Ok((
@@ -123,13 +111,6 @@ fn upsert_object(
         ],
     )?;
     Ok(replaced)
-}
-
-/// The smallest byte string above every key that starts with `prefix`: no UTF-8 byte is 0xFF.
-fn past_prefix(prefix: &str) -> Vec<u8> {
-    let mut cursor = prefix.as_bytes().to_vec();
-    cursor.push(0xFF);
-    cursor
 }
 
 impl ObjectStore for SqliteStore {
@@ -254,60 +235,22 @@ impl ObjectStore for SqliteStore {
     }
 
     fn list_objects(&self, query: ListQuery<'_>) -> Result<ListPage, StoreError> {
-        let mut entries = Vec::new();
-        if query.limit == 0 {
-            return Ok(ListPage {
-                entries,
-                next: None,
-            });
-        }
-        let mut cursor = query.after.map(<[u8]>::to_vec).unwrap_or_default();
         self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {OBJECT_COLUMNS} FROM s3_objects \
                  WHERE bucket = ?1 AND key > ?2 AND key >= ?3 ORDER BY key LIMIT ?4"
             ))?;
-            'scan: loop {
-                let batch = (query.limit - entries.len() + 1) as i64;
+            list_by_scan(&query, |cursor, batch| {
                 let rows = stmt
                     .query_map(
                         params![query.bucket, cursor, query.prefix.as_bytes(), batch],
                         object_from_row,
                     )?
                     .collect::<Result<Vec<_>, _>>()?;
-                if rows.is_empty() {
-                    return Ok(ListPage {
-                        entries,
-                        next: None,
-                    });
-                }
-                for (key, row) in rows {
-                    let key = text_key(key)?;
-                    if !key.starts_with(query.prefix) {
-                        return Ok(ListPage {
-                            entries,
-                            next: None,
-                        });
-                    }
-                    if entries.len() == query.limit {
-                        return Ok(ListPage {
-                            entries,
-                            next: Some(cursor),
-                        });
-                    }
-                    let rest = &key[query.prefix.len()..];
-                    if let Some(delimiter) = query.delimiter.filter(|d| !d.is_empty())
-                        && let Some(at) = rest.find(delimiter)
-                    {
-                        let common = format!("{}{}", query.prefix, &rest[..at + delimiter.len()]);
-                        cursor = past_prefix(&common);
-                        entries.push(Listed::CommonPrefix(common));
-                        continue 'scan;
-                    }
-                    cursor = key.as_bytes().to_vec();
-                    entries.push(Listed::Object(row.into_meta(key)?));
-                }
-            }
+                rows.into_iter()
+                    .map(|(key, row)| row.into_meta(text_key(key)?))
+                    .collect()
+            })
         })
     }
 
@@ -478,6 +421,7 @@ fn part_blobs(conn: &Connection, upload: &str) -> Result<Option<Vec<String>>, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::objects::Listed;
     use proptest::prelude::*;
 
     fn object(key: &str) -> ObjectMeta {
