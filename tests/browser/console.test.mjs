@@ -300,6 +300,22 @@ test("the S3 pages list objects put with boto3: folders, paging, inert markup in
   }
   assert.equal(seen.length, 5);
   assert.equal(new Set(seen).size, 5);
+  // Odd query input is a clear 4xx (or a clamped page), never a 5xx.
+  for (const [query, want] of [
+    ["next=%%%", 400],
+    ["next=bm90LWEtdG9rZW4", 200],
+    ["limit=abc", 400],
+    ["limit=0", 200],
+    ["limit=99999999999999999999999", 400],
+    ["prefix=%F0%9F%A6%80%00%0A&delimiter=%E2%80%A6", 200],
+  ]) {
+    const res = await context.request.get(`${strict.url}/console/s3/${bucket}?${query}`);
+    assert.equal(res.status(), want, query);
+  }
+  for (const path of [`/console/catalog?next=garbage`, `/console/catalog/${"x".repeat(300)}`, `/console/s3/${"%2F".repeat(3)}`]) {
+    const res = await context.request.get(`${strict.url}${path}`);
+    assert.ok(res.status() >= 400 && res.status() < 500, `${path}: ${res.status()}`);
+  }
 
   const bob = await browser.newContext();
   const bobPage = await bob.newPage();
