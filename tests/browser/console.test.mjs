@@ -1,5 +1,6 @@
 // The console in real headless Chromium: sign-in, tenancy, live refresh, escaping, CSRF, stop,
-// and (with EPOXY_TEST_RUNTIME_PYTHON) a real PySpark statement from the run box.
+// the Data Catalog and S3 pages, a phone-sized viewport, and (with EPOXY_TEST_RUNTIME_PYTHON) a
+// real PySpark statement from the run box with its timeline.
 // Run with tests/browser/run.sh; screenshots go to target/test-artifacts/console-*.png.
 
 import { test, before, after } from "node:test";
@@ -63,6 +64,11 @@ async function signIn(page, server, who) {
   await page.fill("input[name=secret_access_key]", who.secret);
   await page.click("button[type=submit]");
   await page.waitForURL(/\/console$/);
+}
+
+/** Whether the page's body is wider than the viewport (a phone would scroll sideways). */
+async function overflowsSideways(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
 }
 
 let browser;
@@ -197,6 +203,154 @@ test("a POST without the CSRF token, or from another origin, is refused; the sto
   await context.close();
 });
 
+test("the Data Catalog pages show a table made with boto3: columns, partition keys, partitions, view text", async () => {
+  const db = `sales_${uid}`;
+  glue(strict, ALICE, "create_database", { DatabaseInput: { Name: db, Description: "<b>not bold</b>" } });
+  glue(strict, ALICE, "create_table", {
+    DatabaseName: db,
+    TableInput: {
+      Name: "orders",
+      TableType: "EXTERNAL_TABLE",
+      StorageDescriptor: {
+        Columns: [
+          { Name: "order_id", Type: "bigint", Comment: "<script>window.pwned=7</script>" },
+          { Name: "amount", Type: "decimal(10,2)" },
+        ],
+        Location: "s3://warehouse/orders/",
+      },
+      PartitionKeys: [{ Name: "dt", Type: "string" }],
+    },
+  });
+  glue(strict, ALICE, "create_partition", {
+    DatabaseName: db,
+    TableName: "orders",
+    PartitionInput: { Values: ["2026-12-01"], StorageDescriptor: { Location: "s3://warehouse/orders/dt=2026-12-01/" } },
+  });
+  glue(strict, ALICE, "create_table", {
+    DatabaseName: db,
+    TableInput: { Name: "big_orders", TableType: "VIRTUAL_VIEW", ViewOriginalText: "SELECT * FROM orders WHERE amount > 100", StorageDescriptor: { Columns: [{ Name: "order_id", Type: "bigint" }] } },
+  });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, strict, ALICE);
+  await page.click("#nav-catalog");
+  await page.click(`tr[data-database="${db}"] a`);
+  await page.waitForSelector("#database-name");
+  assert.equal(await page.textContent("#database-name"), db);
+  await page.locator("p", { hasText: "<b>not bold</b>" }).waitFor();
+  await page.click(`tr[data-table="orders"] a`);
+  await page.waitForSelector("#table-name");
+  assert.match(await page.textContent(`#columns tr[data-column="order_id"]`), /bigint/);
+  assert.match(await page.textContent(`#columns tr[data-column="amount"]`), /decimal\(10,2\)/);
+  assert.match(await page.textContent(`#columns tr[data-column="order_id"]`), /<script>window.pwned=7<\/script>/);
+  assert.match(await page.textContent(`#partition-keys tr[data-column="dt"]`), /string/);
+  assert.match(await page.textContent("#partitions tbody"), /2026-12-01/);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  await shot(page, "catalog-table");
+  await page.goto(`${strict.url}/console/catalog/${db}/big_orders`);
+  assert.equal(await page.textContent("#view-original"), "SELECT * FROM orders WHERE amount > 100");
+
+  // Another account's catalog has no such database.
+  const bob = await browser.newContext();
+  const bobPage = await bob.newPage();
+  await signIn(bobPage, strict, BOB);
+  await bobPage.goto(`${strict.url}/console/catalog`);
+  assert.equal(await bobPage.locator(`tr[data-database="${db}"]`).count(), 0);
+  assert.equal((await bobPage.goto(`${strict.url}/console/catalog/${db}/orders`)).status(), 404);
+  await bob.close();
+  await context.close();
+});
+
+test("the S3 pages list objects put with boto3: folders, paging, inert markup in keys, tenancy", async () => {
+  const bucket = `console-${uid}`;
+  glue(strict, ALICE, "s3.create_bucket", { Bucket: bucket });
+  const markupKey = "<img src=x onerror=window.pwned=6>.txt";
+  const scriptKey = "<script>window.pwned=5</script>";
+  for (const key of ["data/one.csv", "data/two.csv", "top.txt", markupKey, scriptKey]) {
+    glue(strict, ALICE, "s3.put_object", { Bucket: bucket, Key: key, Body: "a,b\n1,2\n" });
+  }
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, strict, ALICE);
+  await page.click("#nav-s3");
+  await page.click(`tr[data-bucket="${bucket}"] a`);
+  await page.waitForSelector("#bucket-name");
+  await page.locator("#objects tr.object", { hasText: "top.txt" }).waitFor();
+  await page.locator("#objects tr.object td.key", { hasText: markupKey }).waitFor();
+  await page.locator("#objects tr.folder", { hasText: "<script>window.pwned=5</" }).waitFor();
+  await shot(page, "s3-bucket");
+  await page.click(`#objects tr.folder a:text-is("data/")`);
+  await page.locator("#objects tr.object", { hasText: "one.csv" }).waitFor();
+  assert.equal(await page.locator("#objects tr.object").count(), 2);
+  assert.equal(await page.locator("#objects tr.folder").count(), 0);
+  // A flat listing shows the whole key as text.
+  await page.goto(`${strict.url}/console/s3/${bucket}?delimiter=`);
+  await page.locator("#objects tr.object td.key", { hasText: scriptKey }).waitFor();
+  assert.equal(await page.locator("#objects tr.object").count(), 5);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  // Pages of two: three pages of the five keys, each key once.
+  await page.goto(`${strict.url}/console/s3/${bucket}?delimiter=&limit=2`);
+  const seen = [];
+  for (;;) {
+    seen.push(...(await page.locator("#objects tr.object td.key").allTextContents()));
+    const next = page.locator("#next-page");
+    if ((await next.count()) === 0) break;
+    await next.click();
+    await page.waitForSelector("#bucket-name");
+  }
+  assert.equal(seen.length, 5);
+  assert.equal(new Set(seen).size, 5);
+  // Odd query input is a clear 4xx (or a clamped page), never a 5xx.
+  for (const [query, want] of [
+    ["next=%%%", 400],
+    ["next=bm90LWEtdG9rZW4", 200],
+    ["limit=abc", 400],
+    ["limit=0", 200],
+    ["limit=99999999999999999999999", 400],
+    ["prefix=%F0%9F%A6%80%00%0A&delimiter=%E2%80%A6", 200],
+  ]) {
+    const res = await context.request.get(`${strict.url}/console/s3/${bucket}?${query}`);
+    assert.equal(res.status(), want, query);
+  }
+  for (const path of [`/console/catalog?next=garbage`, `/console/catalog/${"x".repeat(300)}`, `/console/s3/${"%2F".repeat(3)}`]) {
+    const res = await context.request.get(`${strict.url}${path}`);
+    assert.ok(res.status() >= 400 && res.status() < 500, `${path}: ${res.status()}`);
+  }
+
+  const bob = await browser.newContext();
+  const bobPage = await bob.newPage();
+  await signIn(bobPage, strict, BOB);
+  await bobPage.goto(`${strict.url}/console/s3`);
+  assert.equal(await bobPage.locator(`tr[data-bucket="${bucket}"]`).count(), 0);
+  assert.equal((await bobPage.goto(`${strict.url}/console/s3/${bucket}`)).status(), 404);
+  await bob.close();
+  await context.close();
+});
+
+test("at a phone's viewport (390x844) the pages fit the screen's width", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await signIn(page, strict, ALICE);
+  const id = `phone-${uid}-with-a-rather-long-session-id-that-must-wrap`;
+  createSession(strict, ALICE, id, { Tags: { team: "data" } });
+  await page.locator(`tr[data-session="${id}"]`).waitFor({ timeout: 10_000 });
+  assert.equal(await overflowsSideways(page), false, "the sessions list scrolls sideways");
+  await shot(page, "phone-sessions");
+  await page.click(`tr[data-session="${id}"] a`);
+  await page.waitForSelector("#session-id");
+  await page.waitForFunction(() => document.querySelector("#timeline")?.complete);
+  assert.ok(await page.evaluate(() => document.querySelector("#timeline").naturalWidth > 0), "the timeline draws");
+  assert.equal(await overflowsSideways(page), false, "the session page scrolls sideways");
+  await shot(page, "phone-session");
+  await page.goto(`${strict.url}/console/catalog/sales_${uid}/orders`);
+  assert.equal(await overflowsSideways(page), false, "the table page scrolls sideways");
+  await shot(page, "phone-catalog-table");
+  await page.goto(`${strict.url}/console/s3/console-${uid}`);
+  assert.equal(await overflowsSideways(page), false, "the bucket page scrolls sideways");
+  await shot(page, "phone-s3-bucket");
+  await context.close();
+});
+
 test("a PySpark statement runs from the run box and its result shows", { skip: !runtimePython && "EPOXY_TEST_RUNTIME_PYTHON is not set", timeout: 400_000 }, async () => {
   const spark = await startEpoxy(() => ["--python", runtimePython, "--warm-pool", "0"]);
   const open = { key: "AKIAOPEN000000000000", secret: "any" };
@@ -231,6 +385,13 @@ test("a PySpark statement runs from the run box and its result shows", { skip: !
     await shot(page, "progress");
     await page.click("#statement-2 form button");
     await page.locator("#statement-2 .status", { hasText: "CANCELLED" }).waitFor({ timeout: 60_000 });
+
+    // The timeline draws a bar per statement, coloured by how it ended.
+    const timeline = await page.evaluate(async (url) => (await fetch(url)).text(), `/console/sessions/${id}/timeline.svg`);
+    assert.match(timeline, /class="statement ok" data-id="0"/);
+    assert.match(timeline, /class="statement ok" data-id="1"/);
+    assert.match(timeline, /class="statement cancelled" data-id="2"/);
+    await page.waitForFunction(() => document.querySelector("#timeline")?.complete && document.querySelector("#timeline").naturalWidth > 0);
 
     // The live Spark UI through the proxy: every tab, links staying under the prefix.
     const sessionUrl = page.url();
