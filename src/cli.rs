@@ -1,5 +1,6 @@
 //! Command line: `epoxy serve` and `epoxy provision`.
 
+use crate::runtime::cluster::DpuPreset;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,24 @@ pub struct ServeArgs {
     /// Spark master for the drivers: local[*], spark://host:7077, k8s://…
     #[arg(long, env = "EPOXY_SPARK_MASTER", default_value = "local[*]")]
     pub spark_master: String,
+    /// Executor size per DPU of a session's WorkerType on a cluster master: laptop (1 core,
+    /// 1 GiB) or glue (4 cores, 16 GiB); --cores-per-dpu / --memory-per-dpu override it.
+    #[arg(long, env = "EPOXY_DPU_PRESET", value_enum, default_value_t = DpuPreset::Laptop)]
+    pub dpu_preset: DpuPreset,
+    /// Executor cores per DPU on a cluster master [default: from --dpu-preset].
+    #[arg(long, env = "EPOXY_CORES_PER_DPU")]
+    pub cores_per_dpu: Option<u32>,
+    /// Executor memory per DPU on a cluster master, e.g. 512m or 4g [default: from --dpu-preset].
+    #[arg(long, env = "EPOXY_MEMORY_PER_DPU")]
+    pub memory_per_dpu: Option<String>,
+    /// Address drivers bind and advertise to executors (one the cluster's workers can reach)
+    /// [default: Spark's choice; required for k8s://].
+    #[arg(long, env = "EPOXY_DRIVER_HOST")]
+    pub driver_host: Option<String>,
+    /// Seconds a session on a cluster master waits for its executors (staying PROVISIONING)
+    /// before it FAILS.
+    #[arg(long, env = "EPOXY_EXECUTOR_WAIT", default_value_t = 90)]
+    pub executor_wait: u64,
     /// Drivers kept started with the default configuration, for near-instant sessions.
     #[arg(long, env = "EPOXY_WARM_POOL", default_value_t = 1)]
     pub warm_pool: usize,

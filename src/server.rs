@@ -8,6 +8,7 @@ use crate::metastore::{self, DriverAttachment, Metastore, Registry};
 use crate::objects::{ObjectService, S3Config, Tenancy};
 use crate::protocol::s3::S3Door;
 use crate::protocol::{self, App};
+use crate::runtime::cluster::ClusterSettings;
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
 use crate::sessions::{ServiceConfig, SessionService};
@@ -145,6 +146,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let catalog = Arc::new(catalog_service(&args, &store)?);
     let metastore = start_metastore(&args, &catalog).await?;
+    let cluster = ClusterSettings::new(
+        &args.spark_master,
+        args.dpu_preset,
+        args.cores_per_dpu,
+        args.memory_per_dpu.as_deref(),
+        args.driver_host.clone(),
+        Duration::from_secs(args.executor_wait),
+    )?;
     let runtime = match args.runtime_kind {
         RuntimeKind::None => None,
         RuntimeKind::Spark => {
@@ -154,6 +163,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(DriverRuntime::new(
                 ready,
                 args.spark_master.clone(),
+                cluster,
                 logs_dir,
                 args.warm_pool,
                 Some(metastore),

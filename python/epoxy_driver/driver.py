@@ -34,6 +34,7 @@ CANCEL_SETTLE = 5.0  # seconds to wait for a cancelled statement's jobs to end
 MESSAGE_LIMIT = 2000  # characters of a `failed` message
 
 EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN, EXIT_JVM_DIED = 0, 1, 2, 3, 4
+EXIT_CONTEXT_STOPPED = 5  # a cluster session's SparkContext stopped (e.g. the master removed it)
 JVM_POLL = 1.0  # seconds between checks that the JVM is alive
 SPARK_OOM_EXIT = 52  # SparkExitCode.OOM: the JVM died of an OutOfMemoryError
 
@@ -157,6 +158,26 @@ _HANDOVER_STRINGS = ("session_id", "glue_version", "temp_dir", "work_dir")
 _HANDOVER_LISTS = ("argv", "extra_py_files", "extra_files")
 
 
+def _string_map(value):
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def valid_session_spark(spark):
+    """The handover's `spark`: conf for the SparkContext and the executors to wait for."""
+    return (
+        isinstance(spark, dict)
+        and _string_map(spark.get("conf"))
+        and _count(spark.get("executors"))
+        and _count(spark.get("executor_wait_seconds"))
+    )
+
+
 def valid_handover(msg):
     """True if a `session` command has every field with the right type."""
     strings = all(isinstance(msg.get(k), str) and msg[k] for k in _HANDOVER_STRINGS)
@@ -165,33 +186,43 @@ def valid_handover(msg):
         for k in _HANDOVER_LISTS
     )
     env = msg.get("env")
-    env_ok = isinstance(env, dict) and all(
-        isinstance(k, str) and k and "=" not in k and isinstance(v, str) for k, v in env.items()
-    )
-    return strings and lists and env_ok and bool(msg["argv"])
+    env_ok = _string_map(env) and all("=" not in k for k in env)
+    spark_ok = valid_session_spark(msg.get("spark"))
+    return strings and lists and env_ok and spark_ok and bool(msg["argv"])
 
 
-def start_spark(app_name, master, conf):
+def is_cluster(master):
+    """Cluster masters (spark://, k8s://) get their SparkContext at the handover."""
+    return not master.startswith("local")
+
+
+def _spark_settings(master, conf):
+    """Every driver's Spark settings, then the server's `conf` (which may override them)."""
     # Executors' Python workers must run the same interpreter (and venv).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.appName(app_name).master(master)
     # -- Spark UI (console proxy): on a random port, on loopback for local masters (the
     # UI has no auth of its own; the console's sign-in guards it); reported in `ready`.
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = builder.config("spark.ui.port", "0").config("spark.ui.killEnabled", "false")
+    settings = {"spark.ui.port": "0", "spark.ui.killEnabled": "false"}
     # -- end Spark UI
     # Defaults the conf may override: no console progress bar
     # (it would only litter the log; progress goes out as events).
-    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    settings["spark.ui.showConsoleProgress"] = "false"
     # dbt-glue (and Glue jobs re-run on a schedule) re-create a table at the same LOCATION with
     # CREATE TABLE ... AS SELECT after dropping it; Spark 3.5 refuses that for a non-empty
     # directory unless this is on.
-    builder = builder.config("spark.sql.legacy.allowNonEmptyLocationInCTAS", "true")
-    for key, value in conf.items():
+    settings["spark.sql.legacy.allowNonEmptyLocationInCTAS"] = "true"
+    settings.update(conf)
+    return settings
+
+
+def start_spark(app_name, master, conf):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name).master(master)
+    for key, value in _spark_settings(master, conf).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     # Round trip through the JVM, so `ready` means statements can run.  A
@@ -199,6 +230,98 @@ def start_spark(app_name, master, conf):
     spark.range(1).count()
     connect_metastore(spark, conf)
     return spark
+
+
+def launch_jvm(app_name, master, conf):
+    """Starts the driver's JVM (the py4j gateway) without a SparkContext, so a driver
+    waiting in the warm pool holds no cores on the cluster.  Returns the Spark UI port
+    the SparkContext will use (reported in `ready`, before the context exists)."""
+    from pyspark import SparkConf, SparkContext
+
+    ui_port = _free_port()
+    settings = _spark_settings(master, conf)
+    settings.update({"spark.master": master, "spark.app.name": app_name})
+    settings["spark.ui.port"] = str(ui_port)
+    # spark-submit gets these as --conf: JVM options (heap, class path) take effect now.
+    SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(settings.items()))
+    return ui_port
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ExecutorsMissing(Exception):
+    """The cluster did not grant a session's executors in time."""
+
+
+def start_cluster_session(session_id, master, conf, session_spark):
+    """The session's SparkContext on the JVM `launch_jvm` started, with its executors'
+    sizing; returns once `executors` of them have registered.  The application is
+    named for the session (on the master's UI), not for the warm pool."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(session_id)
+    for key, value in session_spark["conf"].items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    try:
+        wait_for_executors(spark.sparkContext, master, session_spark)
+        spark.range(1).count()
+        connect_metastore(spark, conf)
+    except BaseException:
+        spark.stop()  # gives back whatever the cluster granted
+        raise
+    return spark
+
+
+EXECUTOR_POLL = 0.25  # seconds between executor counts
+ROOM_NOTE_INTERVAL = 5.0  # seconds between "no room" log lines
+
+
+def wait_for_executors(sc, master, session_spark):
+    """Waits until the cluster has started `executors` executors for this application.
+
+    SparkContext returns once the application is registered with the master, not
+    when it has executors; a cluster without free cores leaves it with none."""
+    wanted, limit = session_spark["executors"], session_spark["executor_wait_seconds"]
+    conf = session_spark["conf"]
+    each = (
+        f"{conf.get('spark.executor.cores', '?')} core(s), "
+        f"{conf.get('spark.executor.memory', '?')} each"
+    )
+    jsc = sc._jsc.sc()
+    started = time.monotonic()
+    next_note = started + ROOM_NOTE_INTERVAL
+    while True:
+        have = jsc.getExecutorMemoryStatus().size() - 1  # the driver's block manager too
+        waited = time.monotonic() - started
+        if have >= wanted:
+            log.info("%d of %d executors registered after %.1fs", have, wanted, waited)
+            return
+        if waited >= limit:
+            raise ExecutorsMissing(
+                f"the Spark cluster {master} started {have} of the session's {wanted} executors "
+                f"({each}) within {limit} s: its workers have too few free cores or too little "
+                "free memory; use a smaller NumberOfWorkers or WorkerType, or add workers"
+            )
+        if waited >= next_note - started:
+            next_note += ROOM_NOTE_INTERVAL
+            log.warning(
+                "cluster has no room: %d of %d executors (%s) after %.0fs; the master %s has not"
+                " granted application %s the rest (too few free cores or memory on its workers)",
+                have,
+                wanted,
+                each,
+                waited,
+                master,
+                sc.applicationId,
+            )
+        time.sleep(EXECUTOR_POLL)
 
 
 def connect_metastore(spark, conf):
@@ -209,8 +332,10 @@ def connect_metastore(spark, conf):
 
 
 class Driver:
-    def __init__(self, channel):
+    def __init__(self, channel, master, conf, jvm_output):
         self.channel = channel
+        # On a cluster master the SparkContext is made at the handover (see launch_jvm).
+        self.master, self.conf, self._jvm_output = master, conf, jvm_output
         self.spark = self.sc = self.repl = None
         self.session_id = None  # set by the handover
         self._commands = queue.Queue()  # runs and shutdown, for the main thread
@@ -251,9 +376,10 @@ class Driver:
                 continue
             _, stmt_id, code = command
             self._run_statement(stmt_id, code)
-        log.info("stopping Spark")
         try:
-            self.spark.stop()
+            if self.spark is not None:  # a cluster driver has none before its handover
+                log.info("stopping Spark")
+                self.spark.stop()
         except Exception:
             log.exception("spark.stop() failed")
         log.info("exiting")
@@ -267,7 +393,17 @@ class Driver:
             self.channel.send("session", status="failed", message=message)
             return
         try:
+            if self.spark is None:
+                self.attach(
+                    start_cluster_session(
+                        handover["session_id"], self.master, self.conf, handover["spark"]
+                    )
+                )
             self._apply_handover(handover)
+        except ExecutorsMissing as exc:
+            log.error("%s", exc)
+            self.channel.send("session", status="failed", message=str(exc)[:MESSAGE_LIMIT])
+            return
         except Exception as exc:
             log.exception("could not apply the session's settings")
             message = f"{type(exc).__name__}: {exc}"[:MESSAGE_LIMIT]
@@ -320,18 +456,22 @@ class Driver:
     def _on_sigint(self, signum, frame):
         # Only user code is interrupted; in the driver's own code an exception
         # could tear a protocol message in half.
-        if self.repl.executing:
+        if self.repl is not None and self.repl.executing:
             raise KeyboardInterrupt
 
     def _watch_jvm(self):
         """Ends the driver when its JVM dies: without it no statement can run, and the
         server only learns that a session is lost when the driver process exits."""
-        proc = getattr(getattr(self.sc, "_gateway", None), "proc", None)
+        from pyspark import SparkContext
+
+        proc = getattr(SparkContext._gateway, "proc", None)
         if proc is None:
             log.warning("no handle on the JVM process; its death will not be noticed")
             return
         while proc.poll() is None:
             time.sleep(JVM_POLL)
+            if is_cluster(self.master) and self._context_stopped():
+                self._exit_context_stopped()
         hint = ""
         if proc.returncode == SPARK_OOM_EXIT:
             hint = (
@@ -342,6 +482,28 @@ class Driver:
             "the Spark JVM exited with code %s%s; the driver cannot continue", proc.returncode, hint
         )
         os._exit(EXIT_JVM_DIED)
+
+    def _context_stopped(self):
+        """True if the session's SparkContext stopped without our shutdown."""
+        if self.sc is None or self._shutting_down:
+            return False
+        try:
+            return self.sc._jsc.sc().isStopped()
+        except Exception:
+            return False  # the JVM is going away: the process watch sees that
+
+    def _exit_context_stopped(self):
+        """A cluster session's SparkContext stops when the master removes its application
+        (killed, or its executors failed again and again): nothing can run any more."""
+        reasons = [
+            line.strip()
+            for line in self._jvm_output.read(4 * MESSAGE_LIMIT).splitlines()
+            if "Application has been killed" in line or "Master removed our application" in line
+        ]
+        why = reasons[-1] if reasons else "stopped by a statement or the cluster manager"
+        log.error("the SparkContext stopped (%s); the session cannot continue", why[:500])
+        logging.shutdown()
+        os._exit(EXIT_CONTEXT_STOPPED)
 
     def _run_statement(self, stmt_id, code):
         group = job_group(stmt_id)
@@ -551,28 +713,35 @@ def main(command_fd, event_fd):
 
     # Read commands from the start, so that EOF or shutdown during a slow
     # startup still ends the process (through the shutdown timer).
-    driver = Driver(channel)
+    jvm_output = LogTail()
+    driver = Driver(channel, master, conf, jvm_output)
     commands = open(command_fd, "rb")
     threading.Thread(
         target=driver.read_commands, args=(commands,), name="stdin", daemon=True
     ).start()
 
     started = time.monotonic()
-    jvm_output = LogTail()
     try:
-        spark = start_spark(app_name, master, conf)
+        if is_cluster(master):
+            import pyspark
+
+            ui_port = launch_jvm(app_name, master, conf)
+            version, spark_ui = pyspark.__version__, f"http://127.0.0.1:{ui_port}"
+        else:
+            spark = start_spark(app_name, master, conf)
+            driver.attach(spark)
+            version, spark_ui = spark.version, spark.sparkContext.uiWebUrl
     except Exception as exc:
         message = failure_message(exc, jvm_output.read(MESSAGE_LIMIT))
         log.exception("could not start Spark")
         channel.send("failed", message=message)
         logging.shutdown()
         os._exit(EXIT_SPARK_FAILED)  # skip atexit/joins; the JVM follows us
-    driver.attach(spark)
-    log.info("Spark %s ready after %.1fs", spark.version, time.monotonic() - started)
+    log.info("Spark %s ready after %.1fs", version, time.monotonic() - started)
     channel.send(
         "ready",
-        spark_version=spark.version,
-        spark_ui=spark.sparkContext.uiWebUrl,  # Spark UI (console proxy)
+        spark_version=version,
+        spark_ui=spark_ui,  # Spark UI (console proxy)
         python_version=platform.python_version(),
         pid=os.getpid(),
     )

@@ -61,6 +61,8 @@ pub struct SessionHandover {
     /// On `sys.path` and shipped to executors (`sc.addPyFile`).
     pub extra_py_files: Vec<PathBuf>,
     pub extra_files: Vec<PathBuf>,
+    /// On a cluster master the SparkContext is created now, with the session's executors.
+    pub spark: super::cluster::SessionSpark,
 }
 
 /// Commands to a driver.
@@ -385,8 +387,9 @@ impl DriverHandle {
         tokio::select! {
             biased;
             event = self.events.recv() => match event {
+                // The event reader knows the log's first path; a warm driver's has moved since.
+                Some(DriverEvent::Exited { .. }) | None => DriverEvent::Exited { reason: exit_reason(&self.log_path) },
                 Some(event) => event,
-                None => DriverEvent::Exited { reason: exit_reason(&self.log_path) },
             },
             status = self.child.wait() => {
                 let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
@@ -660,6 +663,7 @@ mod tests {
             work_dir: "/w".into(),
             extra_py_files: vec![],
             extra_files: vec!["/f.csv".into()],
+            spark: Default::default(),
         };
         let json: serde_json::Value =
             serde_json::to_value(DriverCommand::Session(&handover)).unwrap();
@@ -667,6 +671,7 @@ mod tests {
         assert_eq!(json["argv"][0], "epoxy-session");
         assert_eq!(json["env"]["AWS_REGION"], "us-east-1");
         assert_eq!(json["extra_files"][0], "/f.csv");
+        assert_eq!(json["spark"]["executors"], 0);
     }
 
     #[test]

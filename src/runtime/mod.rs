@@ -2,6 +2,7 @@
 //! drivers with the default configuration.
 
 pub mod arguments;
+pub mod cluster;
 pub mod driver;
 pub mod jars;
 pub mod layers;
@@ -12,6 +13,7 @@ use crate::metastore::{self, DriverAttachment, DriverCredential};
 use crate::objects::S3Config;
 use arguments::PythonModules;
 use arguments::SessionArguments;
+use cluster::{ClusterSettings, GlueSizing, SessionSpark};
 use driver::{DriverConfig, DriverHandle};
 use layers::{LayerError, Layers};
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,6 +157,8 @@ pub fn parse_conf_argument(value: &str) -> Vec<(String, String)> {
 pub struct DriverRuntime {
     runtime: provision::Runtime,
     master: String,
+    /// Executor sizing and readiness for cluster masters.
+    cluster: ClusterSettings,
     logs_dir: PathBuf,
     layers: Layers,
     sessions_dir: PathBuf,
@@ -171,6 +175,7 @@ impl DriverRuntime {
     pub fn new(
         runtime: provision::Runtime,
         master: String,
+        cluster: ClusterSettings,
         logs_dir: PathBuf,
         warm: usize,
         metastore: Option<DriverAttachment>,
@@ -194,6 +199,7 @@ impl DriverRuntime {
         let this = Arc::new(Self {
             runtime,
             master,
+            cluster,
             logs_dir,
             layers,
             sessions_dir,
@@ -221,6 +227,17 @@ impl DriverRuntime {
         modules: &PythonModules,
     ) -> Result<PathBuf, LayerError> {
         self.layers.ensure(session_id, modules).await
+    }
+
+    /// The Spark settings a session's driver creates its SparkContext with at the handover
+    /// (on a cluster master: the executors its Glue sizing asks for).
+    pub fn session_spark(&self, session_id: &str, sizing: &GlueSizing) -> SessionSpark {
+        self.cluster.session_spark(session_id, sizing)
+    }
+
+    /// How long a handover may wait for a cluster to grant the session's executors.
+    pub fn executor_wait(&self) -> Duration {
+        self.cluster.executor_wait()
     }
 
     /// A session's fresh TempDir and working directory.

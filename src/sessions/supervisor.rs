@@ -7,6 +7,7 @@ use super::credentials::DriverAccess;
 use super::model::{Session, SessionSpec, SessionStatus, StatementOutput, StatementState};
 use super::now_ms;
 use crate::runtime::arguments::SessionArguments;
+use crate::runtime::cluster::GlueSizing;
 use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle, SessionHandover};
 use crate::runtime::workspace::Workspace;
 use crate::runtime::{DriverProfile, DriverRuntime};
@@ -376,8 +377,18 @@ async fn prepare(
         work_dir: workspace.work_dir.clone(),
         extra_py_files: arguments.extra_py_files.clone(),
         extra_files: arguments.extra_files.clone(),
+        spark: runtime.session_spark(
+            &session.id,
+            &GlueSizing {
+                worker_type: spec.worker_type.as_deref(),
+                number_of_workers: spec.number_of_workers,
+                max_capacity: spec.max_capacity,
+            },
+        ),
     };
-    driver.hand_over(&handover, HANDOVER_LIMIT).await?;
+    // On a cluster the handover includes waiting for the executors.
+    let limit = HANDOVER_LIMIT + runtime.executor_wait();
+    driver.hand_over(&handover, limit).await?;
     Ok(driver)
 }
 

@@ -348,6 +348,7 @@ def handover(tmp, **overrides):
         "work_dir": str(tmp / "work"),
         "extra_py_files": [],
         "extra_files": [],
+        "spark": {"conf": {}, "executors": 0, "executor_wait_seconds": 0},
     }
     msg.update(overrides)
     return msg
@@ -362,6 +363,10 @@ def test_invalid_handovers_are_dropped(driver, tmp_path):
         {"work_dir": 7},
         {"extra_files": [None]},
         {"session_id": ""},
+        {"spark": None},
+        {"spark": {"conf": {"spark.x": 1}, "executors": 0, "executor_wait_seconds": 0}},
+        {"spark": {"conf": {}, "executors": -1, "executor_wait_seconds": 0}},
+        {"spark": {"conf": {}, "executors": True, "executor_wait_seconds": 0}},
     ):
         driver.send(**handover(tmp_path, **bad))
     assert driver.run("import sys\nsys.argv[0] != 'epoxy-session'")["text"] == "True"
