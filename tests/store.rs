@@ -1164,6 +1164,18 @@ fn an_unreachable_postgres_is_a_clear_error() {
         PostgresStore::open("postgres://[bad"),
         Err(StoreError::Url(_))
     ));
+    // `--store` takes PostgreSQL URLs only; SQLite is what leaving it out means.
+    for url in ["mysql://db/x", "sqlite:///tmp/x.db", "epoxy.db", ""] {
+        assert!(
+            matches!(
+                epoxy::store::open(Some(url), dir.path()),
+                Err(StoreError::Url(_))
+            ),
+            "{url:?} was accepted"
+        );
+    }
+    assert!(epoxy::store::open(None, dir.path()).is_ok());
+    assert!(dir.path().join("epoxy.db").exists());
 }
 
 #[test]

@@ -185,6 +185,21 @@ pub(crate) fn partition_key(values: &[String]) -> String {
     serde_json::to_string(values).unwrap_or_default()
 }
 
+/// Each partition's (key, record) as stored.
+pub(crate) fn partition_records(
+    partitions: &[Partition],
+) -> Result<Vec<(String, String)>, StoreError> {
+    partitions
+        .iter()
+        .map(|p| {
+            Ok((
+                partition_key(p.values.as_deref().unwrap_or_default()),
+                encode(p)?,
+            ))
+        })
+        .collect()
+}
+
 /// A table's record as stored: with its version as `VersionId`.
 pub(crate) fn versioned(table: &Table, version: i64) -> Result<String, StoreError> {
     let mut table = table.clone();

@@ -34,6 +34,17 @@ pub fn open(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreE
     }
 }
 
+/// The message a timed-out session carries: its Timeout ran out (`expired`), or it sat idle.
+pub(crate) fn timeout_reason(expired: bool, timeout_min: i64, idle_timeout_min: i64) -> String {
+    if expired {
+        format!("Session timed out after its Timeout of {timeout_min} minutes")
+    } else {
+        format!(
+            "Session timed out after {idle_timeout_min} minutes without a statement (IdleTimeout)"
+        )
+    }
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -385,14 +385,7 @@ impl SessionStore for SqliteStore {
             let rows = stmt.query_map(params![now_ms, minute_ms], |r| {
                 let (key, expired, timeout, idle): (i64, bool, i64, i64) =
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                let reason = if expired {
-                    format!("Session timed out after its Timeout of {timeout} minutes")
-                } else {
-                    format!(
-                        "Session timed out after {idle} minutes without a statement (IdleTimeout)"
-                    )
-                };
-                Ok((key, reason))
+                Ok((key, super::timeout_reason(expired, timeout, idle)))
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

@@ -8,7 +8,7 @@ use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
     CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, partition_key,
-    versioned,
+    partition_records, versioned,
 };
 use deadpool_postgres::GenericClient;
 use serde::de::DeserializeOwned;
@@ -335,15 +335,7 @@ impl CatalogStore for PostgresStore {
         table: &str,
         partitions: &[Partition],
     ) -> Result<Vec<Insert>, StoreError> {
-        let records = partitions
-            .iter()
-            .map(|p| {
-                Ok((
-                    partition_key(p.values.as_deref().unwrap_or_default()),
-                    encode(p)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let records = partition_records(partitions)?;
         self.run(async |c| {
             let tx = c.transaction().await?;
             let Some((key, _)) = table_key(&tx, tenant, db, table, FOR_SHARE_OF_T).await? else {

@@ -477,14 +477,7 @@ impl SessionStore for PostgresStore {
             .map(|r| {
                 let (key, expired, timeout, idle): (i64, bool, i64, i64) =
                     (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-                let reason = if expired {
-                    format!("Session timed out after its Timeout of {timeout} minutes")
-                } else {
-                    format!(
-                        "Session timed out after {idle} minutes without a statement (IdleTimeout)"
-                    )
-                };
-                Ok((key, reason))
+                Ok((key, super::timeout_reason(expired, timeout, idle)))
             })
             .collect()
     }

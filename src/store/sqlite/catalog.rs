@@ -7,7 +7,7 @@ use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
     CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, partition_key,
-    versioned,
+    partition_records, versioned,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
@@ -298,15 +298,7 @@ impl CatalogStore for SqliteStore {
         table: &str,
         partitions: &[Partition],
     ) -> Result<Vec<Insert>, StoreError> {
-        let rows = partitions
-            .iter()
-            .map(|p| {
-                Ok((
-                    partition_key(p.values.as_deref().unwrap_or_default()),
-                    encode(p)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = partition_records(partitions)?;
         self.write(|conn| {
             let tx = conn.transaction()?;
             let Some((key, _)) = table_key(&tx, tenant, db, table)? else {
