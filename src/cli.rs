@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// [default: from memory and cores, less the warm pool].
     #[arg(long, env = "EPOXY_CAPACITY")]
     pub capacity: Option<usize>,
+    /// Seconds a driver may go without epoxy attached (epoxy down, not restarted) before it
+    /// stops itself; epoxy re-attaches to its sessions' drivers when it starts again within it.
+    #[arg(long, env = "EPOXY_DRIVER_ORPHAN_SECONDS", default_value_t = 600.0)]
+    pub driver_orphan_seconds: f64,
     /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
     #[arg(long, env = "EPOXY_WAREHOUSE")]
     pub warehouse: Option<PathBuf>,

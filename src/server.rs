@@ -117,6 +117,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.minute_seconds.is_finite() && args.minute_seconds > 0.0) {
         bail!("--minute-seconds must be a positive number");
     }
+    if !(args.driver_orphan_seconds.is_finite() && args.driver_orphan_seconds > 0.0) {
+        bail!("--driver-orphan-seconds must be a positive number");
+    }
     let data_dir = &args.runtime.data_dir;
     let logs_dir = data_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
@@ -162,12 +165,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tokio::task::spawn_blocking(move || provision::provision(&runtime_args)).await??;
             Some(DriverRuntime::new(
                 ready,
-                args.spark_master.clone(),
                 cluster,
                 logs_dir,
                 args.warm_pool,
                 Some(metastore),
                 s3.clone(),
+                Duration::from_secs_f64(args.driver_orphan_seconds),
             ))
         }
     };
@@ -223,7 +226,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = protocol::s3::with_s3(protocol::router(app), Arc::new(door));
     println!("epoxy: console at http://{addr}/console");
     // On SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to
-    // SHUTDOWN_GRACE, then end the live sessions and exit.
+    // SHUTDOWN_GRACE, stop the warm pool's drivers and exit. Sessions' drivers keep running
+    // (and keep running statements); the next start re-attaches to them.
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&signalled);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -237,12 +241,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("in-flight requests still running after {} s; exiting anyway", SHUTDOWN_GRACE.as_secs());
         }
     }
-    tracing::info!("shutting down: ending live sessions");
-    service
-        .end_live_sessions(
-            "The epoxy server shut down while this session was live; its driver was stopped.",
-        )
-        .await;
+    tracing::info!(
+        live = service.live_drivers(),
+        "shutting down; sessions' drivers keep running for the next start to re-attach"
+    );
+    crate::runtime::driver::leave_drivers_running();
     if let Some(runtime) = runtime {
         runtime.drain().await;
     }

@@ -4,9 +4,15 @@ Threads:
   * main thread   - starts Spark, then runs statements one at a time (it must
                     be the main thread: only it receives Python signals, and
                     SIGINT is how a running statement is interrupted);
-  * stdin reader  - parses commands; queues runs, handles cancel/shutdown at
+  * channel       - (channel.py) the socket epoxy attaches to; its reader
+                    parses commands, queues runs, handles cancel/shutdown at
                     once so they work while a statement is running;
-  * progress      - polls Spark's status tracker while a statement runs.
+  * progress      - polls Spark's status tracker while a statement runs;
+  * orphan watch  - stops the driver when no controller was attached for the
+                    orphan limit (epoxy is gone for good).
+
+The process is detached from epoxy (its own session, stdout and stderr are the
+session's log): it outlives a restart of epoxy, which re-attaches to it.
 """
 
 import json
@@ -24,6 +30,7 @@ import time
 import types
 
 from epoxy_driver import session_aws
+from epoxy_driver.channel import Channel
 from epoxy_driver.repl import Repl
 
 log = logging.getLogger("epoxy_driver")
@@ -33,46 +40,16 @@ SHUTDOWN_GRACE = 5.0  # seconds spark.stop() gets before the process just exits
 CANCEL_SETTLE = 5.0  # seconds to wait for a cancelled statement's jobs to end
 MESSAGE_LIMIT = 2000  # characters of a `failed` message
 
-EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_CHANNEL_BROKEN, EXIT_JVM_DIED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_SPARK_FAILED, EXIT_BAD_CONFIG, EXIT_JVM_DIED = 0, 1, 2, 4
 EXIT_CONTEXT_STOPPED = 5  # a cluster session's SparkContext stopped (e.g. the master removed it)
+DELIVERY_WAIT = 30.0  # seconds a fatal `failed` event waits for a controller to take it
+ORPHAN_DEFAULT = 600.0  # seconds without a controller before the driver stops itself
 JVM_POLL = 1.0  # seconds between checks that the JVM is alive
 SPARK_OOM_EXIT = 52  # SparkExitCode.OOM: the JVM died of an OutOfMemoryError
 
 
 def job_group(stmt_id):
     return f"epoxy-statement-{stmt_id}"
-
-
-class Channel:
-    """Driver -> server events: one JSON object per line on the saved fd 1."""
-
-    def __init__(self, fd):
-        self._file = open(fd, "wb")  # buffered writer: retries partial writes
-        self._lock = threading.Lock()  # events come from several threads
-
-    def send(self, event, **fields):
-        # ensure_ascii=False then "replace": a lone surrogate in user output
-        # becomes "?" instead of an escape that strict JSON parsers reject.
-        line = json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n"
-        data = line.encode("utf-8", "replace")
-        with self._lock:
-            try:
-                self._file.write(data)
-                self._file.flush()
-            except OSError as exc:
-                # The server is gone: nobody is left to report to.  Our exit
-                # closes the JVM's stdin, which makes the JVM exit too.
-                log.error("protocol channel broken (%s); exiting", exc)
-                os._exit(EXIT_CHANNEL_BROKEN)
-        if event != "progress":
-            log.info("sent %s", _summary(fields, event))
-
-
-def _summary(fields, event):
-    brief = {k: v for k, v in fields.items() if k not in ("text", "traceback")}
-    if "text" in fields:
-        brief["text_chars"] = len(fields["text"])
-    return f"{event} {json.dumps(brief, ensure_ascii=False)[:300]}"
 
 
 def read_config():
@@ -332,10 +309,12 @@ def connect_metastore(spark, conf):
 
 
 class Driver:
-    def __init__(self, channel, master, conf, jvm_output):
+    def __init__(self, channel, jvm_output):
         self.channel = channel
-        # On a cluster master the SparkContext is made at the handover (see launch_jvm).
-        self.master, self.conf, self._jvm_output = master, conf, jvm_output
+        # From the start-up config (main); on a cluster master the SparkContext is made at
+        # the handover (see launch_jvm).
+        self.master = self.conf = None
+        self._jvm_output = jvm_output
         self.spark = self.sc = self.repl = None
         self.session_id = None  # set by the handover
         self._commands = queue.Queue()  # runs and shutdown, for the main thread
@@ -343,6 +322,7 @@ class Driver:
         self._running = None  # id of the statement being executed
         self._cancel_requested = False
         self._queued = set()  # ids received but not started yet
+        self._last_run = None  # newest statement id received
         self._cancelled_early = set()  # queued ids whose cancel came before they started
         self._shutting_down = False
         self._busy = threading.Event()  # wakes the progress thread
@@ -562,25 +542,13 @@ class Driver:
         except Exception:
             log.exception("could not check the cancelled jobs")
 
-    # --- stdin reader thread ---------------------------------------------
+    # --- channel reader thread -------------------------------------------
 
-    def read_commands(self, stdin):
-        for line in stdin:
-            try:
-                self._handle_line(line)
-            except Exception:  # never let a bad command kill the reader
-                log.exception("error handling command %r", line[:200])
-        log.info("stdin closed")
-        self.request_shutdown()
+    def last_run(self):
+        with self._lock:
+            return self._last_run
 
-    def _handle_line(self, line):
-        if not line.strip():
-            return
-        try:
-            msg = json.loads(line.decode("utf-8"))
-        except ValueError:
-            log.warning("ignoring unparseable command %r", line[:200])
-            return
+    def handle_command(self, msg):
         op = msg.get("op") if isinstance(msg, dict) else None
         stmt_id = msg.get("id") if isinstance(msg, dict) else None
         valid_id = isinstance(stmt_id, int) and not isinstance(stmt_id, bool)
@@ -589,6 +557,7 @@ class Driver:
         elif op == "run" and valid_id and isinstance(msg.get("code"), str):
             with self._lock:
                 self._queued.add(stmt_id)
+                self._last_run = max(stmt_id, self._last_run or stmt_id)
             self._commands.put(("run", stmt_id, msg["code"]))
         elif op == "cancel" and valid_id:
             self.cancel(stmt_id)
@@ -596,7 +565,7 @@ class Driver:
             log.info("shutdown requested")
             self.request_shutdown()
         else:
-            log.warning("ignoring invalid command %r", line[:200])
+            log.warning("ignoring invalid command %r", json.dumps(msg)[:200])
 
     def cancel(self, stmt_id):
         with self._lock:
@@ -636,6 +605,17 @@ class Driver:
         timer.start()
         if running is not None:
             self.cancel(running)
+
+    # --- orphan watch thread ---------------------------------------------
+
+    def watch_orphaned(self, limit):
+        while True:
+            time.sleep(min(1.0, limit / 4))
+            idle = time.monotonic() - self.channel.detached_since
+            if not self.channel.attached() and idle > limit:
+                log.warning("no controller for %.0f s; stopping (epoxy is gone)", idle)
+                self.request_shutdown()
+                return
 
     # --- progress thread -------------------------------------------------
 
@@ -700,26 +680,55 @@ def _setup_logging():
     logging.getLogger("py4j").setLevel(logging.WARNING)  # chatty at INFO
 
 
-def main(command_fd, event_fd):
+def _channel_settings():
+    """(socket path, secret, orphan limit) from the environment epoxy starts the driver with.
+    The secret leaves os.environ at once, so neither the JVM nor user code inherits it."""
+    path = os.environ.get("EPOXY_DRIVER_SOCKET")
+    secret = os.environ.pop("EPOXY_DRIVER_SECRET", None)
+    if not path or not secret:
+        raise ValueError("EPOXY_DRIVER_SOCKET and EPOXY_DRIVER_SECRET must be set")
+    raw = os.environ.get("EPOXY_DRIVER_ORPHAN_SECONDS", str(ORPHAN_DEFAULT))
+    try:
+        orphan = float(raw)
+    except ValueError:
+        raise ValueError(f"EPOXY_DRIVER_ORPHAN_SECONDS is not a number: {raw!r}") from None
+    if not orphan > 0:
+        raise ValueError("EPOXY_DRIVER_ORPHAN_SECONDS must be positive")
+    return path, secret, orphan
+
+
+def _fail(channel, code, message):
+    """Reports a fatal `failed` event, waits for a controller to take it, and exits."""
+    channel.send("failed", message=message)
+    channel.wait_delivered(DELIVERY_WAIT)
+    logging.shutdown()
+    os._exit(code)  # skip atexit/joins; the JVM follows us
+
+
+def main():
     _setup_logging()
-    channel = Channel(event_fd)
+    try:
+        path, secret, orphan_limit = _channel_settings()
+    except ValueError as exc:
+        log.error("%s", exc)  # nobody to tell but the log
+        return EXIT_BAD_CONFIG
+    # Listening from the start, so that a shutdown (or epoxy's going away) during a slow
+    # startup still ends the process (through the shutdown timer or the orphan watch).
+    jvm_output = LogTail()
+    driver = Driver(None, jvm_output)
+    channel = Channel(path, secret, driver.handle_command, driver.last_run)
+    driver.channel = channel
+    threading.Thread(
+        target=driver.watch_orphaned, args=(orphan_limit,), name="orphan-watch", daemon=True
+    ).start()
     try:
         app_name, master, conf = read_config()
     except ValueError as exc:
         log.error("%s", exc)
-        channel.send("failed", message=str(exc))
-        return EXIT_BAD_CONFIG
+        _fail(channel, EXIT_BAD_CONFIG, str(exc))
     log.info("starting Spark: app %r, master %r, conf %s", app_name, master, conf)
 
-    # Read commands from the start, so that EOF or shutdown during a slow
-    # startup still ends the process (through the shutdown timer).
-    jvm_output = LogTail()
-    driver = Driver(channel, master, conf, jvm_output)
-    commands = open(command_fd, "rb")
-    threading.Thread(
-        target=driver.read_commands, args=(commands,), name="stdin", daemon=True
-    ).start()
-
+    driver.master, driver.conf = master, conf
     started = time.monotonic()
     try:
         if is_cluster(master):
@@ -734,9 +743,7 @@ def main(command_fd, event_fd):
     except Exception as exc:
         message = failure_message(exc, jvm_output.read(MESSAGE_LIMIT))
         log.exception("could not start Spark")
-        channel.send("failed", message=message)
-        logging.shutdown()
-        os._exit(EXIT_SPARK_FAILED)  # skip atexit/joins; the JVM follows us
+        _fail(channel, EXIT_SPARK_FAILED, message)
     log.info("Spark %s ready after %.1fs", version, time.monotonic() - started)
     channel.send(
         "ready",

@@ -41,6 +41,16 @@ impl Registry {
         }
     }
 
+    /// The credential of a driver an earlier run of the server started (re-attached after a
+    /// restart), bound to its session's tenant again.
+    pub fn adopt(self: &Arc<Self>, user: &str, tenant: &Tenant) -> DriverCredential {
+        self.lock().insert(user.to_string(), Some(tenant.clone()));
+        DriverCredential {
+            user: user.to_string(),
+            registry: Arc::clone(self),
+        }
+    }
+
     pub fn access(&self, user: Option<&str>) -> Access {
         match user.and_then(|u| self.lock().get(u).cloned()) {
             Some(Some(tenant)) => Access::Bound(tenant),

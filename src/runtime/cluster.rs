@@ -95,6 +95,8 @@ pub fn parse_mib(text: &str) -> Result<u64, ClusterError> {
 /// The server's cluster settings, fixed at start.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
+    /// The drivers' Spark master (`local[*]`, `spark://…`, `k8s://…`).
+    master: String,
     kind: MasterKind,
     cores_per_dpu: u32,
     mib_per_dpu: u64,
@@ -126,12 +128,17 @@ impl ClusterSettings {
             return Err(ClusterError::KubernetesNeedsDriverHost);
         }
         Ok(Self {
+            master: master.to_string(),
             kind,
             cores_per_dpu,
             mib_per_dpu,
             driver_host,
             executor_wait,
         })
+    }
+
+    pub fn master(&self) -> &str {
+        &self.master
     }
 
     /// How long a driver may wait for its executors before the session FAILS.

@@ -1,24 +1,24 @@
-//! One driver process: `python -m epoxy_driver` hosting a SparkSession, spoken to with JSON lines
-//! on its stdin/stdout. Its stderr (and the JVM's) is the session's log file. The process leads its
-//! own process group, so stopping it takes its JVM too; dropping a handle kills the group.
+//! One driver process: `python -m epoxy_driver` hosting a SparkSession, started detached (its
+//! own session; stdout and stderr are the session's log) so that it outlives the server, and
+//! spoken to over its channel socket (`channel.rs`). It leads its own process group, so
+//! stopping it takes its JVM too.
 
+use super::channel;
 use crate::metastore::DriverCredential;
 use crate::sessions::model::Tenant;
+use crate::store::DriverRecord;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::process::Command;
 use tokio::sync::mpsc;
-
-/// Longest line accepted from a driver, more is a fault: a result carries at most 1 MiB of output
-/// (up to 6 MiB once JSON escapes control characters) and a picture of at most
-/// [`MAX_PICTURE_BYTES`] (5.4 MiB as base64).
-const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest PNG a driver may send (the driver's `pictures.PNG_LIMIT` refuses bigger ones first).
 pub const MAX_PICTURE_BYTES: usize = 4 * 1024 * 1024;
@@ -70,9 +70,18 @@ pub struct SessionHandover {
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum DriverCommand<'a> {
     Session(&'a SessionHandover),
-    Run { id: i64, code: &'a str },
-    Cancel { id: i64 },
+    Run {
+        id: i64,
+        code: &'a str,
+    },
+    Cancel {
+        id: i64,
+    },
     Shutdown,
+    /// The event with this sequence number (and every earlier one) is processed.
+    Ack {
+        seq: u64,
+    },
 }
 
 /// The driver's answer to a [`SessionHandover`].
@@ -174,7 +183,7 @@ impl Picture {
 impl DriverEvent {
     /// The event as the session may use it: a result whose picture fails [`Picture::check`]
     /// becomes an error result saying why, so that the statement still ends.
-    fn checked(self) -> Self {
+    pub(crate) fn checked(self) -> Self {
         let DriverEvent::Result {
             id,
             text,
@@ -202,15 +211,83 @@ impl DriverEvent {
     }
 }
 
-/// A running driver process.
+/// How often a driver's process is checked while no event comes (a fork of user code can keep
+/// the socket open after the driver died).
+const LIVENESS_POLL: Duration = Duration::from_secs(1);
+
+/// How long a handshake may take (the driver answers in milliseconds when it is alive).
+pub const ATTACH_LIMIT: Duration = Duration::from_secs(5);
+
+/// Set when the server leaves on purpose: from then on dropping the handle of a recorded
+/// driver (a READY session's) leaves it running, to be re-attached by the next start; a driver
+/// still starting is killed, as nothing could re-attach to it (kill -9 of the server drops
+/// nothing at all: every driver lives on, and the next start sorts them out).
+static LEAVING: AtomicBool = AtomicBool::new(false);
+
+/// The server is shutting down: drivers whose handles go with it keep running.
+pub fn leave_drivers_running() {
+    LEAVING.store(true, Ordering::SeqCst);
+}
+
+/// A process named by pid and start time, so that a reused pid is never taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: u32,
+    pub start_ticks: u64,
+}
+
+impl ProcessId {
+    /// The live process `pid` (not a zombie), with its start time.
+    pub fn of(pid: u32) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let start_ticks = parse_stat(&stat)?;
+        Some(Self { pid, start_ticks })
+    }
+
+    pub fn alive(&self) -> bool {
+        Self::of(self.pid) == Some(*self)
+    }
+}
+
+/// The start time (field 22) of a `/proc/<pid>/stat` line, `None` for a zombie or a dead
+/// process (state Z or X). The command name (field 2) may hold spaces and parentheses, so
+/// fields are counted from its last `)`.
+fn parse_stat(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    // After the state (field 3) come fields 4…; the start time is field 22.
+    fields.nth(18)?.parse().ok()
+}
+
+/// What the channel's reader task passes on.
+enum Incoming {
+    Event(u64, DriverEvent),
+    Closed(String),
+}
+
+/// A driver process: started detached (its own session, no pipes), spoken to over its channel
+/// socket. Dropping a handle kills the driver, unless the server is leaving.
 pub struct DriverHandle {
-    child: Child,
-    stdin: ChildStdin,
-    events: mpsc::Receiver<DriverEvent>,
-    pid: Option<u32>,
+    process: ProcessId,
     /// In the environment of the driver and everything it starts, so that processes that left
     /// its process group (`setsid`) are still found and stopped with it.
     token: String,
+    socket: PathBuf,
+    secret: String,
+    writer: Option<OwnedWriteHalf>,
+    events: mpsc::Receiver<Incoming>,
+    /// The newest event handed out (and so processed once the next is asked for).
+    received: u64,
+    /// An event handed out but not acknowledged yet.
+    to_ack: Option<u64>,
+    /// Set once the process is known to be gone: every later event is `Exited` with it.
+    gone: Option<String>,
+    /// Its session's store has the driver's record: it outlives a leaving server.
+    recorded: bool,
     log_path: PathBuf,
     /// The driver's metastore credential, revoked when the handle goes.
     metastore: Option<DriverCredential>,
@@ -224,46 +301,114 @@ fn url_port(url: &str) -> Option<u16> {
     authority.rsplit_once(':')?.1.parse().ok()
 }
 
+/// Where a driver started now listens: short, since a Unix socket path has at most 107 bytes.
+fn socket_path(sockets_dir: &Path, token: &str) -> std::io::Result<PathBuf> {
+    let path = sockets_dir.join(format!("{}.sock", &token[..16]));
+    if path.as_os_str().len() > 100 {
+        return Err(std::io::Error::other(format!(
+            "the driver socket path {} is too long for a Unix socket; use a shorter --data-dir",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Where and how a driver is started.
+pub struct Launch<'a> {
+    pub python: &'a Path,
+    pub driver_dir: &'a Path,
+    pub sockets_dir: &'a Path,
+    pub config: &'a DriverConfig,
+    pub log_path: &'a Path,
+    /// How long the driver may go without a controller before it stops itself.
+    pub orphan_limit: Duration,
+}
+
 impl DriverHandle {
-    /// Starts `python -m epoxy_driver` with `config`; stderr goes to `log_path`.
-    pub fn spawn(
-        python: &Path,
-        driver_dir: &Path,
-        config: &DriverConfig,
-        log_path: &Path,
-    ) -> std::io::Result<Self> {
+    /// Starts `python -m epoxy_driver` detached, with stdout and stderr on the log, and
+    /// attaches to its channel; on failure, the reason a user can act on.
+    pub async fn start(launch: &Launch<'_>, limit: Duration) -> Result<Self, String> {
+        let spawned = Self::spawn(launch).map_err(|e| {
+            format!(
+                "could not start the driver process {}: {e}",
+                launch.python.display()
+            )
+        })?;
+        let (process, token, socket, secret) = spawned;
+        let started = tokio::time::Instant::now();
+        // The driver binds its socket a moment after it starts; until then connects fail.
+        loop {
+            match channel::attach(&socket, &secret, 0, ATTACH_LIMIT).await {
+                Ok((connection, _)) => {
+                    let mut handle = Self::attached(
+                        process,
+                        token,
+                        socket,
+                        secret,
+                        launch.log_path.to_path_buf(),
+                    );
+                    handle.connect(connection);
+                    return Ok(handle);
+                }
+                Err(e) if !process.alive() => {
+                    tracing::warn!(error = %e, "driver exited before its channel opened");
+                    kill_group(process, &token);
+                    return Err(exit_reason(launch.log_path));
+                }
+                Err(e) if started.elapsed() > limit => {
+                    kill_group(process, &token);
+                    return Err(format!(
+                        "the driver's channel did not open within {} s ({e}); see {}",
+                        limit.as_secs(),
+                        launch.log_path.display()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn spawn(launch: &Launch<'_>) -> std::io::Result<(ProcessId, String, PathBuf, String)> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log_path)?;
-        let config_json = serde_json::to_string(config).map_err(std::io::Error::other)?;
-        let token = uuid::Uuid::new_v4().to_string();
+            .open(launch.log_path)?;
+        let config_json = serde_json::to_string(launch.config).map_err(std::io::Error::other)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        std::fs::create_dir_all(launch.sockets_dir)?;
+        let socket = socket_path(launch.sockets_dir, &token)?;
+        let secret = channel::new_secret();
         // Layers first, so a module the session pinned wins over the base runtime's.
         let python_path = std::env::join_paths(
-            config
+            launch
+                .config
                 .python_path
                 .iter()
                 .map(PathBuf::as_path)
-                .chain([driver_dir]),
+                .chain([launch.driver_dir]),
         )
         .map_err(std::io::Error::other)?;
-        let mut command = Command::new(python);
+        let mut command = Command::new(launch.python);
         command
             .args(["-u", "-m", "epoxy_driver"])
             .env("PYTHONPATH", python_path)
             .env("EPOXY_DRIVER_CONFIG", config_json)
+            .env("EPOXY_DRIVER_SOCKET", &socket)
+            .env("EPOXY_DRIVER_SECRET", &secret)
+            .env(
+                "EPOXY_DRIVER_ORPHAN_SECONDS",
+                launch.orphan_limit.as_secs_f64().to_string(),
+            )
             .env("PYTHONUNBUFFERED", "1")
             // Non-interactive: no display to open windows on; `%matplot` renders with Agg anyway.
             .env("MPLBACKEND", "Agg")
             .env(TOKEN_VAR, &token)
-            .envs(&config.env)
+            .envs(&launch.config.env)
             // A SPARK_HOME would make PySpark use another Spark than the pinned one.
             .env_remove("SPARK_HOME")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .process_group(0);
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
         // The server's own AWS identity and settings (keys, profile, config files) are not the
         // session's: a session's credentials come only from its handover.
         for (name, _) in std::env::vars_os() {
@@ -271,28 +416,127 @@ impl DriverHandle {
                 command.env_remove(name);
             }
         }
-        let mut child = command.spawn()?;
-        let pid = child.id();
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| std::io::Error::other("driver has no stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("driver has no stdout"))?;
-        let (tx, events) = mpsc::channel(256);
-        tokio::spawn(read_events(stdout, tx, log_path.to_path_buf()));
-        Ok(Self {
-            child,
-            stdin,
-            events,
-            pid,
+        // SAFETY: setsid is async-signal-safe; the closure touches nothing else. Its own
+        // session detaches the driver from the server's terminal, process group and signals.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // Not kill_on_drop: the driver outlives the server. Dropping the Child leaves tokio to
+        // reap it when it exits.
+        let child = command.spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the driver exited at once"))?;
+        drop(child);
+        let process =
+            ProcessId::of(pid).ok_or_else(|| std::io::Error::other("the driver exited at once"))?;
+        Ok((process, token, socket, secret))
+    }
+
+    fn attached(
+        process: ProcessId,
+        token: String,
+        socket: PathBuf,
+        secret: String,
+        log_path: PathBuf,
+    ) -> Self {
+        Self {
+            process,
             token,
-            log_path: log_path.to_path_buf(),
+            socket,
+            secret,
+            writer: None,
+            events: mpsc::channel(1).1,
+            received: 0,
+            to_ack: None,
+            gone: None,
+            recorded: false,
+            log_path,
             metastore: None,
             spark_ui_port: None,
-        })
+        }
+    }
+
+    /// Takes over a connection: its reader feeds `events`.
+    fn connect(&mut self, connection: channel::Connection) {
+        let (tx, events) = mpsc::channel(256);
+        tokio::spawn(read_events(connection.reader, tx));
+        self.writer = Some(connection.writer);
+        self.events = events;
+    }
+
+    /// Re-attaches to a driver an earlier run of the server started (see `record`); the
+    /// driver's welcome says which statement it received last. On failure, why the driver is
+    /// gone, its processes killed.
+    pub async fn adopt(
+        record: &DriverRecord,
+        log_path: PathBuf,
+        metastore: Option<DriverCredential>,
+    ) -> Result<(Self, Option<i64>), String> {
+        let process = ProcessId {
+            pid: record.pid,
+            start_ticks: record.start_ticks,
+        };
+        let gone = |why: String| {
+            kill_group(process, &record.token);
+            Err(why)
+        };
+        if !process.alive() {
+            return gone(format!(
+                "the Spark driver process (pid {}) is gone",
+                record.pid
+            ));
+        }
+        let (connection, welcome) =
+            match channel::attach(&record.socket, &record.secret, 0, ATTACH_LIMIT).await {
+                Ok(attached) => attached,
+                Err(e) => return gone(format!("the Spark driver does not answer: {e}")),
+            };
+        if welcome.pid != record.pid {
+            return gone(format!(
+                "the process at the driver's socket is pid {}, not the driver's {}",
+                welcome.pid, record.pid
+            ));
+        }
+        let mut handle = Self::attached(
+            process,
+            record.token.clone(),
+            record.socket.clone(),
+            record.secret.clone(),
+            log_path,
+        );
+        handle.connect(connection);
+        handle.metastore = metastore;
+        handle.spark_ui_port = record.spark_ui_port;
+        handle.recorded = true;
+        Ok((handle, welcome.last_run))
+    }
+
+    /// The store now has [`DriverHandle::record`]: the driver outlives a leaving server.
+    pub fn mark_recorded(&mut self) {
+        self.recorded = true;
+    }
+
+    /// What re-attaching to this driver after a restart needs.
+    pub fn record(&self) -> DriverRecord {
+        DriverRecord {
+            pid: self.process.pid,
+            start_ticks: self.process.start_ticks,
+            socket: self.socket.clone(),
+            secret: self.secret.clone(),
+            token: self.token.clone(),
+            spark_ui_port: self.spark_ui_port,
+            metastore_user: self.metastore.as_ref().map(|m| m.user_name().to_string()),
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// Keeps the metastore credential the driver was started with for as long as it lives.
@@ -317,18 +561,17 @@ impl DriverHandle {
     pub async fn wait_ready(&mut self, limit: Duration) -> Result<String, String> {
         let wait = async {
             loop {
-                match self.events.recv().await {
-                    Some(DriverEvent::Ready {
+                match self.next_event().await {
+                    DriverEvent::Ready {
                         spark_version,
                         spark_ui,
-                    }) => {
+                    } => {
                         self.spark_ui_port = spark_ui.as_deref().and_then(url_port);
                         return Ok(spark_version);
                     }
-                    Some(DriverEvent::Failed { message }) => return Err(message),
-                    Some(DriverEvent::Exited { reason }) => return Err(reason),
-                    Some(other) => tracing::debug!(?other, "driver event before ready ignored"),
-                    None => return Err("driver output closed".to_string()),
+                    DriverEvent::Failed { message } => return Err(message),
+                    DriverEvent::Exited { reason } => return Err(reason),
+                    other => tracing::debug!(?other, "driver event before ready ignored"),
                 }
             }
         };
@@ -377,35 +620,92 @@ impl DriverHandle {
     pub async fn send(&mut self, command: &DriverCommand<'_>) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(command).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.stdin.write_all(&line).await?;
-        self.stdin.flush().await
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the driver's channel is closed",
+            )
+        })?;
+        writer.write_all(&line).await?;
+        writer.flush().await
     }
 
-    /// The next event; `Exited` once the process is gone (and forever after). The exit is
-    /// watched as well as the pipe: a child the user's code forked keeps the pipe open.
+    /// The next event; `Exited` once the process is gone (and forever after). Asking for it
+    /// acknowledges the previous one, which the caller has processed by then. A channel that
+    /// closes while the process lives is re-attached (the driver replays what was not
+    /// acknowledged).
     pub async fn next_event(&mut self) -> DriverEvent {
-        tokio::select! {
-            biased;
-            event = self.events.recv() => match event {
-                // The event reader knows the log's first path; a warm driver's has moved since.
-                Some(DriverEvent::Exited { .. }) | None => DriverEvent::Exited { reason: exit_reason(&self.log_path) },
-                Some(event) => event,
-            },
-            status = self.child.wait() => {
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                tracing::warn!(pid = self.pid, %status, "driver process exited");
-                DriverEvent::Exited { reason: exit_reason(&self.log_path) }
+        loop {
+            if let Some(reason) = &self.gone {
+                return DriverEvent::Exited {
+                    reason: reason.clone(),
+                };
+            }
+            if let Some(seq) = self.to_ack.take()
+                && let Err(e) = self.send(&DriverCommand::Ack { seq }).await
+            {
+                tracing::debug!(error = %e, "could not acknowledge a driver event");
+            }
+            let incoming = tokio::select! {
+                incoming = self.events.recv() => incoming,
+                _ = tokio::time::sleep(LIVENESS_POLL) => {
+                    if !self.process.alive() {
+                        self.lost();
+                    }
+                    continue;
+                }
+            };
+            match incoming {
+                Some(Incoming::Event(seq, _)) if seq <= self.received => {
+                    // Replayed after a re-attach and processed before: acknowledge it again.
+                    self.to_ack = Some(seq);
+                }
+                Some(Incoming::Event(seq, event)) => {
+                    self.received = seq;
+                    self.to_ack = Some(seq);
+                    return event;
+                }
+                Some(Incoming::Closed(why)) => self.reattach(&why).await,
+                None => self.reattach("the channel reader ended").await,
             }
         }
     }
 
-    /// An event already waiting, without blocking (the pool uses it to spot dead idle drivers).
-    pub fn try_event(&mut self) -> Option<DriverEvent> {
-        self.events.try_recv().ok()
+    /// After the channel closed: attached again if the driver lives, else marked gone.
+    async fn reattach(&mut self, why: &str) {
+        self.writer = None;
+        for _ in 0..3 {
+            if !self.process.alive() {
+                break;
+            }
+            match channel::attach(&self.socket, &self.secret, self.received, ATTACH_LIMIT).await {
+                Ok((connection, _)) => {
+                    tracing::warn!(pid = self.process.pid, %why, "driver channel closed; re-attached");
+                    self.connect(connection);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(pid = self.process.pid, error = %e, "could not re-attach to the driver");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+        self.lost();
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.pid
+    fn lost(&mut self) {
+        tracing::warn!(pid = self.process.pid, "driver process exited");
+        kill_group(self.process, &self.token);
+        self.gone = Some(exit_reason(&self.log_path));
+    }
+
+    /// True while the process runs (the pool uses it to spot dead idle drivers).
+    pub fn is_alive(&self) -> bool {
+        self.gone.is_none() && self.process.alive()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid
     }
 
     pub fn log_path(&self) -> &Path {
@@ -422,74 +722,69 @@ impl DriverHandle {
     /// Asks the driver to stop Spark and exit; after `grace`, kills its whole process group.
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.send(&DriverCommand::Shutdown).await;
-        if tokio::time::timeout(grace, self.child.wait())
-            .await
-            .is_err()
-        {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.process.alive() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if self.process.alive() {
             tracing::warn!(
-                pid = self.pid,
+                pid = self.process.pid,
                 "driver did not exit in time; killing its process group"
             );
         }
-        self.kill_group();
-        let _ = self.child.wait().await;
-    }
-
-    fn kill_group(&self) {
-        if let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: killpg only sends a signal; the group is the one this process created.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-            }
-        }
-        for pid in processes_with_token(&self.token) {
-            // SAFETY: kill only sends a signal, to a process that carries this driver's token.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
+        self.gone = Some(String::new());
+        kill_group(self.process, &self.token);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
 impl Drop for DriverHandle {
     fn drop(&mut self) {
+        if LEAVING.load(Ordering::SeqCst) && self.recorded && self.gone.is_none() {
+            return; // the next start re-attaches to it (or kills it)
+        }
         // The JVM is in the driver's process group: killing the group leaves no orphan behind.
-        self.kill_group();
+        kill_group(self.process, &self.token);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
-/// Reads JSON lines until EOF, then reports why the process ended with the log's last lines.
-async fn read_events(
-    stdout: tokio::process::ChildStdout,
-    tx: mpsc::Sender<DriverEvent>,
-    log_path: PathBuf,
-) {
-    let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let read = (&mut reader)
-            .take(MAX_MESSAGE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await;
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line.len() > MAX_MESSAGE_BYTES => {
-                tracing::error!(log = %log_path.display(), "driver sent an oversized message; treating it as dead");
-                break;
-            }
-            Ok(_) => match serde_json::from_slice::<DriverEvent>(&line) {
-                Ok(event) => {
-                    if tx.send(event.checked()).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "ignoring malformed driver message"),
-            },
+/// Kills a driver's process group (if the process is still the driver) and every process that
+/// carries its token.
+pub fn kill_group(process: ProcessId, token: &str) {
+    if process.alive()
+        && let Ok(pid) = i32::try_from(process.pid)
+    {
+        // SAFETY: killpg only sends a signal; the driver leads its own session and group.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
         }
     }
-    let reason = exit_reason(&log_path);
-    let _ = tx.send(DriverEvent::Exited { reason }).await;
+    for pid in processes_with_token(token) {
+        // SAFETY: kill only sends a signal, to a process that carries this driver's token.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Reads event frames until the channel closes; malformed frames are logged and dropped.
+async fn read_events(mut reader: BufReader<OwnedReadHalf>, tx: mpsc::Sender<Incoming>) {
+    let why = loop {
+        let line = match channel::read_line(&mut reader, channel::MAX_FRAME_BYTES).await {
+            Ok(line) => line,
+            Err(e) => break e.to_string(),
+        };
+        match channel::parse_event(&line) {
+            Ok((seq, event)) => {
+                if tx.send(Incoming::Event(seq, event)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "ignoring malformed driver message"),
+        }
+    };
+    let _ = tx.send(Incoming::Closed(why)).await;
 }
 
 /// The environment variable that marks a driver's processes.
@@ -515,23 +810,28 @@ fn processes_with_token(token: &str) -> Vec<i32> {
     processes_where(|var| var == needle.as_bytes())
 }
 
-/// Kills what drivers of an earlier run on this data dir left behind (after a kill -9 of the
-/// server, a JVM whose stdin a forked child still holds never exits). Returns how many.
-pub fn kill_leftovers(driver_dir: &Path) -> usize {
+/// Kills the processes of drivers of an earlier run on this data dir that were not adopted
+/// (`keep`: tokens of re-attached drivers): warm-pool drivers, and drivers of sessions that
+/// ended or could not be re-attached. Returns how many processes.
+pub fn kill_leftovers(driver_dir: &Path, keep: &HashSet<String>) -> usize {
     // The driver dir is the last PYTHONPATH entry (module layers come before it).
     let suffix = driver_dir.display().to_string();
     let ours = |var: &[u8]| {
         var.strip_prefix(b"PYTHONPATH=")
             .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == suffix.as_bytes()))
     };
+    let prefix = format!("{TOKEN_VAR}=");
     let mine = std::process::id() as i32;
     let leftovers: Vec<i32> = processes_where(ours)
         .into_iter()
         .filter(|pid| *pid != mine)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|var| var.starts_with(TOKEN_VAR.as_bytes()))
+                env.split(|b| *b == 0).any(|var| {
+                    var.strip_prefix(prefix.as_bytes()).is_some_and(|token| {
+                        !keep.contains(std::str::from_utf8(token).unwrap_or_default())
+                    })
+                })
             })
         })
         .collect();

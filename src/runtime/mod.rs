@@ -2,6 +2,7 @@
 //! drivers with the default configuration.
 
 pub mod arguments;
+pub mod channel;
 pub mod cluster;
 pub mod driver;
 pub mod jars;
@@ -14,9 +15,9 @@ use crate::objects::S3Config;
 use arguments::PythonModules;
 use arguments::SessionArguments;
 use cluster::{ClusterSettings, GlueSizing, SessionSpark};
-use driver::{DriverConfig, DriverHandle};
+use driver::{DriverConfig, DriverHandle, Launch};
 use layers::{LayerError, Layers};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,12 +157,15 @@ pub fn parse_conf_argument(value: &str) -> Vec<(String, String)> {
 /// Starts drivers and keeps `warm` of them ready with the default profile.
 pub struct DriverRuntime {
     runtime: provision::Runtime,
-    master: String,
-    /// Executor sizing and readiness for cluster masters.
+    /// The master, and executor sizing and readiness for cluster masters.
     cluster: ClusterSettings,
     logs_dir: PathBuf,
     layers: Layers,
     sessions_dir: PathBuf,
+    /// Where drivers' channel sockets live.
+    sockets_dir: PathBuf,
+    /// How long a driver may go without a controller before it stops itself.
+    orphan_limit: Duration,
     warm: usize,
     pool: Mutex<Vec<DriverHandle>>,
     refill: Notify,
@@ -172,47 +176,77 @@ pub struct DriverRuntime {
 }
 
 impl DriverRuntime {
+    /// The runtime; no driver starts before [`DriverRuntime::recovered`] (an earlier run's
+    /// drivers are re-attached or killed first).
     pub fn new(
         runtime: provision::Runtime,
-        master: String,
         cluster: ClusterSettings,
         logs_dir: PathBuf,
         warm: usize,
         metastore: Option<DriverAttachment>,
         s3: S3Config,
+        orphan_limit: Duration,
     ) -> Arc<Self> {
-        let killed = driver::kill_leftovers(&runtime.driver_dir);
-        if killed > 0 {
-            tracing::warn!(
-                killed,
-                "stopped driver processes an earlier run left behind"
-            );
-        }
         let sessions_dir = runtime.runtime_dir.join("sessions");
-        workspace::clear(&sessions_dir);
+        let sockets_dir = runtime.runtime_dir.join("sockets");
         let layers = Layers::new(
             runtime.runtime_dir.join("layers"),
             runtime.python.clone(),
             provision::REQUIREMENTS,
         );
         layers.remove_unfinished();
-        let this = Arc::new(Self {
+        Arc::new(Self {
             runtime,
-            master,
             cluster,
             logs_dir,
             layers,
             sessions_dir,
+            sockets_dir,
+            orphan_limit,
             warm,
             pool: Mutex::new(Vec::new()),
             refill: Notify::new(),
             metastore,
             s3,
-        });
-        if warm > 0 {
-            tokio::spawn(Arc::clone(&this).keep_pool_filled());
+        })
+    }
+
+    /// After the sessions of an earlier run were re-attached (their drivers' tokens in
+    /// `drivers`, their keys in `sessions`): kills every other driver process of that run
+    /// (warm-pool drivers, ended sessions'), removes the other session directories, and fills
+    /// the warm pool.
+    pub fn recovered(self: &Arc<Self>, drivers: &HashSet<String>, sessions: &HashSet<i64>) {
+        let killed = driver::kill_leftovers(&self.runtime.driver_dir, drivers);
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                "stopped driver processes an earlier run left behind"
+            );
         }
-        this
+        workspace::clear_except(&self.sessions_dir, sessions);
+        if self.warm > 0 {
+            tokio::spawn(Arc::clone(self).keep_pool_filled());
+        }
+    }
+
+    /// Re-attaches to the driver of a session an earlier run started (see
+    /// [`DriverHandle::adopt`]), its metastore credential bound to the session's tenant again.
+    pub async fn adopt(
+        &self,
+        session_key: i64,
+        tenant: &crate::sessions::model::Tenant,
+        record: &crate::store::DriverRecord,
+    ) -> Result<(DriverHandle, Option<i64>), String> {
+        let credential = match (&self.metastore, &record.metastore_user) {
+            (Some(m), Some(user)) => Some(m.registry.adopt(user, tenant)),
+            _ => None,
+        };
+        DriverHandle::adopt(record, self.log_path(session_key), credential).await
+    }
+
+    /// A re-attached session's directories (they survived the restart).
+    pub fn existing_workspace(&self, session_key: i64) -> Workspace {
+        Workspace::existing(&self.sessions_dir, session_key)
     }
 
     /// Where a session's driver log lives.
@@ -280,20 +314,18 @@ impl DriverRuntime {
         log_path: &std::path::Path,
     ) -> Result<DriverHandle, String> {
         let (config, credential) = self.driver_config(app_name, profile);
-        let mut driver = DriverHandle::spawn(
-            &self.runtime.python,
-            &self.runtime.driver_dir,
-            &config,
+        let launch = Launch {
+            python: &self.runtime.python,
+            driver_dir: &self.runtime.driver_dir,
+            sockets_dir: &self.sockets_dir,
+            config: &config,
             log_path,
-        )
-        .map_err(|e| {
-            format!(
-                "could not start the driver process {}: {e}",
-                self.runtime.python.display()
-            )
-        })?
-        .with_metastore(credential);
+            orphan_limit: self.orphan_limit,
+        };
         let started = std::time::Instant::now();
+        let mut driver = DriverHandle::start(&launch, START_LIMIT)
+            .await?
+            .with_metastore(credential);
         driver.wait_ready(START_LIMIT).await?;
         tracing::info!(
             pid = driver.pid(),
@@ -312,7 +344,7 @@ impl DriverRuntime {
     ) -> (DriverConfig, Option<DriverCredential>) {
         let mut config = DriverConfig {
             app_name: app_name.to_string(),
-            master: self.master.clone(),
+            master: self.cluster.master().to_string(),
             conf: profile.conf.clone(),
             python_path: profile.python_path.clone(),
             env: BTreeMap::new(),
@@ -353,9 +385,9 @@ impl DriverRuntime {
     async fn take_warm(&self) -> Option<DriverHandle> {
         let mut pool = self.pool.lock().await;
         let taken = loop {
-            let mut driver = pool.pop()?;
-            // A pool driver that died while idle has an Exited event waiting.
-            if driver.try_event().is_none() {
+            let driver = pool.pop()?;
+            // A pool driver may have died while idle.
+            if driver.is_alive() {
                 break driver;
             }
         };

@@ -218,7 +218,7 @@ pub fn driver_env(
 }
 
 /// `n` bytes from the OS's random source (through UUIDv4, 122 random bits per 16 bytes).
-fn random_bytes(n: usize) -> Vec<u8> {
+pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(n + 16);
     while bytes.len() < n {
         let uuid = uuid::Uuid::new_v4().into_bytes();

@@ -56,20 +56,15 @@ pub struct SessionService {
 }
 
 impl SessionService {
-    /// Opens the service over `store`; with a runtime, sessions get drivers, and sessions left
-    /// live by a previous server process are failed (their drivers died with it). The keys
-    /// minted for those drivers are revoked in either mode.
+    /// Opens the service over `store`. With a runtime, the sessions an earlier run left live
+    /// are recovered (see [`SessionService::recover`]); without, a create or stop that run
+    /// left half done is finished, and the keys minted for its drivers are revoked.
     pub async fn start(
         store: Arc<dyn SessionStore>,
         runtime: Option<Arc<DriverRuntime>>,
         config: ServiceConfig,
     ) -> Result<Arc<Self>, StoreError> {
         let secret = store.secret()?;
-        if let Err(e) = credentials::revoke_earlier_runs(&*store, now_ms()) {
-            // Not fatal (a full disk must not keep the server from starting): every key also
-            // expires by itself, with its session's Timeout.
-            tracing::warn!(error = %e, "could not revoke the session keys of an earlier run");
-        }
         let service = Arc::new(Self {
             store,
             runtime,
@@ -79,31 +74,147 @@ impl SessionService {
             tokens: TokenSigner::new(secret),
             config,
         });
-        if service.runtime.is_some() {
-            let recovered = end_live(
-                &*service.store,
-                "The epoxy server restarted while this session was live; its driver is gone. Create a new session.",
-            )?;
-            if recovered > 0 {
-                tracing::warn!(recovered, "sessions left live by a previous run were ended");
-            }
-        } else {
-            // Control plane only: a create or stop interrupted between its two writes is
-            // finished here (there is no driver to wait for).
-            for session in service.store.live_sessions()? {
-                let next = match session.status {
-                    SessionStatus::Provisioning => SessionStatus::Ready,
-                    SessionStatus::Stopping => SessionStatus::Stopped,
-                    _ => continue,
-                };
-                // Not fatal: on a full disk the server still starts and serves reads.
-                if let Err(e) = service.store.transition(session.key, next, None, now_ms()) {
-                    tracing::warn!(error = %e, id = %session.id, "could not finish an interrupted create or stop at start");
-                }
-            }
+        match &service.runtime {
+            Some(runtime) => service.recover(runtime).await?,
+            None => service.finish_interrupted(),
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());
         Ok(service)
+    }
+
+    /// Control plane only: a create or stop interrupted between its two writes is finished
+    /// here (there is no driver to wait for), and no earlier key stays valid.
+    fn finish_interrupted(&self) {
+        if let Err(e) = credentials::revoke_earlier_runs(&*self.store, now_ms()) {
+            // Not fatal (a full disk must not keep the server from starting): every key also
+            // expires by itself, with its session's Timeout.
+            tracing::warn!(error = %e, "could not revoke the session keys of an earlier run");
+        }
+        let live = match self.store.live_sessions() {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the live sessions at start");
+                return;
+            }
+        };
+        for session in live {
+            let next = match session.status {
+                SessionStatus::Provisioning => SessionStatus::Ready,
+                SessionStatus::Stopping => SessionStatus::Stopped,
+                _ => continue,
+            };
+            // Not fatal: on a full disk the server still starts and serves reads.
+            if let Err(e) = self.store.transition(session.key, next, None, now_ms()) {
+                tracing::warn!(error = %e, id = %session.id, "could not finish an interrupted create or stop at start");
+            }
+        }
+    }
+
+    /// The sessions an earlier run left live, now that drivers outlive the server: a READY
+    /// session whose driver answers its handshake is READY again, with its times as stored
+    /// (its session key and metastore credential keep working); one whose driver is gone is
+    /// FAILED saying so. PROVISIONING sessions start provisioning again; STOPPING ones are
+    /// STOPPED. Every other driver process of that run (the warm pool's, ended sessions') is
+    /// killed. Re-attaching runs for all sessions at once.
+    async fn recover(&self, runtime: &Arc<DriverRuntime>) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let live = self.store.live_sessions()?;
+        let mut attempts = Vec::new();
+        let mut provisioning = Vec::new();
+        for session in live {
+            match session.status {
+                SessionStatus::Ready => {
+                    let record = self.store.driver_record(session.key)?;
+                    attempts.push(async move {
+                        let adopted = match &record {
+                            Some(record) => {
+                                runtime.adopt(session.key, &session.tenant, record).await
+                            }
+                            None => Err("no record of its driver was stored".to_string()),
+                        };
+                        (session, adopted)
+                    });
+                }
+                SessionStatus::Provisioning => provisioning.push(session),
+                _ => {
+                    // STOPPING: its driver is killed with the leftovers below.
+                    let output = StatementOutput::error(
+                        String::new(),
+                        "StatementCancelled",
+                        "The session was stopped".into(),
+                        Vec::new(),
+                    );
+                    self.end_at_start(&session, SessionStatus::Stopped, None, &output);
+                }
+            }
+        }
+        let mut kept_drivers = std::collections::HashSet::new();
+        let mut kept_sessions = std::collections::HashSet::new();
+        let mut adopted = Vec::new();
+        for (session, result) in futures::future::join_all(attempts).await {
+            match result {
+                Ok((driver, last_run)) => {
+                    kept_drivers.insert(driver.token().to_string());
+                    kept_sessions.insert(session.key);
+                    adopted.push((session, driver, last_run));
+                }
+                Err(why) => {
+                    tracing::warn!(id = %session.id, %why, "could not re-attach a session's driver");
+                    let message = format!(
+                        "The epoxy server restarted and this session's driver is gone ({why}). Create a new session."
+                    );
+                    let output = StatementOutput::error(
+                        String::new(),
+                        "DriverLost",
+                        message.clone(),
+                        Vec::new(),
+                    );
+                    self.end_at_start(&session, SessionStatus::Failed, Some(&message), &output);
+                }
+            }
+        }
+        runtime.recovered(&kept_drivers, &kept_sessions);
+        let reattached = adopted.len();
+        for (session, driver, last_run) in adopted {
+            let slot = self.capacity.adopt();
+            Supervisor::spawn_attached(session, self.task_context(runtime), driver, slot, last_run);
+        }
+        for session in provisioning {
+            Supervisor::spawn(session, self.task_context(runtime), self.capacity.enqueue());
+        }
+        if reattached > 0 {
+            tracing::info!(
+                reattached,
+                millis = started.elapsed().as_millis() as u64,
+                "re-attached the drivers of an earlier run's sessions"
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends a session an earlier run left live: its unfinished statements get `output`, its
+    /// driver record goes. Not fatal on failure (a full disk must not keep the server from
+    /// starting; the next start tries again).
+    fn end_at_start(
+        &self,
+        session: &Session,
+        to: SessionStatus,
+        message: Option<&str>,
+        output: &StatementOutput,
+    ) {
+        let state = match to {
+            SessionStatus::Stopped => StatementState::Cancelled,
+            _ => StatementState::Error,
+        };
+        let at_ms = now_ms();
+        let ended = self
+            .store
+            .finish_pending_statements(session.key, state, output, at_ms)
+            .and_then(|()| self.store.set_driver_record(session.key, None, at_ms))
+            .and_then(|()| self.store.transition(session.key, to, message, at_ms));
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, id = %session.id, "could not record the end of a session at start");
+        }
     }
 
     fn task_context(&self, runtime: &Arc<DriverRuntime>) -> TaskContext {
@@ -125,20 +236,6 @@ impl SessionService {
             .await
             .map_err(|e| SessionError::Task(e.to_string()))?
             .map_err(Into::into)
-    }
-
-    /// Ends every live session (drivers do not outlive the server): STOPPING → STOPPED, others
-    /// FAILED with `message`; unfinished statements → ERROR. Sessions stay readable.
-    pub async fn end_live_sessions(&self, message: &str) {
-        if self.runtime.is_none() {
-            return;
-        }
-        let store = Arc::clone(&self.store);
-        let this_message = message.to_string();
-        let ended = tokio::task::spawn_blocking(move || end_live(&*store, &this_message)).await;
-        if !matches!(ended, Ok(Ok(_))) {
-            tracing::error!("could not record the end of live sessions; the next start will");
-        }
     }
 
     /// Looks a session up in the caller's tenancy; another tenant's session does not exist.
@@ -607,21 +704,4 @@ impl SessionService {
             .unwrap_or_else(|e| e.into_inner())
             .len()
     }
-}
-
-fn end_live(store: &dyn SessionStore, message: &str) -> Result<usize, StoreError> {
-    let live = store.live_sessions()?;
-    let at_ms = now_ms();
-    for session in &live {
-        let output =
-            StatementOutput::error(String::new(), "DriverLost", message.into(), Vec::new());
-        store.finish_pending_statements(session.key, StatementState::Error, &output, at_ms)?;
-        let to = if session.status == SessionStatus::Stopping {
-            SessionStatus::Stopped
-        } else {
-            SessionStatus::Failed
-        };
-        store.transition(session.key, to, Some(message), at_ms)?;
-    }
-    Ok(live.len())
 }

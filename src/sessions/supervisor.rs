@@ -114,6 +114,83 @@ impl Supervisor {
         tokio::spawn(supervisor.run(session, ticket));
     }
 
+    /// Starts the task of a READY session whose driver was re-attached after a restart: the
+    /// statement it was running (as the store says) is still its, resent if the driver never
+    /// received it (`last_run`, from its welcome).
+    pub fn spawn_attached(
+        session: Session,
+        context: TaskContext,
+        driver: DriverHandle,
+        slot: Slot,
+        last_run: Option<i64>,
+    ) {
+        let (tx, commands) = mpsc::unbounded_channel();
+        context
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session.key, tx);
+        let workspace = context.runtime.existing_workspace(session.key);
+        let mut supervisor = Supervisor {
+            key: session.key,
+            store: context.store,
+            runtime: context.runtime,
+            commands,
+            registry: context.registry,
+            access: context.access,
+            statement_started: std::time::Instant::now(),
+        };
+        tokio::spawn(async move {
+            supervisor.resume(driver, slot, last_run).await;
+            supervisor.end(Some(workspace));
+        });
+    }
+
+    async fn resume(&mut self, mut driver: DriverHandle, _slot: Slot, last_run: Option<i64>) {
+        let key = self.key;
+        let Some(unfinished) = db(&self.store, move |s| unfinished_statement(s, key)).await else {
+            self.driver_died("could not read the session's statements after a restart".into())
+                .await;
+            return;
+        };
+        let mut cancel_deadline = None;
+        let running = match unfinished {
+            Some(statement) => {
+                let id = statement.id;
+                if last_run.is_none_or(|last| last < id) {
+                    // Claimed by the earlier run, which went before it reached the driver.
+                    if let Err(e) = driver
+                        .send(&DriverCommand::Run {
+                            id,
+                            code: &statement.code,
+                        })
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not resend a statement to the driver");
+                    }
+                }
+                if statement.state == StatementState::Cancelling {
+                    cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+                    let _ = driver.send(&DriverCommand::Cancel { id }).await;
+                }
+                Some(id)
+            }
+            None => self.start_next(&mut driver).await,
+        };
+        self.serve(driver, running, cancel_deadline).await;
+    }
+
+    /// The session's end: its driver is gone (or never started).
+    fn end(&self, workspace: Option<Workspace>) {
+        if let Some(workspace) = workspace {
+            workspace.remove();
+        }
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+
     async fn run(mut self, session: Session, ticket: Ticket) {
         let workspace = match self.settings(&session) {
             Ok((spec, arguments, workspace)) => {
@@ -140,14 +217,7 @@ impl Supervisor {
                 None
             }
         };
-        // The session's end: its driver is gone (or never started).
-        if let Some(workspace) = workspace {
-            workspace.remove();
-        }
-        self.registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+        self.end(workspace);
     }
 
     /// The session's stored settings, its DefaultArguments interpreted, and its fresh
@@ -177,14 +247,21 @@ impl Supervisor {
     }
 
     /// READY, then statements until the session ends; the slot is freed once the driver is gone.
-    async fn go_ready(&mut self, driver: DriverHandle, _slot: Slot) {
+    /// The driver's record goes to the store first, so that a READY session can always be
+    /// re-attached after a restart.
+    async fn go_ready(&mut self, mut driver: DriverHandle, _slot: Slot) {
         let key = self.key;
+        let record = driver.record();
         let ready = db(&self.store, move |s| {
-            s.transition(key, SessionStatus::Ready, None, now_ms())
+            let at_ms = now_ms();
+            s.set_driver_record(key, Some(&record), at_ms)?;
+            s.transition(key, SessionStatus::Ready, None, at_ms)
         })
         .await;
         if matches!(ready, Some(Some(_))) {
-            self.serve(driver).await;
+            driver.mark_recorded();
+            let running = self.start_next(&mut driver).await;
+            self.serve(driver, running, None).await;
         } else {
             // Stopped (or deleted) while the driver was starting.
             driver.shutdown(STOP_GRACE).await;
@@ -193,10 +270,14 @@ impl Supervisor {
         }
     }
 
-    async fn serve(&mut self, mut driver: DriverHandle) {
-        let mut running = self.start_next(&mut driver).await;
+    /// Statements until the session ends, `running` the one the driver runs now.
+    async fn serve(
+        &mut self,
+        mut driver: DriverHandle,
+        mut running: Option<i64>,
         // Set while a cancel is outstanding: user code that swallows the interrupt gets this long.
-        let mut cancel_deadline: Option<tokio::time::Instant> = None;
+        mut cancel_deadline: Option<tokio::time::Instant>,
+    ) {
         loop {
             tokio::select! {
                 _ = sleep_until(cancel_deadline) => {
@@ -224,10 +305,8 @@ impl Supervisor {
                         self.finish_stop(reply).await;
                         return;
                     }
-                    None => {
-                        driver.shutdown(STOP_GRACE).await;
-                        return;
-                    }
+                    // The server is going away: the driver stays for the next start.
+                    None => return,
                 },
                 event = driver.next_event() => match event {
                     DriverEvent::Progress { id, progress } if running == Some(id) && progress.is_finite() => {
@@ -318,6 +397,7 @@ impl Supervisor {
         let key = self.key;
         db(&self.store, move |s| {
             let at_ms = now_ms();
+            s.set_driver_record(key, None, at_ms)?;
             let output =
                 StatementOutput::error(String::new(), "DriverLost", reason.clone(), Vec::new());
             s.finish_pending_statements(key, StatementState::Error, &output, at_ms)?;
@@ -331,6 +411,7 @@ impl Supervisor {
         let key = self.key;
         db(&self.store, move |s| {
             let at_ms = now_ms();
+            s.set_driver_record(key, None, at_ms)?;
             let output = cancelled_output(String::new(), "The session was stopped");
             s.finish_pending_statements(key, StatementState::Cancelled, &output, at_ms)?;
             s.transition(key, SessionStatus::Stopped, None, at_ms)
@@ -390,6 +471,31 @@ async fn prepare(
     let limit = HANDOVER_LIMIT + runtime.executor_wait();
     driver.hand_over(&handover, limit).await?;
     Ok(driver)
+}
+
+/// The session's RUNNING or CANCELLING statement, if any (statements run one at a time, oldest
+/// first, so it is the first unfinished one).
+fn unfinished_statement(
+    store: &dyn SessionStore,
+    key: i64,
+) -> Result<Option<crate::sessions::model::Statement>, StoreError> {
+    const PAGE: usize = 200;
+    let mut after = None;
+    loop {
+        let page = store.statements(key, after, PAGE)?;
+        if let Some(found) = page.iter().find(|s| {
+            matches!(
+                s.state,
+                StatementState::Running | StatementState::Cancelling
+            )
+        }) {
+            return Ok(Some(found.clone()));
+        }
+        if page.len() < PAGE {
+            return Ok(None);
+        }
+        after = page.last().map(|s| s.id);
+    }
 }
 
 /// Waits for a Shutdown (other commands mean nothing before the driver is ready).

@@ -112,6 +112,38 @@ pub struct UsageRow {
 /// The most tags one session may carry (Glue's limit per resource).
 pub const MAX_TAGS: usize = 50;
 
+/// What re-attaching to a session's detached driver needs after a restart of epoxy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DriverRecord {
+    pub pid: u32,
+    /// The process's start time (`/proc/<pid>/stat` field 22): a reused pid does not match.
+    pub start_ticks: u64,
+    /// The Unix socket the driver listens on.
+    pub socket: std::path::PathBuf,
+    /// The channel's HMAC key (hex).
+    pub secret: String,
+    /// `EPOXY_DRIVER_TOKEN` of the driver's processes.
+    pub token: String,
+    pub spark_ui_port: Option<u16>,
+    /// The driver's metastore credential (its `HADOOP_USER_NAME`).
+    pub metastore_user: Option<String>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for DriverRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverRecord")
+            .field("pid", &self.pid)
+            .field("start_ticks", &self.start_ticks)
+            .field("socket", &self.socket)
+            .field("secret", &"<redacted>")
+            .field("token", &self.token)
+            .field("spark_ui_port", &self.spark_ui_port)
+            .field("metastore_user", &self.metastore_user)
+            .finish()
+    }
+}
+
 /// A credential minted for a session's driver, to store.
 pub struct NewSessionCredential<'a> {
     pub session_key: i64,
@@ -184,7 +216,16 @@ pub trait SessionStore: CredentialStore {
     ) -> Result<Option<Session>, StoreError>;
     fn delete_session(&self, key: i64) -> Result<(), StoreError>;
     fn touch(&self, key: i64, at_ms: i64) -> Result<(), StoreError>;
-    /// Sessions counted against the live-driver limit.
+    /// Records (`Some`) or forgets (`None`) how to re-attach to the session's driver; a record
+    /// for a session that no longer exists is not stored.
+    fn set_driver_record(
+        &self,
+        key: i64,
+        record: Option<&DriverRecord>,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn driver_record(&self, key: i64) -> Result<Option<DriverRecord>, StoreError>;
+    /// PROVISIONING, READY and STOPPING sessions.
     fn live_sessions(&self) -> Result<Vec<Session>, StoreError>;
     /// READY sessions idle for `idle_timeout` minutes (no statement pending) or older than
     /// `timeout` minutes, with the reason.

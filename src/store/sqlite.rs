@@ -5,8 +5,8 @@ mod catalog;
 mod objects;
 
 use super::{
-    CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
-    SessionStore, StatementUpdate, StoreError, UsageRow,
+    CredentialStore, DriverRecord, MAX_TAGS, NewSession, NewSessionCredential, PageQuery,
+    SessionCredential, SessionStore, StatementUpdate, StoreError, UsageRow,
 };
 use crate::sessions::model::{
     MIN_BILLED_SECONDS, Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_session_credentials.sql"),
     include_str!("../../migrations/0003_catalog.sql"),
     include_str!("../../migrations/0004_objects.sql"),
+    include_str!("../../migrations/0005_driver_records.sql"),
 ];
 
 const READERS: usize = 4;
@@ -353,6 +354,70 @@ impl SessionStore for SqliteStore {
                 params![key, at_ms],
             )?;
             Ok(())
+        })
+    }
+
+    fn set_driver_record(
+        &self,
+        key: i64,
+        record: Option<&DriverRecord>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            match record {
+                None => conn.execute("DELETE FROM driver_records WHERE session = ?1", [key])?,
+                Some(r) => conn.execute(
+                    "INSERT OR REPLACE INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM sessions WHERE rowid = ?1)",
+                    params![
+                        key,
+                        r.pid,
+                        i64::try_from(r.start_ticks).map_err(|_| StoreError::Corrupt("process start time out of range".into()))?,
+                        r.socket.to_string_lossy(),
+                        r.secret,
+                        r.token,
+                        r.spark_ui_port,
+                        r.metastore_user,
+                        at_ms
+                    ],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn driver_record(&self, key: i64) -> Result<Option<DriverRecord>, StoreError> {
+        self.read(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user FROM driver_records WHERE session = ?1",
+                    [key],
+                    |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, Option<i64>>(5)?,
+                            row.get::<_, Option<String>>(6)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((pid, start, socket, secret, token, port, user)) = row else {
+                return Ok(None);
+            };
+            let corrupt = |what: &str| StoreError::Corrupt(format!("driver record of session {key}: {what}"));
+            Ok(Some(DriverRecord {
+                pid: u32::try_from(pid).map_err(|_| corrupt("pid"))?,
+                start_ticks: u64::try_from(start).map_err(|_| corrupt("start time"))?,
+                socket: socket.into(),
+                secret,
+                token,
+                spark_ui_port: port.map(u16::try_from).transpose().map_err(|_| corrupt("Spark UI port"))?,
+                metastore_user: user,
+            }))
         })
     }
 

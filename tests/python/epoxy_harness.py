@@ -76,6 +76,19 @@ def write_accounts_file(path: Path, accounts: list[dict]) -> Path:
     return path
 
 
+def kill_processes_of(data_dir: Path) -> None:
+    """SIGKILLs every process whose environment points into `data_dir` (drivers, their JVMs)."""
+    marker = str(data_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue
+
+
 class ServerDied(RuntimeError):
     """The server exited (or never printed its listening line)."""
 
@@ -230,11 +243,13 @@ class EpoxyServer:
             self.proc.wait(timeout=10)
 
     def close(self):
-        """Teardown: stop, kill if needed, remove the temp dir."""
+        """Teardown: stop, kill if needed, kill the sessions' drivers (they outlive the server
+        on purpose, to be re-attached by its next start), remove the temp dir."""
         try:
             self.stop()
         finally:
             self._kill()
+            kill_processes_of(self.data_dir)
             shutil.rmtree(self._own_tmp, ignore_errors=True)
 
     def died_unexpectedly(self) -> bool:

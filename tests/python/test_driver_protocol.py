@@ -7,13 +7,19 @@ named by $EPOXY_TEST_RUNTIME_PYTHON (one that has pyspark installed):
         /path/to/venv/bin/python -m pytest tests/python/test_driver_protocol.py -q
 
 A JVM start costs ~10 s, so most tests share one module-scoped driver; only
-startup failure and stdin EOF get processes of their own.
+startup failure and the controller's absence get processes of their own. The
+test is the driver's controller: it speaks the channel protocol of
+python/epoxy_driver/channel.py (handshake, sequence numbers, acks) itself.
 """
 
+import hashlib
+import hmac
 import itertools
 import json
 import os
 import queue
+import secrets
+import socket
 import subprocess
 import tempfile
 import threading
@@ -33,10 +39,17 @@ STATEMENT_TIMEOUT = 60
 _ids = itertools.count(1)
 
 
-class Driver:
-    """A driver process; its stderr goes to a file, like the server does it."""
+def _mac(secret, role, first, second):
+    return hmac.new(
+        secret.encode(), f"{role}:{first}:{second}".encode(), hashlib.sha256
+    ).hexdigest()
 
-    def __init__(self, master="local[2]", conf=None, config=None):
+
+class Driver:
+    """A driver process with this test as its controller, as epoxy does it: started with a
+    socket path and a secret, its stdout and stderr on a file; events are acknowledged."""
+
+    def __init__(self, master="local[2]", conf=None, config=None, orphan_seconds=None):
         self.app_name = f"epoxy-test-{uuid.uuid4().hex[:12]}"
         if config is None:
             config = {
@@ -44,30 +57,87 @@ class Driver:
                 "master": master,
                 "conf": {"spark.driver.memory": "512m", **(conf or {})},
             }
+        self.secret = secrets.token_hex(32)
+        self.socket_path = os.path.join(tempfile.mkdtemp(prefix="epx-"), "d.sock")
         env = dict(os.environ)
         env["PYTHONPATH"] = str(PYTHON_DIR)
         env["EPOXY_DRIVER_CONFIG"] = config if isinstance(config, str) else json.dumps(config)
+        env["EPOXY_DRIVER_SOCKET"] = self.socket_path
+        env["EPOXY_DRIVER_SECRET"] = self.secret
+        if orphan_seconds is not None:
+            env["EPOXY_DRIVER_ORPHAN_SECONDS"] = str(orphan_seconds)
         self.log = tempfile.NamedTemporaryFile(prefix="epoxy-driver-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [RUNTIME_PYTHON, "-u", "-m", "epoxy_driver"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
             stderr=self.log,
             env=env,
         )
         self.started_at = time.monotonic()
         self.events = queue.Queue()
-        threading.Thread(target=self._read_events, daemon=True).start()
+        self.last_seq = 0
+        self.conn = None
+        self.attach()
 
-    def _read_events(self):
-        for line in self.proc.stdout:
-            # Every line on the channel must be one JSON object.
-            self.events.put(json.loads(line))
-        self.events.put(None)  # EOF
+    def handshake(self, secret=None, ack=None):
+        """Connects and authenticates; returns (socket, welcome or None if refused)."""
+        deadline = time.monotonic() + 30
+        while True:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.connect(self.socket_path)
+                break
+            except OSError:
+                conn.close()
+                assert self.proc.poll() is None or time.monotonic() < deadline, "no socket"
+                assert time.monotonic() < deadline, "the driver never listened"
+                time.sleep(0.05)
+        reader = conn.makefile("rb")
+        hello = json.loads(reader.readline())
+        assert hello["hello"] == 1 and len(hello["nonce"]) == 64, hello
+        nonce = secrets.token_hex(32)
+        auth = _mac(secret or self.secret, "controller", hello["nonce"], nonce)
+        ack = self.last_seq if ack is None else ack
+        conn.sendall(json.dumps({"auth": auth, "nonce": nonce, "ack": ack}).encode() + b"\n")
+        line = reader.readline()
+        if not line:
+            return conn, None
+        welcome = json.loads(line)
+        assert welcome["welcome"] == _mac(self.secret, "driver", nonce, hello["nonce"]), welcome
+        return conn, (welcome, reader)
+
+    def attach(self):
+        conn, answer = self.handshake()
+        assert answer is not None, "the driver refused the right key"
+        self.welcome, reader = answer
+        self.conn = conn
+        threading.Thread(target=self._read_events, args=(conn, reader), daemon=True).start()
+
+    def detach(self):
+        conn, self.conn = self.conn, None
+        conn.shutdown(socket.SHUT_RDWR)
+        conn.close()
+
+    def _read_events(self, conn, reader):
+        try:
+            for line in reader:
+                # Every frame on the channel must be one JSON object with a new sequence number.
+                event = json.loads(line)
+                seq = event.pop("seq")
+                if seq <= self.last_seq:
+                    continue  # replayed, seen before
+                assert seq == self.last_seq + 1, (seq, self.last_seq)
+                self.last_seq = seq
+                self.events.put(event)
+                conn.sendall(json.dumps({"op": "ack", "seq": seq}).encode() + b"\n")
+        except OSError:
+            return  # detached by the test
+        if self.conn is conn:
+            self.events.put(None)  # EOF (not a detach)
 
     def send_raw(self, data: bytes):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        self.conn.sendall(data)
 
     def send(self, **msg):
         self.send_raw(json.dumps(msg).encode() + b"\n")
@@ -318,7 +388,7 @@ def test_fd1_writes_do_not_reach_the_channel(driver):
 
 
 def test_user_code_cannot_read_commands(driver):
-    # fd 0 is /dev/null for user code; the commands come in on a private fd.
+    # fd 0 is /dev/null for user code; the commands come in on the channel socket.
     result = driver.run("input()")
     assert (result["status"], result["ename"]) == ("error", "EOFError")
     result = driver.run(
@@ -440,21 +510,52 @@ def test_invalid_config(config):
         drv.kill()
 
 
-def test_stdin_eof_ends_driver_and_jvm():
+def test_wrong_key_is_refused_and_changes_nothing(driver):
+    conn, answer = driver.handshake(secret=secrets.token_hex(32))
+    assert answer is None, "a controller without the secret was welcomed"
+    conn.close()
+    for frame in (b"not json\n", b'{"auth": "00", "nonce": "x", "ack": 0}\n', b"\xff" * 5000):
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(driver.socket_path)
+        raw.makefile("rb").readline()  # hello
+        raw.sendall(frame)
+        assert raw.makefile("rb").readline() == b""  # closed, no welcome
+        raw.close()
+    assert driver.run("1+1")["text"] == "2"  # the attached controller is still the one
+
+
+def test_a_result_produced_while_detached_is_replayed():
     drv = Driver(master="local[1]")
     try:
         assert drv.next_event(READY_TIMEOUT)["event"] == "ready"
+        stmt_id = drv.start("import time\ntime.sleep(3)\n'finished while nobody listened'")
+        drv.detach()  # epoxy went away mid-statement
+        time.sleep(5)
+        assert drv.proc.poll() is None, "the driver must outlive its controller"
+        drv.attach()
+        assert drv.welcome["last_run"] == stmt_id
+        result, _ = drv.result(stmt_id)
+        assert result["text"] == "'finished while nobody listened'", result
+        assert drv.run("1 + 2")["text"] == "3"  # and it goes on serving
+    finally:
+        drv.kill()
+
+
+def test_driver_without_controller_stops_itself_and_its_jvm():
+    drv = Driver(master="local[1]", orphan_seconds=3)
+    try:
+        assert drv.next_event(READY_TIMEOUT)["event"] == "ready"
         assert java_processes_of(drv.app_name), "JVM of the driver not found"
-        # EOF while a statement is running: the server died mid-statement.
+        # Detached while a statement runs, and nobody comes back.
         drv.start("import time\ntime.sleep(120)")
         t0 = time.monotonic()
-        drv.proc.stdin.close()
-        assert drv.proc.wait(timeout=15) == 0
+        drv.detach()
+        assert drv.proc.wait(timeout=30) == 0
         exit_seconds = time.monotonic() - t0
         deadline = time.monotonic() + 15
         while java_processes_of(drv.app_name) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not java_processes_of(drv.app_name), "JVM outlived the driver"
-        assert exit_seconds < 10, exit_seconds
+        assert 3 <= exit_seconds < 15, exit_seconds
     finally:
         drv.kill()

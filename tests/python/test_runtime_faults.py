@@ -11,13 +11,13 @@ at once so their JVMs start together:
 
 With those three live the server is full (ResourceNumberLimitExceeded), and once two have ended
 a new session fits again (`LATE`). The module ends with a graceful restart (SIGTERM) and a crash
-restart (SIGKILL of the server), checking that no driver outlives the server and that the
-sessions it left behind are FAILED with their history readable. Tests run in file order.
+restart (SIGKILL of the server), checking that the live sessions' drivers outlive the server and
+are re-attached, a statement running across the restart delivering its result (test_restart.py
+has more). Tests run in file order.
 """
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 
@@ -177,59 +177,46 @@ def test_ended_sessions_free_their_slots(srv, fleet):
     assert glue.get_session(Id=LATE)["Session"]["Status"] == "READY"
 
 
-def test_graceful_restart_fails_live_sessions_and_keeps_history(srv, fleet):
+def test_graceful_restart_keeps_live_sessions_and_their_drivers(srv, fleet):
     glue = glue_of(srv)
     late_pid = R.driver_pid(srv, glue, LATE)
-    groups = R.driver_groups(srv.proc.pid)
-    assert late_pid in groups
-    stmt = R.submit(glue, LATE, "import time\ntime.sleep(60)")
+    stmt = R.submit(glue, LATE, "import time\ntime.sleep(10)\nlate")
     R.wait_statement(glue, LATE, stmt, "RUNNING", timeout=15)
     rc = srv.stop(timeout=40)
     assert rc == 0, f"epoxy exited with {rc} on SIGTERM"
-    left = R.wait_groups_gone(groups | {late_pid}, timeout=10)
-    assert not left, f"drivers left after SIGTERM of the server:\n{R.describe(left)}"
+    assert R.read_proc(late_pid).alive, "the session's driver did not outlive the SIGTERM"
 
     srv.start()
     glue = glue_of(srv)
-    s = glue.get_session(Id=LATE)["Session"]
-    assert s["Status"] == "FAILED", s
-    assert re.search(r"restart|shut ?down", s.get("ErrorMessage", ""), re.I), s
-    st = glue.get_statement(SessionId=LATE, Id=0)["Statement"]
-    assert st["State"] == "AVAILABLE" and st["Output"]["Status"] == "ok", st
-    running = glue.get_statement(SessionId=LATE, Id=stmt)["Statement"]
-    assert running["State"] in ("ERROR", "CANCELLED"), running
-    R.assert_statement_shape(running)
+    assert glue.get_session(Id=LATE)["Session"]["Status"] == "READY"
+    st, _ = R.wait_statement(glue, LATE, stmt, timeout=60)
+    assert st["Output"]["Data"]["TextPlain"] == "'still here'", st
+    R.assert_statement_shape(st)
     # the sessions that had ended keep their state
     assert glue.get_session(Id=IDLE)["Session"]["Status"] == "TIMEOUT"
     assert glue.get_session(Id=EXIT)["Session"]["Status"] == "FAILED"
-    # no driver was started for the old sessions
-    assert R.driver_groups(srv.proc.pid) == set()
-    expect_client_error(
-        glue.run_statement, "IllegalSessionStateException", SessionId=LATE, Code="1"
-    )
+    assert R.driver_pid(srv, glue, LATE) == late_pid
+    assert R.run_ok(glue, LATE, "late") == "'still here'"
 
 
-def test_server_crash_leaves_no_driver_and_restart_fails_the_session(srv):
+def test_server_crash_keeps_the_driver_and_restart_reattaches(srv):
     glue = glue_of(srv)
+    glue.stop_session(Id=LATE)  # room for CRASH under --max-live-sessions
     R.H.create_session(glue, CRASH)
     R.wait_ready(glue, CRASH)
     pgid = R.driver_pid(srv, glue, CRASH)
     assert R.run_ok(glue, CRASH, "z = 3") == ""
-    stmt = R.submit(glue, CRASH, "import time\ntime.sleep(60)")
+    stmt = R.submit(glue, CRASH, "import time\ntime.sleep(10)\nz")
     R.wait_statement(glue, CRASH, stmt, "RUNNING", timeout=15)
     srv.proc.send_signal(signal.SIGKILL)
     srv.proc.wait(timeout=10)
     srv.stop()  # bookkeeping only: the process is gone
-    # Orphaned drivers notice their closed stdin and exit, taking their JVM along.
-    left = R.wait_groups_gone([pgid], timeout=30)
-    assert not left, f"drivers outlived a crashed server:\n{R.describe(left)}"
+    assert R.read_proc(pgid).alive, "the driver died with the crashed server"
 
     srv.start()
     glue = glue_of(srv)
-    s = glue.get_session(Id=CRASH)["Session"]
-    assert s["Status"] == "FAILED", s
-    assert re.search(r"restart", s.get("ErrorMessage", ""), re.I), s
+    assert glue.get_session(Id=CRASH)["Session"]["Status"] == "READY"
     assert glue.get_statement(SessionId=CRASH, Id=0)["Statement"]["State"] == "AVAILABLE"
-    running = glue.get_statement(SessionId=CRASH, Id=stmt)["Statement"]
-    assert running["State"] == "ERROR", running
-    R.assert_statement_shape(running)
+    st, _ = R.wait_statement(glue, CRASH, stmt, timeout=60)
+    assert (st["State"], st["Output"]["Data"]["TextPlain"]) == ("AVAILABLE", "3"), st
+    R.assert_statement_shape(st)

@@ -11,8 +11,8 @@ mod catalog;
 mod objects;
 
 use super::{
-    CredentialStore, MAX_TAGS, NewSession, NewSessionCredential, PageQuery, SessionCredential,
-    SessionStore, StatementUpdate, StoreError, UsageRow,
+    CredentialStore, DriverRecord, MAX_TAGS, NewSession, NewSessionCredential, PageQuery,
+    SessionCredential, SessionStore, StatementUpdate, StoreError, UsageRow,
 };
 use crate::sessions::model::{
     MIN_BILLED_SECONDS, Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_session_credentials.sql"),
     include_str!("../../../migrations/postgres/0003_catalog.sql"),
     include_str!("../../../migrations/postgres/0004_objects.sql"),
+    include_str!("../../../migrations/postgres/0005_driver_records.sql"),
 ];
 
 /// Held while migrating, so nodes starting together apply each migration once.
@@ -440,6 +441,73 @@ impl SessionStore for PostgresStore {
             )
             .await?;
             Ok(())
+        })
+    }
+
+    fn set_driver_record(
+        &self,
+        key: i64,
+        record: Option<&DriverRecord>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let Some(r) = record else {
+            return self.run(async |c| {
+                exec(
+                    &*c,
+                    "DELETE FROM driver_records WHERE session = $1",
+                    &[&key],
+                )
+                .await?;
+                Ok(())
+            });
+        };
+        let pid = i64::from(r.pid);
+        let start_ticks = i64::try_from(r.start_ticks)
+            .map_err(|_| StoreError::Corrupt("process start time out of range".into()))?;
+        let socket = r.socket.to_string_lossy().into_owned();
+        let port = r.spark_ui_port.map(i32::from);
+        self.run(async |c| {
+            exec(
+                &*c,
+                "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
+                 ON CONFLICT (session) DO UPDATE SET pid = EXCLUDED.pid, start_ticks = EXCLUDED.start_ticks, \
+                 socket = EXCLUDED.socket, secret = EXCLUDED.secret, token = EXCLUDED.token, \
+                 spark_ui_port = EXCLUDED.spark_ui_port, metastore_user = EXCLUDED.metastore_user, \
+                 recorded_ms = EXCLUDED.recorded_ms",
+                &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn driver_record(&self, key: i64) -> Result<Option<DriverRecord>, StoreError> {
+        self.run(async |c| {
+            let Some(row) = row(
+                &*c,
+                "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user FROM driver_records WHERE session = $1",
+                &[&key],
+            )
+            .await?
+            else {
+                return Ok(None);
+            };
+            let corrupt =
+                |what: &str| StoreError::Corrupt(format!("driver record of session {key}: {what}"));
+            Ok(Some(DriverRecord {
+                pid: u32::try_from(row.get::<_, i64>(0)).map_err(|_| corrupt("pid"))?,
+                start_ticks: u64::try_from(row.get::<_, i64>(1)).map_err(|_| corrupt("start time"))?,
+                socket: row.get::<_, String>(2).into(),
+                secret: row.get(3),
+                token: row.get(4),
+                spark_ui_port: row
+                    .get::<_, Option<i32>>(5)
+                    .map(u16::try_from)
+                    .transpose()
+                    .map_err(|_| corrupt("Spark UI port"))?,
+                metastore_user: row.get(6),
+            }))
         })
     }
 

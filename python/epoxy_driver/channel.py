@@ -1,0 +1,240 @@
+"""The driver's side of its channel to epoxy: a Unix socket the driver listens on.
+
+The driver listens (rather than dialling epoxy) so that it owns its address: an epoxy that
+restarts finds every driver at the socket its store recorded, and a driver needs to know
+nothing about where epoxy now runs.  One controller is attached at a time; a newer one that
+authenticates replaces the older.
+
+Frames are JSON lines.  Handshake (the secret itself never crosses the socket):
+  driver     -> {"hello": 1, "nonce": Nd}
+  controller -> {"auth": HMAC(secret, "controller:" Nd ":" Nc), "nonce": Nc, "ack": n}
+  driver     -> {"welcome": HMAC(secret, "driver:" Nc ":" Nd), "last_run": id|null, "pid": p}
+then events {"seq": k, "event": ...} one way, commands {"op": ...} and acks {"op": "ack",
+"seq": k} the other.  Events are kept until acknowledged and replayed, in order, to the next
+controller: a result produced while epoxy was down is delivered when it comes back.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+
+log = logging.getLogger("epoxy_driver.channel")
+
+PROTOCOL = 1
+HANDSHAKE_TIMEOUT = 10.0  # seconds a connecting controller gets to authenticate
+HANDSHAKE_LIMIT = 4096  # bytes of the controller's auth frame
+COMMAND_LIMIT = 16 * 1024 * 1024  # bytes of one command line (a statement's code)
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def mac(secret, role, first, second):
+    """HMAC-SHA256 (hex) over "role:first:second"; both sides compute it, neither sends the key."""
+    message = f"{role}:{first}:{second}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def valid_auth(frame):
+    """True if a controller's auth frame has every field with the right type and form."""
+    if not isinstance(frame, dict):
+        return False
+    auth, nonce, ack = frame.get("auth"), frame.get("nonce"), frame.get("ack")
+    return (
+        isinstance(auth, str)
+        and bool(_HEX64.match(auth))
+        and isinstance(nonce, str)
+        and bool(_HEX64.match(nonce))
+        and isinstance(ack, int)
+        and not isinstance(ack, bool)
+        and ack >= 0
+    )
+
+
+def _line(obj):
+    # ensure_ascii=False then "replace": a lone surrogate in user output becomes "?" instead
+    # of an escape that strict JSON parsers reject.
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8", "replace")
+
+
+class Channel:
+    """Events to whichever controller is attached (kept until acknowledged), commands from it.
+
+    `on_command(msg)` gets every command (a dict) but acks; `last_run()` names the newest
+    statement the driver received, so that a controller that re-attaches can resend one it
+    recorded as sent but the driver never got.
+    """
+
+    def __init__(self, path, secret, on_command, last_run):
+        self._secret = secret.encode()
+        self._on_command = on_command
+        self._last_run = last_run
+        self._lock = threading.Lock()  # events come from several threads
+        self._changed = threading.Condition(self._lock)
+        self._pending = []  # [(seq, bytes)] sent or not, not acknowledged yet
+        self._seq = 0
+        self._conn = None
+        self.detached_since = time.monotonic()
+        try:
+            os.unlink(path)  # a stale socket of a dead driver at our address
+        except FileNotFoundError:
+            pass
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is the owner's only
+        try:
+            self._listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        self._listener.listen(4)
+        threading.Thread(target=self._accept, name="channel-accept", daemon=True).start()
+
+    # --- events ----------------------------------------------------------
+
+    def send(self, event, **fields):
+        with self._lock:
+            self._seq += 1
+            data = _line({"seq": self._seq, "event": event, **fields})
+            self._pending.append((self._seq, data))
+            if self._conn is not None:
+                try:
+                    self._conn.sendall(data)
+                except OSError as exc:
+                    log.warning("controller connection broken (%s); events kept for the next", exc)
+                    self._drop_locked(self._conn)
+        if event != "progress":
+            log.info("sent %s", _summary(fields, event))
+
+    def attached(self):
+        with self._lock:
+            return self._conn is not None
+
+    def wait_delivered(self, timeout):
+        """Waits until every event is acknowledged (before exiting after a failure)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def _ack(self, seq):
+        with self._lock:
+            self._pending = [(s, d) for s, d in self._pending if s > seq]
+            self._changed.notify_all()
+
+    # --- controllers -----------------------------------------------------
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError as exc:
+                log.error("channel listener failed (%s)", exc)
+                return
+            threading.Thread(
+                target=self._serve, args=(conn,), name="channel-controller", daemon=True
+            ).start()
+
+    def _serve(self, conn):
+        try:
+            reader = conn.makefile("rb")
+            if not self._handshake(conn, reader):
+                conn.close()
+                return
+        except (OSError, ValueError) as exc:
+            log.warning("controller handshake failed (%s)", exc)
+            conn.close()
+            return
+        try:
+            while True:
+                line = reader.readline(COMMAND_LIMIT + 1)
+                if not line:
+                    break
+                if len(line) > COMMAND_LIMIT:
+                    log.warning("controller sent an oversized command; dropping the connection")
+                    break
+                self._handle(line)
+        except OSError as exc:
+            log.warning("controller connection failed (%s)", exc)
+        with self._lock:
+            self._drop_locked(conn)
+
+    def _handshake(self, conn, reader):
+        conn.settimeout(HANDSHAKE_TIMEOUT)
+        nonce = secrets.token_hex(32)
+        conn.sendall(_line({"hello": PROTOCOL, "nonce": nonce}))
+        raw = reader.readline(HANDSHAKE_LIMIT + 1)
+        try:
+            frame = json.loads(raw.decode("utf-8")) if len(raw) <= HANDSHAKE_LIMIT else None
+        except ValueError:
+            frame = None
+        if not valid_auth(frame):
+            log.warning("refusing a controller: malformed handshake")
+            return False
+        expected = mac(self._secret, "controller", nonce, frame["nonce"])
+        if not hmac.compare_digest(expected, frame["auth"]):
+            log.warning("refusing a controller: wrong key")
+            return False
+        conn.settimeout(None)
+        welcome = {
+            "welcome": mac(self._secret, "driver", frame["nonce"], nonce),
+            "last_run": self._last_run(),
+            "pid": os.getpid(),
+        }
+        with self._lock:
+            old, self._conn = self._conn, conn
+            self._pending = [(s, d) for s, d in self._pending if s > frame["ack"]]
+            conn.sendall(_line(welcome))
+            for _, data in self._pending:
+                conn.sendall(data)
+            log.info("controller attached; replayed %d events", len(self._pending))
+        if old is not None:
+            _close(old)
+        return True
+
+    def _handle(self, line):
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line.decode("utf-8"))
+        except ValueError:
+            log.warning("ignoring unparseable command %r", line[:200])
+            return
+        if isinstance(msg, dict) and msg.get("op") == "ack":
+            seq = msg.get("seq")
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                self._ack(seq)
+            return
+        try:
+            self._on_command(msg)
+        except Exception:  # never let a bad command kill the reader
+            log.exception("error handling command %r", line[:200])
+
+    def _drop_locked(self, conn):
+        if self._conn is conn:
+            self._conn = None
+            self.detached_since = time.monotonic()
+            log.info("controller detached")
+        _close(conn)
+
+
+def _close(conn):
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.close()
+
+
+def _summary(fields, event):
+    brief = {k: v for k, v in fields.items() if k not in ("text", "traceback", "picture")}
+    if "text" in fields:
+        brief["text_chars"] = len(fields["text"])
+    return f"{event} {json.dumps(brief, ensure_ascii=False)[:300]}"
