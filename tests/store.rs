@@ -1900,3 +1900,90 @@ on_both_stores! {
     super::catalog::partitions_by_values => catalog_partitions_by_values,
     super::catalog::functions_across_databases_and_everything_after_reopen => catalog_functions_across_databases_and_everything_after_reopen,
 }
+
+/// Several stores on one PostgreSQL database, as several nodes will be: racing writers get
+/// exactly one winner per id, statement ids stay dense and unique, and the tag limit holds.
+#[test]
+fn racing_postgres_stores_keep_the_invariants() {
+    let db = Db::new(Kind::Postgres);
+    let Backend::Postgres(name) = &db.backend else {
+        unreachable!()
+    };
+    let nodes: Vec<PostgresStore> = (0..4)
+        .map(|_| PostgresStore::open(&pg::url_of(name)).expect("open"))
+        .collect();
+    let t = alice();
+    let winners: usize = std::thread::scope(|scope| {
+        let racers: Vec<_> = nodes
+            .iter()
+            .flat_map(|node| [node, node])
+            .map(|node| {
+                let t = &t;
+                scope.spawn(move || {
+                    let spec = spec("same");
+                    let tags = BTreeMap::new();
+                    match node.insert_session(NewSession {
+                        tenant: t,
+                        id: "same",
+                        spec: &spec,
+                        timeout: 10,
+                        tags: &tags,
+                        created_ms: 1,
+                    }) {
+                        Ok(_) => 1,
+                        Err(StoreError::Duplicate) => 0,
+                        Err(e) => panic!("a racer failed: {e}"),
+                    }
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 1, "exactly one CreateSession of one id wins");
+
+    let key = db.get(&t, "same").expect("the winner's session").key;
+    db.move_to(key, Ready, 2).unwrap();
+    let mut ids: Vec<i64> = std::thread::scope(|scope| {
+        let writers: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                scope.spawn(move || {
+                    (0..10)
+                        .map(|i| {
+                            node.insert_statement(key, &format!("print({i})"))
+                                .unwrap()
+                                .expect("READY")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..40).collect::<Vec<i64>>(),
+        "statement ids are 0.. without gaps or repeats"
+    );
+
+    let start = std::sync::Barrier::new(nodes.len());
+    std::thread::scope(|scope| {
+        for (n, node) in nodes.iter().enumerate() {
+            let start = &start;
+            scope.spawn(move || {
+                // 4 × 20 distinct keys at once against a limit of 50: some calls must fail.
+                start.wait();
+                let _ = node.add_tags(key, &numbered_tags(&format!("n{n}-"), 20));
+            });
+        }
+    });
+    assert!(
+        db.tags(key).len() <= epoxy::store::MAX_TAGS,
+        "{} tags stored",
+        db.tags(key).len()
+    );
+}
