@@ -10,7 +10,8 @@ use epoxy::sessions::model::{
 use epoxy::store::postgres::PostgresStore;
 use epoxy::store::sqlite::SqliteStore;
 use epoxy::store::{
-    NewSession, NewSessionCredential, PageQuery, SessionStore, StatementUpdate, Store, StoreError,
+    DriverRecord, NewSession, NewSessionCredential, PageQuery, SessionStore, StatementUpdate,
+    Store, StoreError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -864,6 +865,59 @@ fn deleting_a_session_deletes_its_tags_and_statements(kind: Kind) {
     );
     // The id is free again.
     db.insert(&alice(), "s1", 5, &[]);
+}
+
+/// A driver record reads back as written, a new record replaces the old, `None` forgets it, a
+/// record for a session that does not exist is not stored, and the session's deletion takes it.
+fn driver_records_follow_their_session(kind: Kind) {
+    let db = Db::new(kind);
+    let s = db.session_in(Ready, "s1");
+    let record = |pid: u32, port: Option<u16>| DriverRecord {
+        pid,
+        start_ticks: u64::from(pid) * 1_000,
+        socket: PathBuf::from(format!("/data/runtime/sockets/{pid}.sock")),
+        secret: "ab".repeat(32),
+        token: format!("token-{pid}"),
+        spark_ui_port: port,
+        metastore_user: port.map(|p| format!("epoxy-driver-{p}")),
+    };
+    let fields = |r: &DriverRecord| {
+        (
+            r.pid,
+            r.start_ticks,
+            r.socket.clone(),
+            r.secret.clone(),
+            r.token.clone(),
+            r.spark_ui_port,
+            r.metastore_user.clone(),
+        )
+    };
+    assert!(db.store.driver_record(s.key).unwrap().is_none());
+    db.store
+        .set_driver_record(s.key, Some(&record(41, Some(4040))), 10)
+        .unwrap();
+    db.store
+        .set_driver_record(s.key, Some(&record(42, None)), 11)
+        .unwrap();
+    let stored = db.store.driver_record(s.key).unwrap().expect("recorded");
+    assert_eq!(
+        fields(&stored),
+        fields(&record(42, None)),
+        "the newer record wins"
+    );
+    db.store.set_driver_record(s.key, None, 12).unwrap();
+    assert!(db.store.driver_record(s.key).unwrap().is_none());
+
+    db.store
+        .set_driver_record(s.key + 1000, Some(&record(43, None)), 13)
+        .unwrap();
+    assert!(db.store.driver_record(s.key + 1000).unwrap().is_none());
+
+    db.store
+        .set_driver_record(s.key, Some(&record(44, Some(1))), 14)
+        .unwrap();
+    db.store.delete_session(s.key).unwrap();
+    assert!(db.store.driver_record(s.key).unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1890,6 +1944,7 @@ on_both_stores! {
     super::statement_updates_are_guarded => statement_updates_are_guarded,
     super::finish_pending_ends_only_unfinished_statements => finish_pending_ends_only_unfinished_statements,
     super::deleting_a_session_deletes_its_tags_and_statements => deleting_a_session_deletes_its_tags_and_statements,
+    super::driver_records_follow_their_session => driver_records_follow_their_session,
     super::a_credential_is_stored_with_its_session_tenancy => a_credential_is_stored_with_its_session_tenancy,
     super::credentials_are_minted_for_live_sessions_only => credentials_are_minted_for_live_sessions_only,
     super::a_session_end_ends_its_credentials => a_session_end_ends_its_credentials,
