@@ -10,7 +10,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${1:-3}"
 seconds="${2:-10}"
 work="$(mktemp -d /tmp/epoxy-console-bench.XXXXXX)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# The servers start inside $(…) subshells, so they are not this shell's jobs: their pids go to a
+# file the exit trap reads.
+trap 'kill $(cat "$work/pids" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cd "$repo"
 cargo build --release --bin epoxy -q
@@ -33,6 +35,7 @@ start() { # binary name → prints the port once serving
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   "$work/$1" serve --listen "127.0.0.1:$port" --data-dir "$work/data-$1" --runtime none \
     >"$work/$1.log" 2>&1 &
+  echo $! >>"$work/pids"
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     sleep 0.1
