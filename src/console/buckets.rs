@@ -2,11 +2,10 @@
 //! a delimiter (folders) and paged, read through [`ObjectService`](crate::objects::ObjectService)
 //! with the same ownership rule as the S3 door: another account's bucket does not exist here.
 
-use super::{Console, View, get_viewer, viewer_context};
+use super::{Console, PageViewer, Signed, viewer_context};
 use crate::api::error::ApiError;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use s3s::{S3Error, S3ErrorCode};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -40,12 +39,8 @@ fn disabled() -> ApiError {
 
 pub(super) async fn buckets_page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): PageViewer,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Page) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     let Some(objects) = &console.objects else {
         return console.error(disabled());
     };
@@ -117,14 +112,10 @@ fn crumbs(browse: &Browse) -> Vec<serde_json::Value> {
 
 pub(super) async fn bucket_page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): PageViewer,
     Path(bucket): Path<String>,
     Query(browse): Query<Browse>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Page) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     let Some(objects) = &console.objects else {
         return console.error(disabled());
     };

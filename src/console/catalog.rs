@@ -2,13 +2,12 @@
 //! (columns, partition keys, partitions, view text), read through [`CatalogService`] for the
 //! viewer's tenancy, paged with the service's own tokens.
 
-use super::{Console, View, get_viewer, viewer_context};
+use super::{Console, PageViewer, Signed, viewer_context};
 use crate::api::error::ApiError;
 use crate::catalog::PageRequest;
 use crate::catalog::model::{Column, Table};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -83,13 +82,9 @@ impl TableRow {
 
 pub(super) async fn databases_page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): PageViewer,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Page) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     match console
         .catalog
         .get_databases(&viewer.tenant, paging.request(PAGE))
@@ -123,14 +118,10 @@ pub(super) async fn databases_page(
 
 pub(super) async fn database_page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): PageViewer,
     Path(database): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Page) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     let catalog = &console.catalog;
     let result = async {
         let db = catalog.get_database(&viewer.tenant, &database).await?;
@@ -161,14 +152,10 @@ pub(super) async fn database_page(
 
 pub(super) async fn table_page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): PageViewer,
     Path((database, name)): Path<(String, String)>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Page) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     let catalog = &console.catalog;
     let result = async {
         let table = catalog.get_table(&viewer.tenant, &database, &name).await?;

@@ -21,7 +21,7 @@ use crate::sessions::{SessionService, now_ms};
 use auth::Viewer;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -37,6 +37,8 @@ const PAGE: usize = 25;
 const MAX_PAGE_CALLS: usize = 20;
 /// Sessions the cost chart reads at most.
 const MAX_COST_SESSIONS: usize = 20_000;
+/// How often a session page's timeline is redrawn while a statement runs.
+const TIMELINE_REFRESH_MS: i64 = 5_000;
 /// How much of a driver log the page shows.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
@@ -204,6 +206,24 @@ fn get_viewer(console: &Console, headers: &HeaderMap, view: View) -> Result<View
         View::Page => Refused::SignIn,
         View::Fragment => Refused::Unauthorized,
     })
+}
+
+/// The signed-in viewer as a handler argument: of a page (`PAGE`; no sign-in → the form) or
+/// of a fragment or picture the page's script fetches (no sign-in → 401).
+struct Signed<const PAGE: bool>(Viewer);
+type PageViewer = Signed<true>;
+type FragmentViewer = Signed<false>;
+
+impl<const PAGE: bool> FromRequestParts<Arc<Console>> for Signed<PAGE> {
+    type Rejection = Refused;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Refused> {
+        let view = if PAGE { View::Page } else { View::Fragment };
+        get_viewer(console, &parts.headers, view).map(Self)
+    }
 }
 
 /// A cross-site form post is refused before anything else: its Origin names another site.
@@ -426,11 +446,7 @@ async fn show_list(
     }
 }
 
-async fn cost_svg(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Fragment) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
+async fn cost_svg(State(console): State<Arc<Console>>, Signed(viewer): FragmentViewer) -> Response {
     let mut sessions = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -610,13 +626,17 @@ async fn session_context(
     let arn = viewer.tenant.session_arn(id);
     let tags = console.service.get_tags(&viewer.tenant, &arn).await?;
     let statements = all_statements(console, viewer, id).await?;
-    // Newest first; the timeline picture changes (and is fetched again) when they do.
-    let timeline_version = statements
+    // The timeline picture is fetched again when a statement changes state, and every few
+    // seconds while one runs (its bar grows).
+    let mut timeline_version = statements
         .iter()
         .map(|s| format!("{}{}{}", s.id, s.state.as_str(), s.completed_ms))
         .collect::<String>();
+    if statements.iter().any(|s| s.completed_ms == 0) {
+        timeline_version.push_str(&(now_ms() / TIMELINE_REFRESH_MS).to_string());
+    }
     let mut statements: Vec<_> = statements.iter().map(StatementView::of).collect();
-    statements.reverse();
+    statements.reverse(); // newest first
     let settings = serde_json::from_str::<serde_json::Value>(&session.spec_json)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| session.spec_json.clone());
@@ -666,13 +686,9 @@ async fn show_session(console: &Console, headers: &HeaderMap, id: &str, view: Vi
 /// The session's statement timeline (SVG drawn here).
 async fn timeline_svg(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): FragmentViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Fragment) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     match all_statements(&console, &viewer, &id).await {
         Ok(statements) => (
             [
@@ -688,13 +704,9 @@ async fn timeline_svg(
 
 async fn session_log(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    Signed(viewer): FragmentViewer,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = match get_viewer(&console, &headers, View::Fragment) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
     let token = match console.service.log_token(&viewer.tenant, &id).await {
         Ok(t) => t,
         Err(e) => return console.error(e),
