@@ -368,6 +368,9 @@ pub struct Snapshot {
     pub sessions_by_status: Vec<(String, u64)>,
     pub dpu_seconds_by_account: Vec<(String, f64)>,
     pub live_drivers: usize,
+    /// The runtime's driver package directory (finds its drivers' processes); none without
+    /// a runtime.
+    pub driver_dir: Option<std::path::PathBuf>,
 }
 
 /// The metrics in OpenMetrics text, with `snapshot`'s values.
@@ -393,7 +396,11 @@ pub fn render(snapshot: &Snapshot) -> String {
             .set(*dpu);
     }
     metrics.live_drivers.set(snapshot.live_drivers as i64);
-    let drivers = procfs::driver_memory();
+    let drivers = snapshot
+        .driver_dir
+        .as_deref()
+        .map(procfs::driver_memory)
+        .unwrap_or_default();
     metrics.driver_rss.clear();
     for driver in &drivers {
         metrics
@@ -426,6 +433,7 @@ mod tests {
             sessions_by_status: vec![("READY".into(), 3)],
             dpu_seconds_by_account: vec![("123456789012".into(), 42.5)],
             live_drivers: 2,
+            driver_dir: None,
         });
         assert!(text.contains(
             "epoxy_requests_total{operation=\"GetSession\",code=\"EntityNotFoundException\"}"

@@ -1,14 +1,14 @@
 //! Live drivers' memory from Linux `/proc`, read at scrape time. A driver and everything it
 //! starts (its JVM, Python workers) carry `EPOXY_DRIVER_TOKEN` in their environment; processes
-//! are grouped by that entry and counted only when they descend from this server, so another
-//! epoxy's drivers on the same machine are not ours. Elsewhere than Linux: no drivers.
+//! are grouped by that entry and counted only when their `PYTHONPATH` holds this data dir's
+//! driver package, so another epoxy's drivers on the same machine are not ours, while drivers
+//! re-attached after a restart (no longer this process's children) still are. Elsewhere than
+//! Linux: no drivers.
 
 use std::collections::{BTreeMap, HashMap};
 
 /// The environment entry that marks a driver's processes (set by the runtime).
 const TOKEN_PREFIX: &[u8] = b"EPOXY_DRIVER_TOKEN=";
-/// Parent links followed at most when checking descent (a cycle cannot loop forever).
-const MAX_DEPTH: usize = 64;
 
 /// One live driver: its top process and the resident memory of all its processes.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,23 +28,16 @@ fn resident_pages(statm: &str) -> Option<u64> {
     statm.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn descends_from(pid: i32, ancestor: i32, parents: &HashMap<i32, i32>) -> bool {
-    let mut at = pid;
-    for _ in 0..MAX_DEPTH {
-        match parents.get(&at) {
-            Some(&parent) if parent == ancestor => return true,
-            Some(&parent) if parent > 1 => at = parent,
-            _ => return false,
-        }
-    }
-    false
-}
-
-/// A process's driver token, if its environment carries one.
-fn token_of(environ: &[u8]) -> Option<Vec<u8>> {
-    environ
-        .split(|b| *b == 0)
-        .find_map(|var| var.strip_prefix(TOKEN_PREFIX))
+/// A process's driver token, if its environment carries one and its `PYTHONPATH` names
+/// `driver_dir` (the runtime puts the driver package there, after any module layers).
+fn token_of(environ: &[u8], driver_dir: &[u8]) -> Option<Vec<u8>> {
+    let mut vars = environ.split(|b| *b == 0);
+    let ours = vars.clone().any(|var| {
+        var.strip_prefix(b"PYTHONPATH=")
+            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == driver_dir))
+    });
+    ours.then(|| vars.find_map(|var| var.strip_prefix(TOKEN_PREFIX)))
+        .flatten()
         .map(<[u8]>::to_vec)
 }
 
@@ -75,8 +68,8 @@ fn group(processes: Vec<(i32, Vec<u8>, u64)>, parents: &HashMap<i32, i32>) -> Ve
     drivers
 }
 
-/// This server's live drivers and their memory.
-pub fn driver_memory() -> Vec<DriverMemory> {
+/// The live drivers of the data dir whose driver package is `driver_dir`, and their memory.
+pub fn driver_memory(driver_dir: &std::path::Path) -> Vec<DriverMemory> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -92,12 +85,12 @@ pub fn driver_memory() -> Vec<DriverMemory> {
             Some((*pid, parent_of(&stat)?))
         })
         .collect();
-    let me = std::process::id() as i32;
+    let driver_dir = driver_dir.as_os_str().as_encoded_bytes();
     let processes = pids
         .into_iter()
-        .filter(|pid| descends_from(*pid, me, &parents))
         .filter_map(|pid| {
-            let token = token_of(&std::fs::read(format!("/proc/{pid}/environ")).ok()?)?;
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            let token = token_of(&environ, driver_dir)?;
             let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
             Some((pid, token, resident_pages(&statm)? * page))
         })
@@ -119,30 +112,29 @@ mod tests {
     }
 
     #[test]
-    fn tokens_come_only_from_the_exact_entry() {
-        let env = b"PATH=/bin\0EPOXY_DRIVER_TOKEN=abc\0X=1\0";
-        assert_eq!(token_of(env), Some(b"abc".to_vec()));
-        assert_eq!(token_of(b"NOT_EPOXY_DRIVER_TOKEN=abc\0"), None);
-        assert_eq!(token_of(b""), None);
+    fn tokens_come_only_from_the_exact_entry_of_this_data_dir() {
+        let dir = b"/data/runtime/driver";
+        let env = b"PATH=/bin\0EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/layer:/data/runtime/driver\0";
+        assert_eq!(token_of(env, dir), Some(b"abc".to_vec()));
+        let other = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/other/runtime/driver\0";
+        assert_eq!(token_of(other, dir), None, "another data dir's driver");
+        let prefix = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver2\0";
+        assert_eq!(token_of(prefix, dir), None, "whole path entries only");
+        assert_eq!(
+            token_of(
+                b"NOT_EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver\0",
+                dir
+            ),
+            None
+        );
+        assert_eq!(token_of(b"", dir), None);
     }
 
     #[test]
-    fn descent_and_grouping() {
-        // 1 → 10 (server) → 20 (driver) → 30 (jvm) → 40 (python worker); 50 is another
-        // driver of 10; 60 belongs to a server that is not us.
-        let parents: HashMap<i32, i32> = [
-            (10, 1),
-            (20, 10),
-            (30, 20),
-            (40, 30),
-            (50, 10),
-            (60, 1),
-            (70, 70),
-        ]
-        .into();
-        assert!(descends_from(40, 10, &parents));
-        assert!(!descends_from(60, 10, &parents));
-        assert!(!descends_from(70, 10, &parents), "a cycle ends");
+    fn grouping_by_token_tops_at_the_driver() {
+        // 1 → 10 (server) → 20 (driver) → 30 (jvm) → 40 (python worker); 50 is another driver
+        // (re-attached after a restart: its parent is 1).
+        let parents: HashMap<i32, i32> = [(10, 1), (20, 10), (30, 20), (40, 30), (50, 1)].into();
         let drivers = group(
             vec![
                 (30, b"a".to_vec(), 300),
@@ -170,7 +162,7 @@ mod tests {
     #[test]
     fn this_process_is_no_driver() {
         assert!(
-            driver_memory()
+            driver_memory(std::path::Path::new("/nonexistent/runtime/driver"))
                 .iter()
                 .all(|d| d.pid != std::process::id() as i32)
         );

@@ -102,11 +102,15 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             .into_response();
     }
     match app.service.metrics_snapshot().await {
-        Ok(snapshot) => (
-            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-            crate::metrics::render(&snapshot),
-        )
-            .into_response(),
+        // Off the async threads: rendering scans /proc for the drivers' memory.
+        Ok(snapshot) => {
+            match tokio::task::spawn_blocking(move || crate::metrics::render(&snapshot)).await {
+                Ok(text) => {
+                    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+                }
+                Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+            }
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }

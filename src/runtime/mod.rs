@@ -249,6 +249,11 @@ impl DriverRuntime {
         Workspace::existing(&self.sessions_dir, session_key)
     }
 
+    /// The embedded driver package's directory (on every driver's `PYTHONPATH`).
+    pub fn driver_dir(&self) -> &Path {
+        &self.runtime.driver_dir
+    }
+
     /// Where a session's driver log lives.
     pub fn log_path(&self, session_key: i64) -> PathBuf {
         self.logs_dir.join(format!("session-{session_key}.log"))

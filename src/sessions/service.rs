@@ -684,6 +684,7 @@ impl SessionService {
         let usage = self.db(|s| s.usage(now_ms())).await?;
         let mut snapshot = crate::metrics::Snapshot {
             live_drivers: self.live_drivers(),
+            driver_dir: self.runtime.as_ref().map(|r| r.driver_dir().to_path_buf()),
             ..Default::default()
         };
         let mut by_status = BTreeMap::<String, u64>::new();
