@@ -1,5 +1,6 @@
 //! Command line: `epoxy serve` and `epoxy provision`.
 
+use crate::catalog::warehouse::WarehouseRoot;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create (or check) the Python/PySpark runtime in the data dir, then exit.
     Provision(RuntimeArgs),
 }
@@ -79,9 +80,10 @@ pub struct ServeArgs {
     /// Live drivers allowed at once [default: from memory and cores].
     #[arg(long, env = "EPOXY_MAX_LIVE_SESSIONS")]
     pub max_live_sessions: Option<usize>,
-    /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
+    /// Root of managed table data, a directory or `s3://bucket[/prefix]`:
+    /// `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
     #[arg(long, env = "EPOXY_WAREHOUSE")]
-    pub warehouse: Option<PathBuf>,
+    pub warehouse: Option<WarehouseRoot>,
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,

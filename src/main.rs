@@ -17,7 +17,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(epoxy::server::serve(args))
+            runtime.block_on(epoxy::server::serve(*args))
         }
         Command::Provision(args) => {
             let runtime = epoxy::runtime::provision::provision(&args)?;
