@@ -159,7 +159,6 @@ fn main() {
     let metastore = Arc::new(Metastore::new(
         Arc::clone(&catalog),
         Arc::clone(&registry),
-        dir.path().join("warehouse"),
         DriverAttachment::unbound_warehouse(dir.path()),
     ));
     let names: Vec<String> = (0..CALLS)

@@ -1,5 +1,6 @@
 //! Command line: `epoxy serve` and `epoxy provision`.
 
+use crate::catalog::warehouse::WarehouseRoot;
 use crate::runtime::cluster::DpuPreset;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -108,9 +109,10 @@ pub struct ServeArgs {
     /// stops itself; epoxy re-attaches to its sessions' drivers when it starts again within it.
     #[arg(long, env = "EPOXY_DRIVER_ORPHAN_SECONDS", default_value_t = 600.0)]
     pub driver_orphan_seconds: f64,
-    /// Root of managed table data: `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
+    /// Root of managed table data, a directory or `s3://bucket[/prefix]`:
+    /// `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
     #[arg(long, env = "EPOXY_WAREHOUSE")]
-    pub warehouse: Option<PathBuf>,
+    pub warehouse: Option<WarehouseRoot>,
     /// Seconds in a Timeout/IdleTimeout "minute" (shorten to test timeouts quickly).
     #[arg(long, env = "EPOXY_MINUTE_SECONDS", default_value_t = 60.0)]
     pub minute_seconds: f64,

@@ -3,6 +3,7 @@
 use crate::auth::accounts::Accounts;
 use crate::auth::{Authenticator, Keys};
 use crate::catalog::CatalogService;
+use crate::catalog::warehouse::{Warehouse, WarehouseRoot};
 use crate::cli::{AuthMode, RuntimeKind, ServeArgs};
 use crate::metastore::{self, DriverAttachment, Metastore, Registry};
 use crate::objects::{ObjectService, S3Config, Tenancy};
@@ -54,25 +55,46 @@ fn keys(args: &ServeArgs) -> anyhow::Result<Keys> {
 }
 
 /// The Data Catalog on the same store, with its warehouse.
-fn catalog_service(args: &ServeArgs, store: &Arc<dyn Store>) -> anyhow::Result<CatalogService> {
-    let warehouse = warehouse_dir(args)?;
+fn catalog_service(
+    args: &ServeArgs,
+    store: &Arc<dyn Store>,
+    objects: Option<&ObjectService>,
+) -> anyhow::Result<CatalogService> {
     Ok(CatalogService::new(
         Arc::clone(store) as _,
-        warehouse,
+        warehouse(args, objects)?,
         store.secret()?,
     ))
 }
 
-/// `--warehouse` (default `<data-dir>/warehouse`), created and absolute, so locations stay
-/// valid whatever directory drivers run in.
-fn warehouse_dir(args: &ServeArgs) -> anyhow::Result<std::path::PathBuf> {
-    let warehouse = args
+/// `--warehouse` (default `<data-dir>/warehouse`). A directory is created and made absolute,
+/// so locations stay valid whatever directory drivers run in; an `s3://` one lives in the
+/// built-in S3 (`objects`), or is only a location prefix with `--s3-endpoint`.
+fn warehouse(args: &ServeArgs, objects: Option<&ObjectService>) -> anyhow::Result<Warehouse> {
+    let root = args
         .warehouse
         .clone()
-        .unwrap_or_else(|| args.runtime.data_dir.join("warehouse"));
-    std::fs::create_dir_all(&warehouse)
-        .with_context(|| format!("cannot create the warehouse {}", warehouse.display()))?;
-    Ok(std::path::absolute(&warehouse)?)
+        .unwrap_or_else(|| WarehouseRoot::Local(args.runtime.data_dir.join("warehouse")));
+    match root {
+        WarehouseRoot::Local(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the warehouse {}", dir.display()))?;
+            Ok(Warehouse::from(std::path::absolute(&dir)?))
+        }
+        WarehouseRoot::S3 { bucket, prefix } => {
+            tracing::info!(
+                bucket,
+                prefix,
+                built_in_s3 = objects.is_some(),
+                "warehouse on S3"
+            );
+            Ok(Warehouse::s3(
+                bucket,
+                prefix,
+                objects.map(ObjectService::admin),
+            ))
+        }
+    }
 }
 
 /// Starts the Hive Metastore door on the catalog; what drivers need to use it.
@@ -86,7 +108,6 @@ async fn start_metastore(
     let handler = Metastore::new(
         Arc::clone(catalog),
         Arc::clone(&registry),
-        warehouse_dir(args)?,
         unbound_warehouse.clone(),
     );
     let addr = metastore::server::start(args.metastore_listen, Arc::new(handler))
@@ -147,7 +168,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             endpoint: format!("http://{addr}"),
         },
     };
-    let catalog = Arc::new(catalog_service(&args, &store)?);
+    let tenancy = match &keys {
+        Keys::Open => Tenancy::Open,
+        Keys::Accounts(accounts) => Tenancy::Accounts {
+            accounts: accounts.clone(),
+            store: store.clone(),
+        },
+    };
+    let objects = match external_s3 {
+        None => Some(ObjectService::open(
+            data_dir,
+            store.clone(),
+            tenancy.clone(),
+        )?),
+        Some(_) => None,
+    };
+    let catalog = Arc::new(catalog_service(&args, &store, objects.as_ref())?);
     let metastore = start_metastore(&args, &catalog).await?;
     let cluster = ClusterSettings::new(
         &args.spark_master,
@@ -183,21 +219,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_live_sessions: args.max_live_sessions.unwrap_or(capacity * 4).max(1),
         capacity,
         endpoint_url: endpoint_url(addr),
-    };
-    let tenancy = match &keys {
-        Keys::Open => Tenancy::Open,
-        Keys::Accounts(accounts) => Tenancy::Accounts {
-            accounts: accounts.clone(),
-            store: store.clone(),
-        },
-    };
-    let objects = match external_s3 {
-        None => Some(ObjectService::open(
-            data_dir,
-            store.clone(),
-            tenancy.clone(),
-        )?),
-        Some(_) => None,
     };
     let metrics_public = args.listen.ip().is_loopback() || matches!(keys, Keys::Open);
     let auth = Authenticator::new(keys, store.clone());

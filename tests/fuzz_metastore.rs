@@ -203,7 +203,6 @@ fn fixture() -> &'static Fixture {
         let metastore = Metastore::new(
             catalog,
             Arc::clone(&registry),
-            dir.path().join("warehouse"),
             DriverAttachment::unbound_warehouse(dir.path()),
         );
         let addr = rt

@@ -329,12 +329,7 @@ impl Fixture {
         ));
         let registry = Registry::new();
         let unbound = DriverAttachment::unbound_warehouse(dir.path());
-        let metastore = Metastore::new(
-            Arc::clone(&catalog),
-            Arc::clone(&registry),
-            warehouse.clone(),
-            unbound,
-        );
+        let metastore = Metastore::new(Arc::clone(&catalog), Arc::clone(&registry), unbound);
         let addr = server::start("127.0.0.1:0".parse().unwrap(), Arc::new(metastore))
             .await
             .unwrap();

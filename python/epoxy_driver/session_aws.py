@@ -5,7 +5,9 @@ at spawn, so the handover's AWS_* variables cannot reach Java by the environment
 Hadoop's S3A gets the session's keys in the Hadoop configuration (its credentials provider is
 TemporaryAWSCredentialsProvider, so before this nothing reaches S3 as anyone), and the AWS SDK
 for Java 2 (Iceberg's GlueCatalog and S3FileIO) gets them as the system properties it reads
-first. Iceberg catalogs that talk to Glue or S3 get epoxy's endpoints, which Glue users never
+first. S3A's second provider reads the SDK v1 system properties (`aws.secretKey` is v1's name):
+the copies of the Hadoop configuration Spark made before the handover (its session catalog's)
+have no keys. Iceberg catalogs that talk to Glue or S3 get epoxy's endpoints, which Glue users never
 write (AWS's are implied there).
 """
 
@@ -35,6 +37,7 @@ def apply(spark, env):
     for name, value in (
         ("aws.accessKeyId", key),
         ("aws.secretAccessKey", secret),
+        ("aws.secretKey", secret),
         ("aws.sessionToken", token),
         ("aws.region", region),
     ):

@@ -21,6 +21,10 @@ pub enum CatalogError {
     /// A non-cascading drop of a database that still holds tables or functions.
     #[error("{0}")]
     DatabaseNotEmpty(String),
+    /// The caller may not use a storage place the operation needs (another account's
+    /// warehouse bucket).
+    #[error("{0}")]
+    AccessDenied(String),
     /// The store failed (disk, database); a server fault, logged where it is mapped.
     #[error("catalog store: {0}")]
     Store(#[from] StoreError),

@@ -17,7 +17,6 @@ use crate::sessions::now_ms;
 use crate::sessions::token::{Position, TokenSigner};
 use crate::store::StoreError;
 use crate::store::catalog::{CatalogStore, Insert, TableWrite};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where a listing starts and how much it returns. Tokens come from a previous `Page` of the
@@ -88,12 +87,32 @@ fn not_found(what: &str, name: &str) -> CatalogError {
 
 impl CatalogService {
     /// `warehouse` is the root of managed data; `secret` signs page tokens (the store's).
-    pub fn new(store: Arc<dyn CatalogStore>, warehouse: PathBuf, secret: Vec<u8>) -> Self {
+    pub fn new(
+        store: Arc<dyn CatalogStore>,
+        warehouse: impl Into<Warehouse>,
+        secret: Vec<u8>,
+    ) -> Self {
         Self {
             store,
-            warehouse: Warehouse::new(warehouse),
+            warehouse: warehouse.into(),
             tokens: TokenSigner::new(secret),
         }
+    }
+
+    /// Where managed data goes (the metastore computes default locations from it too).
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    /// A database's location: its own, else the warehouse's default for it. Glue keeps a
+    /// database created without `LocationUri` without one (GetDatabase shows none, as AWS's),
+    /// so Iceberg's GlueCatalog falls back to its `warehouse`; Hive and the catalog's own
+    /// managed tables use this.
+    pub fn database_location(&self, tenant: &Tenant, db: &Database) -> String {
+        db.location_uri
+            .clone()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| self.warehouse.database_location(&tenant.account, &db.name))
     }
 
     async fn db<T: Send + 'static>(
@@ -130,14 +149,16 @@ impl CatalogService {
         input: DatabaseInput,
     ) -> CatalogResult<Database> {
         let name = canonical(&input.name);
-        let location = match input.location_uri.filter(|l| !l.is_empty()) {
-            Some(l) => l,
-            None => self.warehouse.database_location(&tenant.account, &name),
-        };
+        let location_uri = input.location_uri.filter(|l| !l.is_empty());
+        let location = location_uri
+            .clone()
+            .unwrap_or_else(|| self.warehouse.database_location(&tenant.account, &name));
+        // Before the record: a warehouse that cannot be used fails the call and changes nothing.
+        self.warehouse.prepare(tenant, &location).await?;
         let db = Database {
             name: name.clone(),
             description: input.description,
-            location_uri: Some(location.clone()),
+            location_uri,
             parameters: Some(input.parameters.unwrap_or_default()),
             create_time: Some(now_seconds()),
             create_table_default_permissions: Some(
@@ -158,7 +179,6 @@ impl CatalogService {
                 )));
             }
         }
-        self.warehouse.create_dir(&tenant.account, &location);
         Ok(db)
     }
 
@@ -257,12 +277,11 @@ impl CatalogService {
             return Err(not_found("Database", name));
         }
         for location in managed {
-            self.warehouse.remove_dir(&tenant.account, &location);
+            self.warehouse.remove(&tenant.account, &location).await;
         }
-        if mode.delete_data
-            && let Some(location) = &db.location_uri
-        {
-            self.warehouse.remove_dir(&tenant.account, location);
+        if mode.delete_data {
+            let location = self.database_location(tenant, &db);
+            self.warehouse.remove(&tenant.account, &location).await;
         }
         Ok(())
     }
@@ -280,15 +299,18 @@ impl CatalogService {
         let db = self.get_database(tenant, database).await?;
         let now = now_seconds();
         let mut table = table_from_input(tenant, &db.name, input, now, now);
-        if is_managed(&table)
-            && table_location(&table).is_none()
-            && let Some(db_location) = &db.location_uri
-        {
-            let location = Warehouse::table_location(db_location, &table.name);
+        if is_managed(&table) && table_location(&table).is_none() {
+            let location =
+                Warehouse::table_location(&self.database_location(tenant, &db), &table.name);
             table
                 .storage_descriptor
                 .get_or_insert_with(StorageDescriptor::default)
                 .location = Some(location);
+        }
+        if is_managed(&table)
+            && let Some(location) = table_location(&table)
+        {
+            self.warehouse.prepare(tenant, &location).await?;
         }
         let (t, d, record) = (tenant.clone(), db.name.clone(), table.clone());
         match self.db(move |s| s.insert_table(&t, &d, &record)).await? {
@@ -300,11 +322,6 @@ impl CatalogService {
                 )));
             }
             Insert::NoParent => return Err(not_found("Database", database)),
-        }
-        if is_managed(&table)
-            && let Some(location) = table_location(&table)
-        {
-            self.warehouse.create_dir(&tenant.account, &location);
         }
         table.version_id = Some("1".into());
         Ok(table)
@@ -432,7 +449,7 @@ impl CatalogService {
             && is_managed(&table)
             && let Some(location) = table_location(&table)
         {
-            self.warehouse.remove_dir(&tenant.account, &location);
+            self.warehouse.remove(&tenant.account, &location).await;
         }
         Ok(table)
     }
@@ -751,7 +768,7 @@ impl CatalogService {
                 .as_ref()
                 .and_then(|sd| sd.location.as_deref())
         {
-            self.warehouse.remove_dir(&tenant.account, location);
+            self.warehouse.remove(&tenant.account, location).await;
         }
         Ok(removed)
     }

@@ -9,10 +9,8 @@ use super::messages::*;
 use super::registry::{Access, Registry};
 use crate::catalog::model as glue;
 use crate::catalog::names::NamePattern;
-use crate::catalog::warehouse::Warehouse;
 use crate::catalog::{CatalogError, CatalogService, DropDatabase, PageRequest, TableUpdate};
 use crate::sessions::model::Tenant;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The Hive exceptions, by what they mean; a method's slots are a list of these.
@@ -60,6 +58,7 @@ impl From<CatalogError> for RpcError {
             CatalogError::ConcurrentModification(_) | CatalogError::DatabaseNotEmpty(_) => {
                 Kind::InvalidOperation
             }
+            CatalogError::AccessDenied(_) => Kind::Meta,
             CatalogError::Store(_) | CatalogError::Warehouse(_) => {
                 tracing::error!(error = %e, "metastore call failed in the catalog");
                 Kind::Meta
@@ -188,7 +187,6 @@ const DEFAULT_DB: &str = "default";
 pub struct Metastore {
     catalog: Arc<CatalogService>,
     registry: Arc<Registry>,
-    warehouse: Warehouse,
     /// The warehouse drivers are configured with before a session takes them; a location
     /// under it is Spark's default, replaced by the tenant's.
     unbound_warehouse: String,
@@ -229,13 +227,11 @@ impl Metastore {
     pub fn new(
         catalog: Arc<CatalogService>,
         registry: Arc<Registry>,
-        warehouse: PathBuf,
         unbound_warehouse: String,
     ) -> Self {
         Self {
             catalog,
             registry,
-            warehouse: Warehouse::new(warehouse),
             unbound_warehouse,
         }
     }
@@ -296,9 +292,7 @@ impl Metastore {
     }
 
     fn database_out(&self, tenant: &Tenant, db: &glue::Database) -> Database {
-        convert::database_out(db, || {
-            self.warehouse.database_location(&tenant.account, &db.name)
-        })
+        convert::database_out(db, || self.catalog.database_location(tenant, db))
     }
 
     /// Spark defaults a location to its own warehouse dir, which for a pool driver is not the
@@ -470,7 +464,14 @@ impl Metastore {
         let db = a.database.ok_or_else(|| invalid("database is required"))?;
         let mut input = convert::database_in(db);
         required(Some(input.name.clone()), "Database.name")?;
-        input.location_uri = self.own_location(input.location_uri);
+        // Hive's metastore gives a database created without a location its warehouse path and
+        // records it, as Glue records the location Spark sends on AWS.
+        input.location_uri = Some(self.own_location(input.location_uri).unwrap_or_else(|| {
+            self.catalog.warehouse().database_location(
+                &tenant.account,
+                &crate::catalog::names::canonical(&input.name),
+            )
+        }));
         self.catalog.create_database(tenant, input).await?;
         done()
     }

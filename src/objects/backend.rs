@@ -229,6 +229,14 @@ impl ObjectService {
         })
     }
 
+    /// The catalog's handle on these buckets (the `s3://` warehouse).
+    pub fn admin(&self) -> super::ObjectAdmin {
+        super::ObjectAdmin {
+            store: Arc::clone(&self.store),
+            blobs: self.blobs.clone(),
+        }
+    }
+
     /// Runs a store call off the async threads.
     async fn db<T: Send + 'static>(
         &self,

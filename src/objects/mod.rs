@@ -2,11 +2,13 @@
 //! s3s calls. s3s owns the wire (REST-XML, SigV4, aws-chunked); this module owns semantics,
 //! ownership and durability. See docs/S3.md for the storage design and what clients need.
 
+mod admin;
 mod backend;
 mod blobs;
 mod checks;
 mod tenancy;
 
+pub use admin::{AdminError, ObjectAdmin};
 pub use backend::{Browsed, MAX_OBJECT_BYTES, MIN_PART_BYTES, ObjectService};
 pub use checks::DecodedTrailers;
 pub use tenancy::{AccountsAuth, Tenancy, check_session_key};

@@ -7,7 +7,10 @@
 //! Keys minted for sessions' drivers (`ASIA…`, see `auth::session_keys`) are accepted as the
 //! Glue door accepts them: only with their session token, only until they expire, only while
 //! their session lives. [`check_session_key`] runs before s3s (it sees the token and answers
-//! S3's codes); the secret and the account come from the same store record.
+//! S3's codes); the secret and the account come from the same store record. A key's life is
+//! its session's: once the session ended (its key revoked) or the key passed its expiry, S3
+//! answers `ExpiredToken`, as AWS does for temporary credentials whose time is over — the
+//! code SDKs and S3A take as "get new credentials", not as a bad key.
 
 use crate::auth::OPEN_ACCOUNT;
 use crate::auth::accounts::Accounts;
@@ -85,21 +88,23 @@ fn unknown_key() -> s3s::S3Error {
     )
 }
 
+/// `Err(ExpiredToken)` once the key's session ended (revoked) or the key expired.
+fn still_valid(stored: SessionCredential) -> S3Result<SessionCredential> {
+    if stored.revoked_ms.is_some() || crate::sessions::now_ms() >= stored.expires_ms {
+        return Err(s3_error!(ExpiredToken, "The provided token has expired."));
+    }
+    Ok(stored)
+}
+
 /// A session key that is neither revoked nor expired (the token was checked before s3s).
 async fn live_session_key(
     store: &Arc<dyn CredentialStore>,
     access_key: &str,
 ) -> S3Result<SessionCredential> {
-    let stored = session_key(store, access_key)
+    session_key(store, access_key)
         .await?
-        .ok_or_else(unknown_key)?;
-    if stored.revoked_ms.is_some() {
-        return Err(unknown_key());
-    }
-    if crate::sessions::now_ms() >= stored.expires_ms {
-        return Err(s3_error!(ExpiredToken, "The provided token has expired."));
-    }
-    Ok(stored)
+        .ok_or_else(unknown_key)
+        .and_then(still_valid)
 }
 
 /// Checks a session key's token, revocation and expiry before s3s verifies the signature:
@@ -109,18 +114,18 @@ pub async fn check_session_key(
     access_key: &str,
     token: Option<&[u8]>,
 ) -> S3Result<()> {
-    if session_key(store, access_key).await?.is_none() {
+    let Some(stored) = session_key(store, access_key).await? else {
         return Ok(());
-    }
-    let stored = live_session_key(store, access_key).await?;
-    // Digests of the client's input: comparing them reveals nothing about the token.
+    };
+    // The token first: only its holder learns that the key's time is over. Digests of the
+    // client's input: comparing them reveals nothing about the token.
     if token.map(Sha256::digest).as_deref() != Some(stored.token_sha256.as_slice()) {
         return Err(s3_error!(
             InvalidToken,
             "The provided token is malformed or otherwise invalid."
         ));
     }
-    Ok(())
+    still_valid(stored).map(drop)
 }
 
 /// s3s's secret-key lookup: the accounts file, then the live session keys.

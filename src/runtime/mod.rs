@@ -75,7 +75,10 @@ impl DriverProfile {
 /// The S3 settings every driver starts with: Hadoop's S3A for `s3://`, `s3a://` and `s3n://`,
 /// at `s3`'s endpoint with path-style addressing. No keys: a driver gets its session's at the
 /// handover (`TemporaryAWSCredentialsProvider` finds none before, so nothing reaches S3
-/// as anyone). The jars go on the JVM's own class path, not `spark.jars`: nothing is copied or
+/// as anyone). The handover sets them in the Hadoop configuration and as JVM system
+/// properties; the second provider reads those, for the copies of the configuration Spark
+/// took before the handover (its session catalog's, which checks and qualifies managed table
+/// locations: a CTAS into an `s3://` warehouse). The jars go on the JVM's own class path, not `spark.jars`: nothing is copied or
 /// served at start, and classes named in `spark.sql.extensions` load from it.
 fn platform_conf(s3: &S3Config, jars: &[&Path]) -> Vec<(String, String)> {
     const S3A: &str = "org.apache.hadoop.fs.s3a.S3AFileSystem";
@@ -113,7 +116,8 @@ fn platform_conf(s3: &S3Config, jars: &[&Path]) -> Vec<(String, String)> {
         ),
         (
             "fs.s3a.aws.credentials.provider",
-            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider,\
+             com.amazonaws.auth.SystemPropertiesCredentialsProvider",
         ),
     ]
     .into_iter()

@@ -7,6 +7,7 @@ user-defined functions; typed errors that change nothing; tenancy; state after a
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,10 @@ def test_database_lifecycle_and_default_location(server, glue, uid):
     assert got["CatalogId"] == OPEN_ACCOUNT
     assert got["CreateTime"].year >= 2024
     assert got["CreateTableDefaultPermissions"][0]["Permissions"] == ["ALL"]
-    location = local(got["LocationUri"])
-    assert location == server.data_dir / "warehouse" / OPEN_ACCOUNT / f"{name.lower()}.db"
+    # AWS keeps no LocationUri for a database created without one; its managed data still
+    # goes to the warehouse's default place, made ready at once.
+    assert "LocationUri" not in got, got
+    location = server.data_dir / "warehouse" / OPEN_ACCOUNT / f"{name.lower()}.db"
     assert location.is_dir()
 
     glue.update_database(
@@ -73,7 +76,7 @@ def test_database_lifecycle_and_default_location(server, glue, uid):
     )
     got2 = glue.get_database(Name=name)["Database"]
     assert (got2["Description"], got2["Parameters"]) == ("d2", {"a": "b"})
-    assert got2["LocationUri"] == got["LocationUri"]
+    assert "LocationUri" not in got2, got2
     assert got2["CreateTime"] == got["CreateTime"]
 
     with pytest.raises(ClientError) as e:
@@ -181,7 +184,7 @@ def test_tables_keep_their_shapes_parameters_and_view_text(server, glue, db):
     assert error_code(e) == "EntityNotFoundException"
 
 
-def test_managed_tables_get_a_location_and_lose_their_directory(glue, db):
+def test_managed_tables_get_a_location_and_lose_their_directory(server, glue, db):
     glue.create_table(
         DatabaseName=db,
         TableInput={
@@ -190,7 +193,7 @@ def test_managed_tables_get_a_location_and_lose_their_directory(glue, db):
             "StorageDescriptor": parquet_sd(),
         },
     )
-    db_location = glue.get_database(Name=db)["Database"]["LocationUri"]
+    db_location = f"file:{server.data_dir.resolve() / 'warehouse' / OPEN_ACCOUNT / db}.db"
     table = glue.get_table(DatabaseName=db, Name="m")["Table"]
     assert table["StorageDescriptor"]["Location"] == f"{db_location}/m"
     directory = local(table["StorageDescriptor"]["Location"])
@@ -676,9 +679,132 @@ def test_warehouse_flag(server_factory, tmp_path):
     srv = server_factory("--warehouse", str(tmp_path / "wh"))
     glue = srv.glue()
     glue.create_database(DatabaseInput={"Name": "w"})
-    location = local(glue.get_database(Name="w")["Database"]["LocationUri"])
-    assert location == tmp_path / "wh" / OPEN_ACCOUNT / "w.db"
+    glue.create_table(DatabaseName="w", TableInput={"Name": "t", "TableType": "MANAGED_TABLE"})
+    location = local(
+        glue.get_table(DatabaseName="w", Name="t")["Table"]["StorageDescriptor"]["Location"]
+    )
+    assert location == tmp_path / "wh" / OPEN_ACCOUNT / "w.db" / "t"
     assert location.is_dir()
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("s3://", "needs a bucket"),
+        ("s3:///lake", "needs a bucket"),
+        ("s3://No_Such/x", "not an S3 bucket name"),
+        ("s3://lake/a/../b", "'..'"),
+        ("ftp://x", 'unsupported warehouse scheme "ftp"'),
+        ("file://host/wh", "not a local file: URI"),
+    ],
+)
+def test_bad_warehouse_values_are_cli_errors(tmp_path, value, message):
+    done = subprocess.run(
+        [
+            str(H.default_binary()),
+            "serve",
+            "--runtime",
+            "none",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+            "--warehouse",
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2, done
+    assert "--warehouse" in done.stderr and message in done.stderr, done.stderr
+
+
+def s3_of(server, account=None):
+    key = (account["access_key_id"], account["secret_access_key"]) if account else H.DEV_KEY
+    return H._client("s3", server.url, *key, H.REGION, s3={"addressing_style": "path"})
+
+
+def keys_in(s3, bucket, prefix=""):
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_s3_warehouse_locations_bucket_and_drops(server_factory, uid):
+    bucket = f"wh-{uid}"
+    srv = server_factory("--warehouse", f"s3://{bucket}/lake/")
+    glue, s3 = srv.glue(), s3_of(srv)
+    glue.create_database(DatabaseInput={"Name": "sales"})
+    assert "LocationUri" not in glue.get_database(Name="sales")["Database"]
+    # The bucket was made, in the creating account's name, for the database's default place.
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    glue.create_table(
+        DatabaseName="sales",
+        TableInput={"Name": "m", "TableType": "MANAGED_TABLE", "StorageDescriptor": parquet_sd()},
+    )
+    base = f"lake/{OPEN_ACCOUNT}/sales.db"
+    table = glue.get_table(DatabaseName="sales", Name="m")["Table"]
+    assert table["StorageDescriptor"]["Location"] == f"s3://{bucket}/{base}/m"
+    for key in (
+        f"{base}/m/part-0.parquet",
+        f"{base}/m/p=1/part-1.parquet",
+        f"{base}/m_x/keep",
+        f"{base}/m2/keep",
+        "elsewhere/keep",
+    ):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    glue.create_table(
+        DatabaseName="sales",
+        TableInput={
+            "Name": "ext",
+            "TableType": "EXTERNAL_TABLE",
+            "StorageDescriptor": parquet_sd(f"s3://{bucket}/{base}/m2"),
+        },
+    )
+    glue.delete_table(DatabaseName="sales", Name="m")
+    glue.delete_table(DatabaseName="sales", Name="ext")
+    assert keys_in(s3, bucket) == sorted([f"{base}/m2/keep", f"{base}/m_x/keep", "elsewhere/keep"])
+    # A managed table whose location names a place outside the account's part is not emptied.
+    glue.create_table(
+        DatabaseName="sales",
+        TableInput={
+            "Name": "out",
+            "TableType": "MANAGED_TABLE",
+            "StorageDescriptor": parquet_sd(f"s3://{bucket}/elsewhere"),
+        },
+    )
+    glue.delete_table(DatabaseName="sales", Name="out")
+    assert "elsewhere/keep" in keys_in(s3, bucket)
+
+
+def test_s3_warehouse_bucket_of_another_account_is_refused(server_factory, uid):
+    bucket = f"wh-{uid}"
+    srv = server_factory("--warehouse", f"s3://{bucket}", accounts=[ACCOUNT_A, ACCOUNT_B])
+    a = srv.glue(ACCOUNT_A["access_key_id"], ACCOUNT_A["secret_access_key"])
+    b = srv.glue(ACCOUNT_B["access_key_id"], ACCOUNT_B["secret_access_key"])
+    s3_of(srv, ACCOUNT_B).create_bucket(Bucket=bucket)
+    with pytest.raises(ClientError) as e:
+        a.create_database(DatabaseInput={"Name": "d"})
+    assert error_code(e) == "AccessDeniedException"
+    assert bucket in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        a.get_database(Name="d")
+    assert error_code(e) == "EntityNotFoundException", "the refused call changed nothing"
+    # A database with a location of its own needs no warehouse bucket.
+    a.create_database(DatabaseInput={"Name": "own", "LocationUri": "s3://elsewhere/own.db"})
+    b.create_database(DatabaseInput={"Name": "d"})
+    assert keys_in(s3_of(srv, ACCOUNT_B), bucket) == []
+
+
+def test_s3_warehouse_on_an_external_s3_is_only_a_location(server_factory):
+    srv = server_factory("--warehouse", "s3://ext-wh/p", "--s3-endpoint", "http://127.0.0.1:9")
+    glue = srv.glue()
+    glue.create_database(DatabaseInput={"Name": "d"})
+    glue.create_table(DatabaseName="d", TableInput={"Name": "t", "TableType": "MANAGED_TABLE"})
+    table = glue.get_table(DatabaseName="d", Name="t")["Table"]
+    assert table["StorageDescriptor"]["Location"] == f"s3://ext-wh/p/{OPEN_ACCOUNT}/d.db/t"
+    glue.delete_table(DatabaseName="d", Name="t")
+    glue.delete_database(Name="d")
 
 
 # -- Lake Formation --------------------------------------------------------------------------

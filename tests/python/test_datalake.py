@@ -82,8 +82,7 @@ def test_iceberg_in_the_glue_catalog(server, glue):
     sid = "lake-iceberg"
     R.wait_ready(glue, sid)
     table = "glue_catalog.icedb.events"
-    # The database names its location: epoxy's catalog gives a database created without one a
-    # file: location in its warehouse (AWS leaves it empty), where S3FileIO cannot write.
+    # A database with a location of its own (one without: the next test).
     R.run_ok(
         glue,
         sid,
@@ -134,6 +133,32 @@ spark.sql("DELETE FROM {table} WHERE id = 3")
     assert params["metadata_location"].startswith(f"s3://{BUCKET}/warehouse/"), params
     metadata_key = params["metadata_location"].split(f"s3://{BUCKET}/", 1)[1]
     account_s3(server, ACCOUNT_A).head_object(Bucket=BUCKET, Key=metadata_key)
+
+
+def test_iceberg_in_a_database_created_by_boto3_without_a_location(server, glue):
+    """AWS's GetDatabase shows no LocationUri for such a database, so GlueCatalog puts the
+    table under its own `warehouse`, on S3 (a `file:` default would defeat S3FileIO)."""
+    sid = "lake-iceberg"
+    R.wait_ready(glue, sid)
+    glue.create_database(DatabaseInput={"Name": "ice_noloc"})
+    assert "LocationUri" not in glue.get_database(Name="ice_noloc")["Database"]
+    table = "glue_catalog.ice_noloc.t"
+    R.run_ok(
+        glue,
+        sid,
+        f"""
+spark.sql("CREATE TABLE {table} (id BIGINT) USING iceberg")
+spark.sql("INSERT INTO {table} VALUES (1), (2)")
+""",
+        timeout=180,
+    )
+    out = R.run_ok(glue, sid, f"print(spark.sql('SELECT sum(id) FROM {table}').first()[0])")
+    assert last_line(out) == "3", out
+    params = glue.get_table(DatabaseName="ice_noloc", Name="t")["Table"]["Parameters"]
+    base = "warehouse/ice_noloc.db/t"
+    assert params["metadata_location"].startswith(f"s3://{BUCKET}/{base}/metadata/"), params
+    listed = account_s3(server, ACCOUNT_A).list_objects_v2(Bucket=BUCKET, Prefix=f"{base}/data/")
+    assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", [])), listed
 
 
 def test_delta_create_insert_update_history(server, glue):

@@ -2,9 +2,9 @@
 epoxy's built-in S3, with each session's own minted key.
 
 One strict server (`--accounts` A and B, a warm pool of one, so the first session takes a driver
-whose JVM started before it had any key) and three sessions shared by the module: two of A, one
-of B. A's buckets are created by A through boto3; the sessions read and write them as A's
-assumed role, and B's session is refused.
+whose JVM started before it had any key, `--warehouse s3://…`) and three sessions shared by the
+module: two of A, one of B. A's buckets are created by A through boto3; the sessions read and
+write them as A's assumed role, and B's session is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if not R.RUNTIME_PYTHON:
 
 BUCKET = f"s3a-{uuid.uuid4().hex[:10]}"
 DATABASE = "s3a_db"
+WAREHOUSE = f"wh-{uuid.uuid4().hex[:10]}"
 
 # Runs inside a session: the key it was handed.
 SESSION_KEY = """
@@ -68,7 +69,10 @@ def server():
     srv = EpoxyServer(
         runtime="spark",
         accounts=[ACCOUNT_A, ACCOUNT_B],
-        extra_args=["--python", R.RUNTIME_PYTHON, "--warm-pool", "1", "--max-live-sessions", "4"],
+        extra_args=[
+            *("--python", R.RUNTIME_PYTHON, "--warm-pool", "1", "--max-live-sessions", "4"),
+            *("--warehouse", f"s3://{WAREHOUSE}/lake"),
+        ],
     )
     with srv:
         R.wait_pool_warm(srv)
@@ -161,6 +165,43 @@ spark.sql("INSERT INTO {DATABASE}.located VALUES (1, 'one'), (2, 'two')")
     assert any(k.endswith(".parquet") for k in keys(account_s3(server, ACCOUNT_A), "located/"))
 
 
+def test_managed_tables_in_an_s3_warehouse(server, glue):
+    """CTAS and saveAsTable through the metastore land in the warehouse bucket (made in A's
+    name for A's first database), read back in another session; DROP empties only its table."""
+    a = glue["a"]
+    code = """
+spark.sql("CREATE DATABASE wh_db")
+spark.range(10).selectExpr("id", "id * 2 AS twice").write.saveAsTable("wh_db.saved")
+spark.sql("CREATE TABLE wh_db.ctas USING parquet AS SELECT id, id * 3 AS x FROM range(5)")
+spark.range(3).write.saveAsTable("in_default")
+"""
+    R.run_ok(a, "s3a-a1", code, timeout=180)
+    out = R.run_ok(
+        a,
+        "s3a-a2",
+        "print(spark.sql('SELECT sum(twice) FROM wh_db.saved').first()[0],"
+        " spark.sql('SELECT sum(x) FROM wh_db.ctas').first()[0],"
+        " spark.table('in_default').count())",
+    )
+    assert out.strip().splitlines()[-1] == "90 30 3", out
+    base = f"lake/{ACCOUNT_A['account_id']}"
+    assert a.get_database(Name="wh_db")["Database"]["LocationUri"] == (
+        f"s3://{WAREHOUSE}/{base}/wh_db.db"
+    )
+    for db, table in (("wh_db", "saved"), ("wh_db", "ctas"), ("default", "in_default")):
+        location = a.get_table(DatabaseName=db, Name=table)["Table"]["StorageDescriptor"]
+        assert location["Location"] == f"s3://{WAREHOUSE}/{base}/{db}.db/{table}", location
+    s3 = account_s3(server, ACCOUNT_A)
+    listed = s3.list_objects_v2(Bucket=WAREHOUSE, Prefix=f"{base}/")
+    stored = [o["Key"] for o in listed.get("Contents", [])]
+    for table in ("wh_db.db/saved", "wh_db.db/ctas", "default.db/in_default"):
+        assert any(k.startswith(f"{base}/{table}/") and k.endswith(".parquet") for k in stored)
+    R.run_ok(a, "s3a-a1", "spark.sql('DROP TABLE wh_db.ctas')")
+    listed = s3.list_objects_v2(Bucket=WAREHOUSE, Prefix=f"{base}/wh_db.db/")
+    left = {k["Key"].split("/")[3] for k in listed.get("Contents", [])}
+    assert left == {"saved"}, left
+
+
 def test_another_accounts_session_cannot_read_the_bucket(glue):
     st = R.run(glue["b"], "s3a-b1", f"spark.read.parquet('s3://{BUCKET}/t/').count()")
     out = st["Output"]
@@ -184,7 +225,8 @@ def test_session_key_works_on_s3_only_while_the_session_lives(server, glue):
     assert error_code(lambda: no_token.list_buckets()) == "InvalidToken"
     a.stop_session(Id="s3a-a2")
     R.H.wait_for_status(a, "s3a-a2", ("STOPPED",), timeout=30)
-    assert error_code(lambda: live.list_buckets()) == "InvalidAccessKeyId"
-    assert error_code(lambda: live.get_object(Bucket=BUCKET, Key="t/_SUCCESS")) == (
-        "InvalidAccessKeyId"
-    )
+    # The key's life was the session's: S3 answers as for temporary credentials whose time is
+    # over; a wrong token is still InvalidToken.
+    assert error_code(lambda: live.list_buckets()) == "ExpiredToken"
+    assert error_code(lambda: live.get_object(Bucket=BUCKET, Key="t/_SUCCESS")) == "ExpiredToken"
+    assert error_code(lambda: wrong_token.list_buckets()) == "InvalidToken"

@@ -112,6 +112,7 @@ impl From<CatalogError> for ApiError {
                 ErrorCode::InvalidInput
             }
             CatalogError::ConcurrentModification(_) => ErrorCode::ConcurrentModification,
+            CatalogError::AccessDenied(_) => ErrorCode::AccessDenied,
             CatalogError::Store(_) | CatalogError::Warehouse(_) => {
                 tracing::error!(error = %e, "catalog failure");
                 ErrorCode::InternalService
