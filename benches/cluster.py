@@ -28,6 +28,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,12 +42,20 @@ import spark_cluster  # noqa: E402
 SIZED = {"WorkerType": "G.1X", "NumberOfWorkers": 3}
 
 
-def bench(args, extra_args) -> dict:
+def bench(args, extra_args, cluster=None) -> dict:
+    """`cluster`: wait before each CreateSession until the previous session's application has
+    left the master (the 2 workers fit one G.1X × 3 session at a time)."""
+
+    def room():
+        while cluster is not None and cluster.active_apps():
+            time.sleep(0.2)
+
     out: dict = {"warm": [], "cold": []}
     with R.spark_server(*extra_args, warm_pool=1) as server:
         glue = server.glue(read_timeout=180)
         for i in range(args.warm_runs):
             R.wait_pool_warm(server)
+            room()
             out["warm"].append(RB.time_to_ready(glue, f"warm-{i}", **SIZED))
             print(f"  warm start {i + 1}: {RB.seconds(out['warm'][-1])}", file=sys.stderr)
             if i < args.warm_runs - 1:
@@ -64,6 +73,7 @@ def bench(args, extra_args) -> dict:
         for i in range(args.cold_runs):
             sid = f"cold-{i}"
             conf = {"--conf": f"spark.sql.shuffle.partitions={10 + i}"}
+            room()
             out["cold"].append(RB.time_to_ready(glue, sid, DefaultArguments=conf, **SIZED))
             print(f"  cold start {i + 1}: {RB.seconds(out['cold'][-1])}", file=sys.stderr)
             RB.stop(glue, sid)
@@ -83,9 +93,11 @@ def main():
 
     print("local[*] ...", file=sys.stderr)
     local = bench(args, [])
+    print(f"  local: {local}", file=sys.stderr)
     print("standalone cluster, 2 workers ...", file=sys.stderr)
     with spark_cluster.StandaloneCluster(args.python, workers=2) as cluster:
-        remote = bench(args, ["--spark-master", cluster.master_url, "--driver-host", "127.0.0.1"])
+        flags = ["--spark-master", cluster.master_url, "--driver-host", "127.0.0.1"]
+        remote = bench(args, flags, cluster)
 
     def p(values, q):
         return RB.pct(values, q)
