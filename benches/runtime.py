@@ -100,11 +100,12 @@ def time_to_ready(glue, session_id, **create) -> float:
     t0 = time.perf_counter()
     R.H.create_session(glue, session_id, **create)
     while True:
-        status = glue.get_session(Id=session_id)["Session"]["Status"]
+        session = glue.get_session(Id=session_id)["Session"]
+        status = session["Status"]
         if status == "READY":
             return time.perf_counter() - t0
         if status not in ("PROVISIONING",):
-            raise RuntimeError(f"{session_id} became {status}")
+            raise RuntimeError(f"{session_id} became {status}: {session.get('ErrorMessage')}")
         time.sleep(0.01)
 
 

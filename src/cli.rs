@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// [default: Spark's choice; required for k8s://].
     #[arg(long, env = "EPOXY_DRIVER_HOST")]
     pub driver_host: Option<String>,
+    /// The standalone master's web UI (http://host:8080): drivers waiting for executors quote
+    /// its view (workers, free cores) in the session's log.
+    #[arg(long, env = "EPOXY_SPARK_MASTER_UI")]
+    pub spark_master_ui: Option<String>,
     /// Seconds a session on a cluster master waits for its executors (staying PROVISIONING)
     /// before it FAILS.
     #[arg(long, env = "EPOXY_EXECUTOR_WAIT", default_value_t = 90)]

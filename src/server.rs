@@ -191,6 +191,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.cores_per_dpu,
         args.memory_per_dpu.as_deref(),
         args.driver_host.clone(),
+        args.spark_master_ui.clone(),
         Duration::from_secs(args.executor_wait),
     )?;
     let runtime = match args.runtime_kind {

@@ -152,6 +152,7 @@ def valid_session_spark(spark):
         and _string_map(spark.get("conf"))
         and _count(spark.get("executors"))
         and _count(spark.get("executor_wait_seconds"))
+        and isinstance(spark.get("master_ui", ""), str)
     )
 
 
@@ -276,7 +277,8 @@ def wait_for_executors(sc, master, session_spark):
     next_note = started + ROOM_NOTE_INTERVAL
     while True:
         have = jsc.getExecutorMemoryStatus().size() - 1  # the driver's block manager too
-        waited = time.monotonic() - started
+        now = time.monotonic()
+        waited = now - started
         if have >= wanted:
             log.info("%d of %d executors registered after %.1fs", have, wanted, waited)
             return
@@ -286,19 +288,39 @@ def wait_for_executors(sc, master, session_spark):
                 f"({each}) within {limit} s: its workers have too few free cores or too little "
                 "free memory; use a smaller NumberOfWorkers or WorkerType, or add workers"
             )
-        if waited >= next_note - started:
+        if now >= next_note:
             next_note += ROOM_NOTE_INTERVAL
             log.warning(
                 "cluster has no room: %d of %d executors (%s) after %.0fs; the master %s has not"
-                " granted application %s the rest (too few free cores or memory on its workers)",
+                " granted application %s the rest (too few free cores or memory on its workers)%s",
                 have,
                 wanted,
                 each,
                 waited,
                 master,
                 sc.applicationId,
+                master_says(session_spark.get("master_ui"), sc.applicationId),
             )
         time.sleep(EXECUTOR_POLL)
+
+
+def master_says(master_ui, app_id):
+    """The standalone master's own view (its web UI's JSON), for the "no room" log line."""
+    if not master_ui:
+        return ""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(master_ui + "/json/", timeout=2) as resp:
+            state = json.loads(resp.read())
+        app = next((a for a in state.get("activeapps", []) if a.get("id") == app_id), {})
+        return (
+            f"; master says: {state['aliveworkers']} workers alive, {state['coresused']} of"
+            f" {state['cores']} cores and {state['memoryused']} of {state['memory']} MiB in use,"
+            f" this application {app.get('state', 'unknown')} with {app.get('cores', 0)} cores"
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"; the master's UI {master_ui} did not answer ({exc})"
 
 
 def connect_metastore(spark, conf):

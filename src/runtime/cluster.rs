@@ -38,6 +38,8 @@ pub enum ClusterError {
     BadMemory(String),
     #[error("--cores-per-dpu must be at least 1")]
     NoCores,
+    #[error("--spark-master-ui must be an http:// or https:// URL, not {0:?}")]
+    BadMasterUi(String),
 }
 
 impl MasterKind {
@@ -101,6 +103,7 @@ pub struct ClusterSettings {
     cores_per_dpu: u32,
     mib_per_dpu: u64,
     driver_host: Option<String>,
+    master_ui: Option<String>,
     executor_wait: Duration,
 }
 
@@ -112,6 +115,7 @@ impl ClusterSettings {
         cores_per_dpu: Option<u32>,
         memory_per_dpu: Option<&str>,
         driver_host: Option<String>,
+        master_ui: Option<String>,
         executor_wait: Duration,
     ) -> Result<Self, ClusterError> {
         let kind = MasterKind::of(master)?;
@@ -127,12 +131,19 @@ impl ClusterSettings {
         if kind == MasterKind::Kubernetes && driver_host.is_none() {
             return Err(ClusterError::KubernetesNeedsDriverHost);
         }
+        if let Some(url) = &master_ui
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            return Err(ClusterError::BadMasterUi(url.clone()));
+        }
         Ok(Self {
             master: master.to_string(),
             kind,
             cores_per_dpu,
             mib_per_dpu,
             driver_host,
+            master_ui: master_ui.map(|u| u.trim_end_matches('/').to_string()),
             executor_wait,
         })
     }
@@ -187,6 +198,7 @@ impl ClusterSettings {
             conf,
             executors,
             executor_wait_seconds: self.executor_wait.as_secs(),
+            master_ui: self.master_ui.clone(),
         }
     }
 }
@@ -221,6 +233,9 @@ pub struct SessionSpark {
     /// 0: a local master, nothing to wait for.
     pub executors: u32,
     pub executor_wait_seconds: u64,
+    /// The standalone master's web UI, whose JSON the driver quotes while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_ui: Option<String>,
 }
 
 /// `epoxy-<session id>` as a DNS label: lower case, `[a-z0-9-]`, short enough for Spark's suffix.
@@ -244,7 +259,16 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(90);
 
     fn settings(master: &str, preset: DpuPreset) -> ClusterSettings {
-        ClusterSettings::new(master, preset, None, None, Some("10.0.0.5".into()), WAIT).unwrap()
+        ClusterSettings::new(
+            master,
+            preset,
+            None,
+            None,
+            Some("10.0.0.5".into()),
+            Some("http://m:8080/".into()),
+            WAIT,
+        )
+        .unwrap()
     }
 
     fn g(worker_type: &'static str, workers: u32) -> GlueSizing<'static> {
@@ -292,6 +316,7 @@ mod tests {
         assert_eq!(spark.conf["spark.dynamicAllocation.enabled"], "false");
         assert_eq!(spark.conf["spark.driver.host"], "10.0.0.5");
         assert!(!spark.conf.contains_key("spark.executor.instances"));
+        assert_eq!(spark.master_ui.as_deref(), Some("http://m:8080"));
 
         let glue = settings("spark://m:7077", DpuPreset::Glue);
         let spark = glue.session_spark("s1", &g("G.2X", 10));
@@ -331,6 +356,7 @@ mod tests {
             Some(2),
             Some("768m"),
             None,
+            None,
             WAIT,
         )
         .unwrap();
@@ -338,8 +364,20 @@ mod tests {
         assert_eq!(spark.conf["spark.executor.cores"], "4");
         assert_eq!(spark.conf["spark.executor.memory"], "1536m");
         assert!(!spark.conf.contains_key("spark.driver.host"));
-        let zero = ClusterSettings::new("spark://m", DpuPreset::Laptop, Some(0), None, None, WAIT);
+        let zero = ClusterSettings::new(
+            "spark://m",
+            DpuPreset::Laptop,
+            Some(0),
+            None,
+            None,
+            None,
+            WAIT,
+        );
         assert_eq!(zero.unwrap_err(), ClusterError::NoCores);
+        let ui = Some("m:8080".to_string());
+        let bad_ui =
+            ClusterSettings::new("spark://m", DpuPreset::Laptop, None, None, None, ui, WAIT);
+        assert!(matches!(bad_ui, Err(ClusterError::BadMasterUi(_))));
     }
 
     #[test]
@@ -364,8 +402,15 @@ mod tests {
         let prefix = &long.conf["spark.kubernetes.executor.podNamePrefix"];
         assert_eq!(prefix.len(), POD_PREFIX_LIMIT);
         assert!(pod_name_prefix("a--").ends_with('a'));
-        let no_host =
-            ClusterSettings::new("k8s://https://a", DpuPreset::Laptop, None, None, None, WAIT);
+        let no_host = ClusterSettings::new(
+            "k8s://https://a",
+            DpuPreset::Laptop,
+            None,
+            None,
+            None,
+            None,
+            WAIT,
+        );
         assert_eq!(
             no_host.unwrap_err(),
             ClusterError::KubernetesNeedsDriverHost
@@ -374,7 +419,7 @@ mod tests {
 
     #[test]
     fn local_masters_get_no_executor_settings() {
-        let local = ClusterSettings::new("local[*]", DpuPreset::Glue, None, None, None, WAIT);
+        let local = ClusterSettings::new("local[*]", DpuPreset::Glue, None, None, None, None, WAIT);
         let spark = local.unwrap().session_spark("s1", &g("G.8X", 10));
         assert_eq!(spark, SessionSpark::default());
     }

@@ -36,6 +36,7 @@ def server(cluster):
     with R.spark_server(
         "--spark-master", cluster.master_url,
         "--driver-host", "127.0.0.1",
+        "--spark-master-ui", cluster.ui_url,
         "--executor-wait", str(EXECUTOR_WAIT_S),
         warm_pool=1,
     ) as srv:  # fmt: skip
@@ -104,6 +105,7 @@ def test_a_session_larger_than_the_cluster_waits_then_fails(server, glue, cluste
         lambda: f"no 'no room' line in the driver log:\n{log()[-3000:]}",
     )
     assert glue.get_session(Id="cluster-big")["Session"]["Status"] == "PROVISIONING"
+    assert "master says: 2 workers alive, 2 of 2 cores" in log(), log()[-3000:]
     s = H.wait_for_status(glue, "cluster-big", ("READY", "FAILED"), timeout=EXECUTOR_WAIT_S + 60)
     assert s["Status"] == "FAILED", s
     message = s["ErrorMessage"]
@@ -135,13 +137,8 @@ def test_a_worker_lost_mid_job_and_the_statement_completes(server, glue, cluster
     assert st["Output"]["Data"]["TextPlain"].strip() == str(sum(range(12)))
     log = R.driver_log(server, glue, session_a)
     assert "Lost executor" in log, log[-3000:]  # Spark saw the loss and retried the tasks
-    # A new worker gives the session back its second executor.
-    cluster.start_worker(0)
-    wait_until(
-        lambda: executors(server, glue, session_a) == 2,
-        90,
-        lambda: f"executors: {cluster.active_apps()}",
-    )
+    # The session goes on with the executor it has left.
+    assert executors(server, glue, session_a) == 1
 
 
 def test_an_application_the_master_removes_fails_its_session(server, glue, cluster, session_a):

@@ -437,6 +437,7 @@ def test_invalid_handovers_are_dropped(driver, tmp_path):
         {"spark": {"conf": {"spark.x": 1}, "executors": 0, "executor_wait_seconds": 0}},
         {"spark": {"conf": {}, "executors": -1, "executor_wait_seconds": 0}},
         {"spark": {"conf": {}, "executors": True, "executor_wait_seconds": 0}},
+        {"spark": {"conf": {}, "executors": 0, "executor_wait_seconds": 0, "master_ui": 5}},
     ):
         driver.send(**handover(tmp_path, **bad))
     assert driver.run("import sys\nsys.argv[0] != 'epoxy-session'")["text"] == "True"
