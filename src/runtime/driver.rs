@@ -335,28 +335,27 @@ impl DriverHandle {
             )
         })?;
         let (process, token, socket, secret) = spawned;
+        // Owned by a handle from the start: a stop while the driver starts drops it, killing it.
+        let mut handle = Self::attached(
+            process,
+            token,
+            socket,
+            secret,
+            launch.log_path.to_path_buf(),
+        );
         let started = tokio::time::Instant::now();
         // The driver binds its socket a moment after it starts; until then connects fail.
         loop {
-            match channel::attach(&socket, &secret, 0, ATTACH_LIMIT).await {
+            match channel::attach(&handle.socket, &handle.secret, 0, ATTACH_LIMIT).await {
                 Ok((connection, _)) => {
-                    let mut handle = Self::attached(
-                        process,
-                        token,
-                        socket,
-                        secret,
-                        launch.log_path.to_path_buf(),
-                    );
                     handle.connect(connection);
                     return Ok(handle);
                 }
                 Err(e) if !process.alive() => {
                     tracing::warn!(error = %e, "driver exited before its channel opened");
-                    kill_group(process, &token);
                     return Err(exit_reason(launch.log_path));
                 }
                 Err(e) if started.elapsed() > limit => {
-                    kill_group(process, &token);
                     return Err(format!(
                         "the driver's channel did not open within {} s ({e}); see {}",
                         limit.as_secs(),

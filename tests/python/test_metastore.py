@@ -145,6 +145,10 @@ def test_the_glue_api_returns_the_same_objects(srv):
 
 
 def test_after_a_restart_a_new_session_sees_everything(srv):
+    # ms-a1 would survive the restart (drivers outlive the server): stopped, so that what
+    # ms-a2 sees comes from the metastore's store, through a new driver.
+    glue_of(srv, A).stop_session(Id="ms-a1")
+    H.wait_for_status(glue_of(srv, A), "ms-a1", "STOPPED", timeout=30)
     srv.restart()
     glue = start_session(srv, A, "ms-a2")
     assert sql_rows(glue, "ms-a2", "SHOW TABLES IN shop") == [
