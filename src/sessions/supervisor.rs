@@ -93,24 +93,29 @@ fn cancelled_output(text: String, why: &str) -> StatementOutput {
 }
 
 impl Supervisor {
-    /// Registers the session's inbox and starts its task, which waits for `ticket`'s driver
-    /// slot before it starts a driver.
-    pub fn spawn(session: Session, context: TaskContext, ticket: Ticket) {
+    /// A task for session `key`, its inbox in the registry.
+    fn registered(key: i64, context: TaskContext) -> Self {
         let (tx, commands) = mpsc::unbounded_channel();
         context
             .registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(session.key, tx);
-        let supervisor = Supervisor {
-            key: session.key,
+            .insert(key, tx);
+        Supervisor {
+            key,
             store: context.store,
             runtime: context.runtime,
             commands,
             registry: context.registry,
             access: context.access,
             statement_started: std::time::Instant::now(),
-        };
+        }
+    }
+
+    /// Registers the session's inbox and starts its task, which waits for `ticket`'s driver
+    /// slot before it starts a driver.
+    pub fn spawn(session: Session, context: TaskContext, ticket: Ticket) {
+        let supervisor = Self::registered(session.key, context);
         tokio::spawn(supervisor.run(session, ticket));
     }
 
@@ -124,22 +129,8 @@ impl Supervisor {
         slot: Slot,
         last_run: Option<i64>,
     ) {
-        let (tx, commands) = mpsc::unbounded_channel();
-        context
-            .registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(session.key, tx);
         let workspace = context.runtime.existing_workspace(session.key);
-        let mut supervisor = Supervisor {
-            key: session.key,
-            store: context.store,
-            runtime: context.runtime,
-            commands,
-            registry: context.registry,
-            access: context.access,
-            statement_started: std::time::Instant::now(),
-        };
+        let mut supervisor = Self::registered(session.key, context);
         tokio::spawn(async move {
             supervisor.resume(driver, slot, last_run).await;
             supervisor.end(Some(workspace));
