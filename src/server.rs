@@ -97,6 +97,20 @@ fn warehouse(args: &ServeArgs, objects: Option<&ObjectService>) -> anyhow::Resul
     }
 }
 
+/// Where the metastore's address of the last start is kept: drivers that outlive a restart
+/// keep the address they were started with, so a port-0 `--metastore-listen` binds it again.
+const METASTORE_ADDR_FILE: &str = "metastore.addr";
+
+/// The address to bind first: with port 0 asked for, the one the last start used on the same
+/// IP (if the file says so); none otherwise (a fixed port is bound as given).
+fn previous_metastore_addr(asked: std::net::SocketAddr, remembered: &std::path::Path) -> Option<SocketAddr> {
+    if asked.port() != 0 {
+        return None;
+    }
+    let previous: std::net::SocketAddr = std::fs::read_to_string(remembered).ok()?.trim().parse().ok()?;
+    (previous.ip() == asked.ip() && previous.port() != 0).then_some(previous)
+}
+
 /// Starts the Hive Metastore door on the catalog; what drivers need to use it.
 async fn start_metastore(
     args: &ServeArgs,
@@ -110,9 +124,27 @@ async fn start_metastore(
         Arc::clone(&registry),
         unbound_warehouse.clone(),
     );
-    let addr = metastore::server::start(args.metastore_listen, Arc::new(handler))
-        .await
-        .with_context(|| format!("cannot serve the metastore on {}", args.metastore_listen))?;
+    let handler = Arc::new(handler);
+    let remembered = args.runtime.data_dir.join(METASTORE_ADDR_FILE);
+    let addr = match previous_metastore_addr(args.metastore_listen, &remembered) {
+        Some(previous) => match metastore::server::start(previous, Arc::clone(&handler)).await {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                tracing::warn!(%previous, error = %e, "the metastore's earlier port is taken; re-attached drivers will lose their catalog");
+                None
+            }
+        },
+        None => None,
+    };
+    let addr = match addr {
+        Some(addr) => addr,
+        None => metastore::server::start(args.metastore_listen, handler)
+            .await
+            .with_context(|| format!("cannot serve the metastore on {}", args.metastore_listen))?,
+    };
+    if let Err(e) = std::fs::write(&remembered, addr.to_string()) {
+        tracing::warn!(path = %remembered.display(), error = %e, "cannot remember the metastore's port");
+    }
     tracing::info!(%addr, "hive metastore serving");
     Ok(DriverAttachment {
         registry,
@@ -282,5 +314,31 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_metastore_addr;
+
+    #[test]
+    fn a_port_zero_metastore_binds_its_last_port_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metastore.addr");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(previous_metastore_addr(any, &file), None, "no earlier start");
+        std::fs::write(&file, "127.0.0.1:40123\n").unwrap();
+        assert_eq!(
+            previous_metastore_addr(any, &file),
+            Some("127.0.0.1:40123".parse().unwrap())
+        );
+        let fixed = "127.0.0.1:9083".parse().unwrap();
+        assert_eq!(previous_metastore_addr(fixed, &file), None, "a fixed port is bound as given");
+        let other_ip = "[::1]:0".parse().unwrap();
+        assert_eq!(previous_metastore_addr(other_ip, &file), None);
+        for junk in ["", "garbage", "127.0.0.1:0", "127.0.0.1:99999"] {
+            std::fs::write(&file, junk).unwrap();
+            assert_eq!(previous_metastore_addr(any, &file), None, "{junk:?}");
+        }
     }
 }
