@@ -103,11 +103,18 @@ const METASTORE_ADDR_FILE: &str = "metastore.addr";
 
 /// The address to bind first: with port 0 asked for, the one the last start used on the same
 /// IP (if the file says so); none otherwise (a fixed port is bound as given).
-fn previous_metastore_addr(asked: std::net::SocketAddr, remembered: &std::path::Path) -> Option<SocketAddr> {
+fn previous_metastore_addr(
+    asked: std::net::SocketAddr,
+    remembered: &std::path::Path,
+) -> Option<std::net::SocketAddr> {
     if asked.port() != 0 {
         return None;
     }
-    let previous: std::net::SocketAddr = std::fs::read_to_string(remembered).ok()?.trim().parse().ok()?;
+    let previous: std::net::SocketAddr = std::fs::read_to_string(remembered)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     (previous.ip() == asked.ip() && previous.port() != 0).then_some(previous)
 }
 
@@ -326,14 +333,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("metastore.addr");
         let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-        assert_eq!(previous_metastore_addr(any, &file), None, "no earlier start");
+        assert_eq!(
+            previous_metastore_addr(any, &file),
+            None,
+            "no earlier start"
+        );
         std::fs::write(&file, "127.0.0.1:40123\n").unwrap();
         assert_eq!(
             previous_metastore_addr(any, &file),
             Some("127.0.0.1:40123".parse().unwrap())
         );
         let fixed = "127.0.0.1:9083".parse().unwrap();
-        assert_eq!(previous_metastore_addr(fixed, &file), None, "a fixed port is bound as given");
+        assert_eq!(
+            previous_metastore_addr(fixed, &file),
+            None,
+            "a fixed port is bound as given"
+        );
         let other_ip = "[::1]:0".parse().unwrap();
         assert_eq!(previous_metastore_addr(other_ip, &file), None);
         for junk in ["", "garbage", "127.0.0.1:0", "127.0.0.1:99999"] {
