@@ -82,6 +82,20 @@ impl S3Door {
     }
 
     async fn serve(&self, req: Request) -> Response {
+        let sends_body = sends_body(req.headers());
+        let mut resp = self.answer(req).await;
+        if sends_body && !resp.status().is_success() {
+            // An early error leaves the body unread; a client that sends it anyway (after
+            // `Expect: 100-continue` timed out) must not have it read as its next request.
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        resp
+    }
+
+    async fn answer(&self, req: Request) -> Response {
         match self {
             Self::Disabled { endpoint } => error(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
@@ -114,6 +128,14 @@ impl S3Door {
             }
         }
     }
+}
+
+/// Whether a request announces a body (one the answer may leave unread).
+fn sends_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 fn error(e: S3Error) -> Response {
