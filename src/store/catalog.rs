@@ -181,6 +181,49 @@ pub(crate) fn decode<T: DeserializeOwned>(record: &str) -> Result<T, StoreError>
 }
 
 /// The stored key of a partition: its values as a JSON array.
+/// The first `limit` of `(key, record)` rows (in key order) whose key `keep` accepts, each with
+/// its decoded record. Filtering before decoding keeps a selective listing cheap; both stores
+/// list tables, functions and partitions this way.
+pub(crate) fn kept_records<T: DeserializeOwned>(
+    rows: impl IntoIterator<Item = Result<(String, String), StoreError>>,
+    limit: usize,
+    keep: impl Fn(&str) -> Result<bool, StoreError>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let mut out = Vec::new();
+    for row in rows {
+        if out.len() == limit {
+            break;
+        }
+        let (key, record) = row?;
+        if keep(&key)? {
+            let record = decode(&record)?;
+            out.push((key, record));
+        }
+    }
+    Ok(out)
+}
+
+/// [`kept_records`] for a [`NameFilter`] on names, without the names.
+pub(crate) fn kept_by_name<T: DeserializeOwned>(
+    rows: impl IntoIterator<Item = Result<(String, String), StoreError>>,
+    limit: usize,
+    keep: NameFilter<'_>,
+) -> Result<Vec<T>, StoreError> {
+    Ok(kept_records(rows, limit, |name| Ok(keep(name)))?
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect())
+}
+
+/// [`kept_records`] for a [`ValuesFilter`] on partition keys (see [`partition_key`]).
+pub(crate) fn kept_partitions(
+    rows: impl IntoIterator<Item = Result<(String, String), StoreError>>,
+    limit: usize,
+    keep: ValuesFilter<'_>,
+) -> Result<Vec<(String, Partition)>, StoreError> {
+    kept_records(rows, limit, |pkey| Ok(keep(&decode::<Vec<String>>(pkey)?)))
+}
+
 pub(crate) fn partition_key(values: &[String]) -> String {
     serde_json::to_string(values).unwrap_or_default()
 }

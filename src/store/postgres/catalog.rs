@@ -7,8 +7,8 @@ use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
-    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, partition_key,
-    partition_records, versioned,
+    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_by_name,
+    kept_partitions, partition_key, partition_records, versioned,
 };
 use deadpool_postgres::GenericClient;
 use serde::de::DeserializeOwned;
@@ -63,22 +63,9 @@ fn record<T: DeserializeOwned>(found: Option<Row>) -> Result<Option<T>, StoreErr
         .transpose()
 }
 
-/// Decodes the records of `(name, record)` rows whose names `keep` accepts, up to `limit`.
-fn kept<T: DeserializeOwned>(
-    found: Vec<Row>,
-    limit: usize,
-    keep: NameFilter<'_>,
-) -> Result<Vec<T>, StoreError> {
-    let mut out = Vec::new();
-    for r in found {
-        if out.len() == limit {
-            break;
-        }
-        if keep(&r.try_get::<_, String>(0)?) {
-            out.push(decode(&r.try_get::<_, String>(1)?)?);
-        }
-    }
-    Ok(out)
+/// `(key, record)` rows as [`crate::store::catalog::kept_records`] takes them.
+fn key_records(found: &[Row]) -> impl Iterator<Item = Result<(String, String), StoreError>> + '_ {
+    found.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
 }
 
 impl CatalogStore for PostgresStore {
@@ -235,7 +222,7 @@ impl CatalogStore for PostgresStore {
             )
             .await
         })?;
-        kept(found, limit, keep)
+        kept_by_name(key_records(&found), limit, keep)
     }
 
     fn update_table(
@@ -398,18 +385,7 @@ impl CatalogStore for PostgresStore {
             )
             .await
         })?;
-        let mut out = Vec::new();
-        for r in found {
-            if out.len() == limit {
-                break;
-            }
-            let pkey: String = r.try_get(0)?;
-            let values: Vec<String> = decode(&pkey)?;
-            if keep(&values) {
-                out.push((pkey, decode(&r.try_get::<_, String>(1)?)?));
-            }
-        }
-        Ok(out)
+        kept_partitions(key_records(&found), limit, keep)
     }
 
     fn replace_partition(
@@ -540,7 +516,7 @@ impl CatalogStore for PostgresStore {
             )
             .await
         })?;
-        kept(found, limit, keep)
+        kept_by_name(key_records(&found), limit, keep)
     }
 
     fn replace_function(

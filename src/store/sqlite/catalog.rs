@@ -6,11 +6,10 @@ use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
-    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, partition_key,
-    partition_records, versioned,
+    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_by_name,
+    kept_partitions, partition_key, partition_records, versioned,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::de::DeserializeOwned;
 
 fn limit_sql(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -43,22 +42,12 @@ fn table_key(
         .optional()?)
 }
 
-/// Decodes the records of `(name, record)` rows whose names `keep` accepts, up to `limit`
-/// (filtering before decoding keeps a selective listing cheap).
-fn kept<T: DeserializeOwned>(
-    mut rows: rusqlite::Rows<'_>,
-    limit: usize,
-    keep: NameFilter<'_>,
-) -> Result<Vec<T>, StoreError> {
-    let mut out = Vec::new();
-    while out.len() < limit {
-        let Some(row) = rows.next()? else { break };
-        let name: String = row.get(0)?;
-        if keep(&name) {
-            out.push(decode(&row.get::<_, String>(1)?)?);
-        }
-    }
-    Ok(out)
+/// `(key, record)` rows as [`crate::store::catalog::kept_records`] takes them, read lazily.
+fn key_records(
+    rows: rusqlite::Rows<'_>,
+) -> impl Iterator<Item = Result<(String, String), StoreError>> {
+    rows.mapped(|r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|row| row.map_err(StoreError::from))
 }
 
 impl CatalogStore for SqliteStore {
@@ -199,7 +188,7 @@ impl CatalogStore for SqliteStore {
                  WHERE d.account = ?1 AND d.region = ?2 AND d.name = ?3 AND t.name > ?4 ORDER BY t.name",
             )?;
             let rows = stmt.query(params![tenant.account, tenant.region, db, after.unwrap_or("")])?;
-            kept(rows, limit, keep)
+            kept_by_name(key_records(rows), limit, keep)
         })
     }
 
@@ -357,17 +346,8 @@ impl CatalogStore for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT key, record FROM catalog_partitions WHERE tbl = ?1 AND key > ?2 ORDER BY key",
             )?;
-            let mut rows = stmt.query(params![key, after.unwrap_or("")])?;
-            let mut out = Vec::new();
-            while out.len() < limit {
-                let Some(row) = rows.next()? else { break };
-                let pkey: String = row.get(0)?;
-                let values: Vec<String> = decode(&pkey)?;
-                if keep(&values) {
-                    out.push((pkey, decode(&row.get::<_, String>(1)?)?));
-                }
-            }
-            Ok(out)
+            let rows = stmt.query(params![key, after.unwrap_or("")])?;
+            kept_partitions(key_records(rows), limit, keep)
         })
     }
 
@@ -497,7 +477,7 @@ impl CatalogStore for SqliteStore {
             let (after_db, after_name) = after.unwrap_or(("", ""));
             let rows =
                 stmt.query(params![tenant.account, tenant.region, db, after_db, after_name])?;
-            kept(rows, limit, keep)
+            kept_by_name(key_records(rows), limit, keep)
         })
     }
 
