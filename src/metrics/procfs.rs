@@ -5,10 +5,8 @@
 //! re-attached after a restart (no longer this process's children) still are. Elsewhere than
 //! Linux: no drivers.
 
+use crate::runtime::driver::{driver_token, pids};
 use std::collections::{BTreeMap, HashMap};
-
-/// The environment entry that marks a driver's processes (set by the runtime).
-const TOKEN_PREFIX: &[u8] = b"EPOXY_DRIVER_TOKEN=";
 
 /// One live driver: its top process and the resident memory of all its processes.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,19 +24,6 @@ fn parent_of(stat: &str) -> Option<i32> {
 /// Resident pages in a `/proc/<pid>/statm` line.
 fn resident_pages(statm: &str) -> Option<u64> {
     statm.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A process's driver token, if its environment carries one and its `PYTHONPATH` names
-/// `driver_dir` (the runtime puts the driver package there, after any module layers).
-fn token_of(environ: &[u8], driver_dir: &[u8]) -> Option<Vec<u8>> {
-    let mut vars = environ.split(|b| *b == 0);
-    let ours = vars.clone().any(|var| {
-        var.strip_prefix(b"PYTHONPATH=")
-            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == driver_dir))
-    });
-    ours.then(|| vars.find_map(|var| var.strip_prefix(TOKEN_PREFIX)))
-        .flatten()
-        .map(<[u8]>::to_vec)
 }
 
 /// Groups `(pid, token, resident bytes)` into drivers: the top process of each group is the
@@ -70,14 +55,9 @@ fn group(processes: Vec<(i32, Vec<u8>, u64)>, parents: &HashMap<i32, i32>) -> Ve
 
 /// The live drivers of the data dir whose driver package is `driver_dir`, and their memory.
 pub fn driver_memory(driver_dir: &std::path::Path) -> Vec<DriverMemory> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     // SAFETY: sysconf only reads a system configuration value.
     let page = unsafe { libc::sysconf(libc::_SC_PAGE_SIZE) }.max(0) as u64;
-    let pids: Vec<i32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let pids: Vec<i32> = pids().collect();
     let parents: HashMap<i32, i32> = pids
         .iter()
         .filter_map(|pid| {
@@ -90,7 +70,7 @@ pub fn driver_memory(driver_dir: &std::path::Path) -> Vec<DriverMemory> {
         .into_iter()
         .filter_map(|pid| {
             let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-            let token = token_of(&environ, driver_dir)?;
+            let token = driver_token(&environ, driver_dir)?.to_vec();
             let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
             Some((pid, token, resident_pages(&statm)? * page))
         })
@@ -109,25 +89,6 @@ mod tests {
         assert_eq!(parent_of("garbage"), None);
         assert_eq!(resident_pages("1000 250 30 1 0 90 0"), Some(250));
         assert_eq!(resident_pages(""), None);
-    }
-
-    #[test]
-    fn tokens_come_only_from_the_exact_entry_of_this_data_dir() {
-        let dir = b"/data/runtime/driver";
-        let env = b"PATH=/bin\0EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/layer:/data/runtime/driver\0";
-        assert_eq!(token_of(env, dir), Some(b"abc".to_vec()));
-        let other = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/other/runtime/driver\0";
-        assert_eq!(token_of(other, dir), None, "another data dir's driver");
-        let prefix = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver2\0";
-        assert_eq!(token_of(prefix, dir), None, "whole path entries only");
-        assert_eq!(
-            token_of(
-                b"NOT_EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver\0",
-                dir
-            ),
-            None
-        );
-        assert_eq!(token_of(b"", dir), None);
     }
 
     #[test]

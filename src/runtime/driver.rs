@@ -789,13 +789,31 @@ async fn read_events(mut reader: BufReader<OwnedReadHalf>, tx: mpsc::Sender<Inco
 /// The environment variable that marks a driver's processes.
 const TOKEN_VAR: &str = "EPOXY_DRIVER_TOKEN";
 
+/// Every pid in `/proc` (none elsewhere than Linux).
+pub fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+}
+
+/// The driver token in a process's environment (`/proc/<pid>/environ`) if the process is a
+/// driver of the data dir whose driver package is `driver_dir`: the runtime puts that on every
+/// driver's `PYTHONPATH` (after any module layers), and the driver's children inherit both.
+pub fn driver_token<'a>(environ: &'a [u8], driver_dir: &[u8]) -> Option<&'a [u8]> {
+    let mut vars = environ.split(|b| *b == 0);
+    let ours = vars.clone().any(|var| {
+        var.strip_prefix(b"PYTHONPATH=")
+            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == driver_dir))
+    });
+    let prefix = format!("{TOKEN_VAR}=");
+    ours.then(|| vars.find_map(|var| var.strip_prefix(prefix.as_bytes())))
+        .flatten()
+}
+
 /// Pids whose environment has an entry for which `matches` holds (Linux `/proc`; elsewhere none).
 fn processes_where(matches: impl Fn(&[u8]) -> bool) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    pids()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|b| *b == 0).any(&matches))
@@ -813,23 +831,14 @@ fn processes_with_token(token: &str) -> Vec<i32> {
 /// (`keep`: tokens of re-attached drivers): warm-pool drivers, and drivers of sessions that
 /// ended or could not be re-attached. Returns how many processes.
 pub fn kill_leftovers(driver_dir: &Path, keep: &HashSet<String>) -> usize {
-    // The driver dir is the last PYTHONPATH entry (module layers come before it).
-    let suffix = driver_dir.display().to_string();
-    let ours = |var: &[u8]| {
-        var.strip_prefix(b"PYTHONPATH=")
-            .is_some_and(|path| path.split(|b| *b == b':').any(|p| p == suffix.as_bytes()))
-    };
-    let prefix = format!("{TOKEN_VAR}=");
+    let driver_dir = driver_dir.as_os_str().as_encoded_bytes();
     let mine = std::process::id() as i32;
-    let leftovers: Vec<i32> = processes_where(ours)
-        .into_iter()
+    let leftovers: Vec<i32> = pids()
         .filter(|pid| *pid != mine)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0).any(|var| {
-                    var.strip_prefix(prefix.as_bytes()).is_some_and(|token| {
-                        !keep.contains(std::str::from_utf8(token).unwrap_or_default())
-                    })
+                driver_token(&env, driver_dir).is_some_and(|token| {
+                    !keep.contains(std::str::from_utf8(token).unwrap_or_default())
                 })
             })
         })
@@ -949,6 +958,25 @@ mod tests {
             assert_eq!(ename, "InvalidPicture");
             assert!(evalue.contains(why), "{evalue:?} should say {why:?}");
         }
+    }
+
+    #[test]
+    fn tokens_come_only_from_the_exact_entry_of_this_data_dir() {
+        let dir = b"/data/runtime/driver";
+        let env = b"PATH=/bin\0EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/layer:/data/runtime/driver\0";
+        assert_eq!(driver_token(env, dir), Some(&b"abc"[..]));
+        let other = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/other/runtime/driver\0";
+        assert_eq!(driver_token(other, dir), None, "another data dir's driver");
+        let prefix = b"EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver2\0";
+        assert_eq!(driver_token(prefix, dir), None, "whole path entries only");
+        assert_eq!(
+            driver_token(
+                b"NOT_EPOXY_DRIVER_TOKEN=abc\0PYTHONPATH=/data/runtime/driver\0",
+                dir
+            ),
+            None
+        );
+        assert_eq!(driver_token(b"", dir), None);
     }
 
     #[test]
