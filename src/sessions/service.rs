@@ -127,9 +127,10 @@ impl SessionService {
                     let record = self.store.driver_record(session.key)?;
                     attempts.push(async move {
                         let adopted = match &record {
-                            Some(record) => {
-                                runtime.adopt(session.key, &session.tenant, record).await
-                            }
+                            Some(record) => runtime
+                                .adopt(session.key, &session.tenant, record, 0)
+                                .await
+                                .map_err(|e| e.to_string()),
                             None => Err("no record of its driver was stored".to_string()),
                         };
                         (session, adopted)

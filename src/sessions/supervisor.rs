@@ -339,6 +339,9 @@ impl Supervisor {
                         running = self.start_next(&mut driver).await;
                     }
                     DriverEvent::Exited { reason } => {
+                        if driver.superseded() {
+                            return;
+                        }
                         self.driver_died(reason).await;
                         return;
                     }
