@@ -218,11 +218,10 @@ impl SessionService {
             }
         };
         let adopted = match &record {
-            Some(record) => {
-                runtime
-                    .adopt(key, &session.tenant, record, fence.epoch as u64)
-                    .await
-            }
+            Some(record) => runtime
+                .adopt(key, &session.tenant, record, fence.epoch as u64)
+                .await
+                .map_err(|e| e.to_string()),
             None => Err("no record of its driver was stored".to_string()),
         };
         let previous = session.owner.node.clone();
