@@ -825,6 +825,11 @@ impl SessionService {
         Ok(snapshot)
     }
 
+    /// This node's id among the nodes that share the store.
+    pub fn node_id(&self) -> &str {
+        &self.config.node.id
+    }
+
     /// Live drivers (for status output).
     pub fn live_drivers(&self) -> usize {
         self.registry
