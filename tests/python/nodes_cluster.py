@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import string
 import subprocess
 import time
@@ -28,12 +27,6 @@ import postgres_cluster
 import runtime_support as R
 
 LEASE_S = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @cache
@@ -53,7 +46,7 @@ class Node(H.EpoxyServer):
     """One epoxy node: an `EpoxyServer` on a fixed port that can also be frozen."""
 
     def __init__(self, name: str, store_url: str, *, runtime: str, extra_args, lease_s, **kw):
-        port = free_port()
+        port = H.free_port()
         url = f"http://127.0.0.1:{port}"
         args = ["--store", store_url, "--advertise-url", url, "--node-lease-seconds", str(lease_s)]
         if runtime == "spark":
