@@ -179,6 +179,10 @@ def test_kill_9_of_the_owner_the_survivor_adopts_its_sessions(fleet):
     assert R.run_ok(gb, S1, "x") == "41"
     # S3 lands on A too (3 free each: the tie goes to the node asked) and is still starting.
     H.create_session(ga, S3)
+    deadline = time.monotonic() + 30
+    while len(fleet.drivers()["A"]) < 3:
+        assert time.monotonic() < deadline, f"S3's driver did not start on A: {fleet.drivers()}"
+        time.sleep(0.1)
     assert gb.get_session(Id=S3)["Session"]["Status"] == "PROVISIONING"
     killed = fleet.kill9(a)
     queued = R.submit(gb, S1, "x * 2")  # queued while its owner is dead
