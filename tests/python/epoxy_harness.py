@@ -157,15 +157,13 @@ class EpoxyServer:
         """EPOXY_TEST_NODES=2: make this server node B of two on its database and return node A,
         started before it with 4 more capacity slots, so that B's sessions get their drivers on
         A and every statement, stop and log read at B crosses to A. Both get fixed ports (a
-        node advertises its URL to the other) and drivers that listen on TCP too."""
+        node advertises its URL to the other)."""
         store = self.args[self.args.index("--store") + 1]
 
         def as_node(srv: EpoxyServer) -> None:
             port = free_port()
             srv.args[srv.args.index("--listen") + 1] = f"127.0.0.1:{port}"
             srv.args += ["--advertise-url", f"http://127.0.0.1:{port}"]
-            if runtime == "spark":
-                srv.args += ["--driver-listen", "127.0.0.1"]
 
         as_node(self)
         args, capacity, it = [], 4, iter(extra_args)

@@ -30,16 +30,19 @@ LEASE_S = 3
 
 
 @cache
-def binary_has_nodes(binary: str | None = None) -> bool:
-    """Whether this epoxy binary knows the multi-node flags (`--node-lease-seconds`)."""
+def serve_help(binary: str | None = None) -> str:
     exe = str(binary or H.default_binary())
     try:
-        out = subprocess.run(
+        return subprocess.run(
             [exe, "serve", "--help"], capture_output=True, text=True, timeout=30, check=False
         ).stdout
     except OSError:
-        return False
-    return "--node-lease-seconds" in out
+        return ""
+
+
+def binary_has_nodes(binary: str | None = None) -> bool:
+    """Whether this epoxy binary knows the multi-node flags (`--node-lease-seconds`)."""
+    return "--node-lease-seconds" in serve_help(binary)
 
 
 class Node(H.EpoxyServer):
@@ -52,7 +55,10 @@ class Node(H.EpoxyServer):
         if runtime == "spark":
             assert R.RUNTIME_PYTHON, R.SKIP_REASON
             args += ["--python", R.RUNTIME_PYTHON, "--warm-pool", "0"]
-            args += ["--driver-listen", "127.0.0.1"]
+            # Drivers on TCP too, for adoption from another host; on this one the Unix socket
+            # serves, so a binary without the flag is still tested.
+            if "--driver-listen" in serve_help(kw.get("binary")):
+                args += ["--driver-listen", "127.0.0.1"]
         super().__init__(runtime=runtime, extra_args=[*args, *extra_args], **kw)
         self.args[self.args.index("--listen") + 1] = f"127.0.0.1:{port}"
         self.name = name
