@@ -125,6 +125,14 @@ pub struct ServeArgs {
     /// of the SQLite file in the data dir.
     #[arg(long, env = "EPOXY_STORE")]
     pub store: Option<String>,
+    /// How the other nodes on the same --store reach this one (for what lives on its disk, such
+    /// as driver logs) [default: http://<--listen>].
+    #[arg(long, env = "EPOXY_ADVERTISE_URL", value_parser = advertise_url)]
+    pub advertise_url: Option<String>,
+    /// Seconds without a heartbeat (on the store's clock) after which this node counts as dead
+    /// and other nodes on the same --store take its sessions over.
+    #[arg(long, env = "EPOXY_NODE_LEASE_SECONDS", default_value_t = 15.0, value_parser = lease_seconds)]
+    pub node_lease_seconds: f64,
     /// Hive Metastore (Thrift) address for the drivers' Spark catalog; loopback only, port 0
     /// picks a free one.
     #[arg(long, env = "EPOXY_METASTORE_LISTEN", default_value = "127.0.0.1:0")]
@@ -133,4 +141,24 @@ pub struct ServeArgs {
     /// built-in one, which is then off.
     #[arg(long, env = "EPOXY_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
+}
+
+fn advertise_url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or("an http:// or https:// URL")?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#', ' ', '@']) {
+        return Err("a URL of the form http://host:port, without a path".into());
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+fn lease_seconds(value: &str) -> Result<f64, String> {
+    let seconds: f64 = value.parse().map_err(|_| "a number of seconds")?;
+    if !(1.0..=3600.0).contains(&seconds) {
+        return Err("between 1 and 3600 seconds".into());
+    }
+    Ok(seconds)
 }

@@ -12,6 +12,7 @@ use crate::protocol::{self, App};
 use crate::runtime::cluster::ClusterSettings;
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
+use crate::sessions::service::NodeConfig;
 use crate::sessions::{ServiceConfig, SessionService};
 use crate::store::{self, Store};
 use anyhow::{Context, bail};
@@ -259,6 +260,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_live_sessions: args.max_live_sessions.unwrap_or(capacity * 4).max(1),
         capacity,
         endpoint_url: endpoint_url(addr),
+        node: NodeConfig {
+            id: node_id(data_dir)?,
+            advertise_url: args
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            lease: Duration::from_secs_f64(args.node_lease_seconds),
+        },
     };
     let metrics_public = args.listen.ip().is_loopback() || matches!(keys, Keys::Open);
     let auth = Authenticator::new(keys, store.clone());
@@ -324,6 +333,33 @@ async fn shutdown_signal() {
     }
 }
 
+/// This node's id, made on first start and kept in the data dir: a node that restarts on its
+/// data dir takes back the sessions it held (their drivers and logs are on its disk).
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "{} does not hold a node id (32 hex digits); remove it to make a new one",
+                    path.display()
+                );
+            }
+            Ok(id.to_string())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let partial = data_dir.join("node-id.partial");
+            std::fs::write(&partial, format!("{id}\n"))
+                .and_then(|()| std::fs::rename(&partial, &path))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::previous_metastore_addr;
@@ -357,3 +393,4 @@ mod tests {
         }
     }
 }
+

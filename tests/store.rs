@@ -115,6 +115,7 @@ impl Db {
             timeout: 10,
             tags,
             created_ms,
+            owner: None,
         })
     }
 
@@ -1903,6 +1904,338 @@ fn pages_and_tokens_are_identical_across_stores() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// nodes: leases, ownership, fenced writes
+
+mod nodes {
+    use super::*;
+    use epoxy::sessions::model::Owner;
+    use epoxy::store::nodes::{Fence, NodeRegistration, OwnerWrite};
+
+    fn register(db: &Db, node: &str, capacity: usize) {
+        db.store
+            .register_node(NodeRegistration {
+                node_id: node,
+                advertise_url: &format!("http://{node}:4747"),
+                capacity,
+                started_ms: 1,
+            })
+            .expect("register");
+    }
+
+    fn owned_by(db: &Db, t: &Tenant, id: &str, node: &str) -> Session {
+        let session = db
+            .store
+            .insert_session(NewSession {
+                tenant: t,
+                id,
+                spec: &spec(id),
+                timeout: 10,
+                tags: &BTreeMap::new(),
+                created_ms: 1,
+                owner: Some(node),
+            })
+            .expect("insert");
+        assert_eq!(
+            session.owner,
+            Owner {
+                node: Some(node.into()),
+                epoch: 1
+            }
+        );
+        assert_eq!(session.home_node.as_deref(), Some(node));
+        session
+    }
+
+    fn fence(session: &Session) -> Fence {
+        Fence {
+            key: session.key,
+            node: session.owner.node.clone().unwrap(),
+            epoch: session.owner.epoch,
+        }
+    }
+
+    pub fn live_nodes_count_their_live_sessions(kind: Kind) {
+        let db = Db::new(kind);
+        register(&db, "a", 4);
+        register(&db, "b", 2);
+        let t = alice();
+        owned_by(&db, &t, "s1", "a");
+        let s2 = owned_by(&db, &t, "s2", "a");
+        db.move_to(s2.key, Stopping, 2).unwrap();
+        let s3 = owned_by(&db, &t, "s3", "b");
+        db.move_to(s3.key, Failed, 2).unwrap();
+        let nodes = db.store.live_nodes(60_000).unwrap();
+        let load: Vec<(&str, i64, i64)> = nodes
+            .iter()
+            .map(|n| (n.node_id.as_str(), n.capacity, n.live_sessions))
+            .collect();
+        assert_eq!(load, [("a", 4, 2), ("b", 2, 0)]);
+        assert_eq!(
+            db.store.node_url("b").unwrap().as_deref(),
+            Some("http://b:4747")
+        );
+        assert_eq!(db.store.node_url("nobody").unwrap(), None);
+        assert!(db.store.heartbeat("a").unwrap());
+        assert!(
+            !db.store.heartbeat("nobody").unwrap(),
+            "an unknown node must register"
+        );
+    }
+
+    pub fn an_expired_lease_orphans_live_sessions_only(kind: Kind) {
+        let db = Db::new(kind);
+        register(&db, "a", 4);
+        let t = alice();
+        let live = owned_by(&db, &t, "live", "a");
+        let ended = owned_by(&db, &t, "ended", "a");
+        db.move_to(ended.key, Failed, 2).unwrap();
+        let unowned = db.insert(&t, "unowned", 3, &[]);
+        let orphans = |lease_ms| -> Vec<String> {
+            let mut ids: Vec<String> = db
+                .store
+                .orphaned_sessions(lease_ms)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            orphans(60_000),
+            ["unowned"],
+            "a live node's sessions are its own"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        assert_eq!(
+            orphans(1_000),
+            ["live", "unowned"],
+            "past the lease they are orphans"
+        );
+        assert!(db.store.heartbeat("a").unwrap());
+        assert_eq!(orphans(1_000), ["unowned"], "a heartbeat renews the lease");
+        let _ = (live, unowned);
+    }
+
+    pub fn claims_are_compare_and_swap_on_the_epoch(kind: Kind) {
+        let db = Db::new(kind);
+        register(&db, "a", 4);
+        register(&db, "b", 4);
+        let t = alice();
+        let s = owned_by(&db, &t, "s", "a");
+        // A live owner keeps its session: nobody else may claim it.
+        assert_eq!(
+            db.store
+                .claim_session(s.key, &s.owner, "b", 60_000)
+                .unwrap(),
+            None
+        );
+        // The owner itself may (a restart): the epoch goes up.
+        let again = db
+            .store
+            .claim_session(s.key, &s.owner, "a", 60_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.node.as_str(), again.epoch), ("a", 2));
+        // A claim naming the old hold loses.
+        assert_eq!(
+            db.store
+                .claim_session(s.key, &s.owner, "a", 60_000)
+                .unwrap(),
+            None
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        assert!(db.store.heartbeat("b").unwrap());
+        let held = Owner {
+            node: Some("a".into()),
+            epoch: 2,
+        };
+        let taken = db
+            .store
+            .claim_session(s.key, &held, "b", 1_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.node.as_str(), taken.epoch), ("b", 3));
+        let now = db.get(&t, "s").unwrap();
+        assert_eq!(
+            now.owner,
+            Owner {
+                node: Some("b".into()),
+                epoch: 3
+            }
+        );
+        assert_eq!(
+            now.home_node.as_deref(),
+            Some("b"),
+            "a PROVISIONING session provisions again at its new owner"
+        );
+        // A READY one keeps its home: its driver and log stay where they were.
+        let r = owned_by(&db, &t, "r", "a");
+        db.move_to(r.key, Ready, 2).unwrap();
+        let r_owner = db.get(&t, "r").unwrap().owner;
+        let taken = db
+            .store
+            .claim_session(r.key, &r_owner, "b", 1_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.epoch, 2);
+        assert_eq!(db.get(&t, "r").unwrap().home_node.as_deref(), Some("a"));
+    }
+
+    pub fn owner_writes_are_fenced_by_the_epoch(kind: Kind) {
+        let db = Db::new(kind);
+        register(&db, "a", 4);
+        let t = alice();
+        let s = owned_by(&db, &t, "s", "a");
+        let old = fence(&s);
+        let applied = db
+            .store
+            .owner_writes(
+                &old,
+                5,
+                &[
+                    OwnerWrite::Transition {
+                        to: Ready,
+                        message: None,
+                    },
+                    OwnerWrite::Transition {
+                        to: Provisioning,
+                        message: None,
+                    },
+                    OwnerWrite::Touch,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            applied,
+            [true, false, true],
+            "each write says whether it applied"
+        );
+        let id = db.store.insert_statement(s.key, "1+1").unwrap().unwrap();
+        let new = db
+            .store
+            .claim_session(s.key, &db.get(&t, "s").unwrap().owner, "a", 60_000)
+            .unwrap()
+            .unwrap();
+        let output = ok_output("2");
+        let refused = db.store.owner_writes(
+            &old,
+            6,
+            &[
+                OwnerWrite::Statement {
+                    id,
+                    from: &[StatementState::Waiting],
+                    update: StatementUpdate::Running { at_ms: 6 },
+                },
+                OwnerWrite::FinishPending {
+                    state: StatementState::Error,
+                    output: &output,
+                },
+                OwnerWrite::Transition {
+                    to: Failed,
+                    message: Some("stale"),
+                },
+            ],
+        );
+        assert!(matches!(refused, Err(StoreError::Fenced)), "{refused:?}");
+        let after = db.get(&t, "s").unwrap();
+        assert_eq!(
+            (after.status, after.error_message),
+            (Ready, None),
+            "a fenced write changes nothing"
+        );
+        assert_eq!(
+            db.store.statement(s.key, id).unwrap().unwrap().state,
+            StatementState::Waiting
+        );
+        // The new hold writes; all of a batch or nothing.
+        let applied = db
+            .store
+            .owner_writes(
+                &new,
+                7,
+                &[
+                    OwnerWrite::Statement {
+                        id,
+                        from: &[StatementState::Waiting],
+                        update: StatementUpdate::Running { at_ms: 7 },
+                    },
+                    OwnerWrite::Statement {
+                        id,
+                        from: &[StatementState::Running],
+                        update: StatementUpdate::Finished {
+                            state: StatementState::Available,
+                            output: &output,
+                            at_ms: 8,
+                        },
+                    },
+                    OwnerWrite::DriverRecord(None),
+                ],
+            )
+            .unwrap();
+        assert_eq!(applied, [true, true, true]);
+        assert_eq!(
+            db.store.statement(s.key, id).unwrap().unwrap().state,
+            StatementState::Available
+        );
+    }
+
+    pub fn owned_sessions_say_what_the_owner_must_do(kind: Kind) {
+        let db = Db::new(kind);
+        register(&db, "a", 4);
+        let t = alice();
+        let s = owned_by(&db, &t, "s", "a");
+        db.move_to(s.key, Ready, 2).unwrap();
+        let other = owned_by(&db, &t, "other", "b");
+        let first = db.store.insert_statement(s.key, "1").unwrap().unwrap();
+        let second = db.store.insert_statement(s.key, "2").unwrap().unwrap();
+        db.store
+            .update_statement(
+                s.key,
+                first,
+                &[StatementState::Waiting],
+                StatementUpdate::Running { at_ms: 3 },
+            )
+            .unwrap();
+        db.store
+            .update_statement(
+                s.key,
+                first,
+                &[StatementState::Running],
+                StatementUpdate::Cancelling,
+            )
+            .unwrap();
+        let owned = db.store.owned_sessions("a").unwrap();
+        assert_eq!(owned.len(), 1, "only a's sessions");
+        assert_eq!(owned[0].session.id, "s");
+        assert!(owned[0].waiting);
+        assert_eq!(owned[0].cancelling, Some(first));
+        assert!(!owned[0].has_driver);
+        let _ = (second, other);
+        // An ended session stays listed while its driver is recorded (a driver to stop).
+        db.move_to(s.key, Timeout, 4).unwrap();
+        assert!(db.store.owned_sessions("a").unwrap().is_empty());
+        db.store
+            .set_driver_record(
+                s.key,
+                Some(&DriverRecord {
+                    pid: 1,
+                    start_ticks: 1,
+                    socket: "/tmp/x.sock".into(),
+                    secret: "s".into(),
+                    token: "t".into(),
+                    spark_ui_port: None,
+                    metastore_user: None,
+                }),
+                5,
+            )
+            .unwrap();
+        let owned = db.store.owned_sessions("a").unwrap();
+        assert_eq!((owned.len(), owned[0].has_driver), (1, true));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // every case, on each store
 
 /// One `#[test]` per case and store, named `<store>::<case>`.
@@ -1954,6 +2287,11 @@ on_both_stores! {
     super::catalog::tables_keep_versions_and_check_the_expected_one => catalog_tables_keep_versions_and_check_the_expected_one,
     super::catalog::partitions_by_values => catalog_partitions_by_values,
     super::catalog::functions_across_databases_and_everything_after_reopen => catalog_functions_across_databases_and_everything_after_reopen,
+    super::nodes::live_nodes_count_their_live_sessions => nodes_live_nodes_count_their_live_sessions,
+    super::nodes::an_expired_lease_orphans_live_sessions_only => nodes_an_expired_lease_orphans_live_sessions_only,
+    super::nodes::claims_are_compare_and_swap_on_the_epoch => nodes_claims_are_compare_and_swap_on_the_epoch,
+    super::nodes::owner_writes_are_fenced_by_the_epoch => nodes_owner_writes_are_fenced_by_the_epoch,
+    super::nodes::owned_sessions_say_what_the_owner_must_do => nodes_owned_sessions_say_what_the_owner_must_do,
 }
 
 /// Several stores on one PostgreSQL database, as several nodes will be: racing writers get
@@ -1984,6 +2322,7 @@ fn racing_postgres_stores_keep_the_invariants() {
                         timeout: 10,
                         tags: &tags,
                         created_ms: 1,
+                        owner: Some("a"),
                     }) {
                         Ok(_) => 1,
                         Err(StoreError::Duplicate) => 0,

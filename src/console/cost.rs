@@ -122,6 +122,8 @@ mod tests {
             ready_ms: Some(ready_ms),
             completed_ms: Some(ready_ms + seconds * 1000),
             last_activity_ms: ready_ms,
+            owner: Default::default(),
+            home_node: None,
         }
     }
 

@@ -712,36 +712,27 @@ async fn session_log(
         Err(e) => return console.error(e),
     };
     let no_log = || (StatusCode::NOT_FOUND, "this session has no driver log\n").into_response();
-    let Some(path) = console.service.log_path(&token) else {
-        return no_log();
-    };
-    match tail(&path).await {
-        Ok(text) => (
+    match crate::protocol::peer::read_log(&console.service, &token, None).await {
+        Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
                 (header::CACHE_CONTROL, "no-store"),
             ],
-            text,
+            tail(&bytes),
         )
             .into_response(),
         Err(_) => no_log(),
     }
 }
 
-/// The last `LOG_TAIL_BYTES` of a file, from a line start.
-async fn tail(path: &std::path::Path) -> std::io::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut file = tokio::fs::File::open(path).await?;
-    let len = file.metadata().await?.len();
-    let start = len.saturating_sub(LOG_TAIL_BYTES);
-    file.seek(std::io::SeekFrom::Start(start)).await?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).await?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(match (start > 0, text.find('\n')) {
+/// The last `LOG_TAIL_BYTES` of a log, from a line start.
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(LOG_TAIL_BYTES as usize);
+    let text = String::from_utf8_lossy(&bytes[start..]).into_owned();
+    match (start > 0, text.find('\n')) {
         (true, Some(at)) => text[at + 1..].to_string(),
         _ => text,
-    })
+    }
 }
 
 /// The session's live Spark UI through the proxy (Jobs, Stages, SQL, Executors, Environment…).

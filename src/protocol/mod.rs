@@ -6,6 +6,7 @@
 mod aws_chunked;
 mod json;
 mod lakeformation;
+pub mod peer;
 mod query;
 pub mod s3;
 
@@ -115,18 +116,20 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The URL GetSystemLogsForSession hands out: the token is the credential.
-async fn logs(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    let Some(path) = app.service.log_path(&token) else {
-        return (StatusCode::NOT_FOUND, "no such log\n").into_response();
-    };
-    match tokio::fs::read(&path).await {
+/// The URL GetSystemLogsForSession hands out: the token is the credential. Any node answers;
+/// the log comes from the node whose disk has it.
+async fn logs(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let proof = headers.get(peer::PEER_HEADER).and_then(|v| v.to_str().ok());
+    match peer::read_log(&app.service, &token, proof).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            "this session has no driver log (yet)\n",
-        )
-            .into_response(),
+        Err(e @ peer::LogError::Node(_)) => {
+            (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response()
+        }
+        Err(e) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
     }
 }
 

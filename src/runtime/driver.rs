@@ -293,6 +293,8 @@ pub struct DriverHandle {
     metastore: Option<DriverCredential>,
     /// The loopback port of the driver's Spark UI, once ready.
     spark_ui_port: Option<u16>,
+    /// Another node controls the driver now: dropping the handle leaves it running.
+    released: bool,
 }
 
 /// The port of `http://host:port[/…]`.
@@ -458,6 +460,7 @@ impl DriverHandle {
             log_path,
             metastore: None,
             spark_ui_port: None,
+            released: false,
         }
     }
 
@@ -718,6 +721,21 @@ impl DriverHandle {
         Ok(())
     }
 
+    /// Lets go of a driver another node now controls: this side's channel closes, the process
+    /// and its metastore credential stay (its catalog calls may still come to this node).
+    pub fn release(mut self) {
+        std::mem::forget(self.metastore.take());
+        self.released = true;
+    }
+
+    /// The hold this controller names when it (re-)attaches. (Until drivers fence by epoch.)
+    pub fn set_epoch(&mut self, _epoch: u64) {}
+
+    /// True once a controller with a newer hold replaced this one at the driver.
+    pub fn superseded(&self) -> bool {
+        false
+    }
+
     /// Asks the driver to stop Spark and exit; after `grace`, kills its whole process group.
     pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.send(&DriverCommand::Shutdown).await;
@@ -739,6 +757,9 @@ impl DriverHandle {
 
 impl Drop for DriverHandle {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         if LEAVING.load(Ordering::SeqCst) && self.recorded && self.gone.is_none() {
             return; // the next start re-attaches to it (or kills it)
         }

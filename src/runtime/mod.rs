@@ -240,12 +240,16 @@ impl DriverRuntime {
         session_key: i64,
         tenant: &crate::sessions::model::Tenant,
         record: &crate::store::DriverRecord,
+        epoch: u64,
     ) -> Result<(DriverHandle, Option<i64>), String> {
         let credential = match (&self.metastore, &record.metastore_user) {
             (Some(m), Some(user)) => Some(m.registry.adopt(user, tenant)),
             _ => None,
         };
-        DriverHandle::adopt(record, self.log_path(session_key), credential).await
+        let (mut driver, last_run) =
+            DriverHandle::adopt(record, self.log_path(session_key), credential).await?;
+        driver.set_epoch(epoch);
+        Ok((driver, last_run))
     }
 
     /// A re-attached session's directories (they survived the restart).

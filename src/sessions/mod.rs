@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod credentials;
 pub mod error;
 pub mod model;
+pub mod nodes;
 pub mod service;
 pub mod supervisor;
 pub mod token;

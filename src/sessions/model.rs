@@ -165,6 +165,19 @@ pub struct Session {
     pub ready_ms: Option<i64>,
     pub completed_ms: Option<i64>,
     pub last_activity_ms: i64,
+    /// The node that runs the session's driver, and the epoch of its hold (see [`Owner`]).
+    pub owner: Owner,
+    /// The node whose data dir has the session's log and work dirs (it started the driver).
+    pub home_node: Option<String>,
+}
+
+/// Who runs a session: a node, and the epoch of its hold. Every take-over (a restart, another
+/// node adopting a dead node's sessions) raises the epoch, and every write of the owner must
+/// name the epoch it holds, so a node that lost a session can no longer change it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub node: Option<String>,
+    pub epoch: i64,
 }
 
 /// Glue bills every session that ran for at least one minute.

@@ -7,12 +7,12 @@ use super::model::{
     Session, SessionSpec, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
 };
 use super::now_ms;
-use super::supervisor::{Registry, Supervisor, SupervisorCommand, TaskContext};
+use super::supervisor::{Registry, Supervisor, SupervisorCommand, TaskContext, end_writes};
 use super::token::{Position, TokenSigner};
 use crate::runtime::DriverRuntime;
+use crate::store::nodes::{Fence, NodeRegistration};
 use crate::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -33,6 +33,24 @@ pub struct ServiceConfig {
     pub capacity: usize,
     /// This server's URL as its drivers call it (`credentials::endpoint_url`).
     pub endpoint_url: String,
+    pub node: NodeConfig,
+}
+
+/// This node among the nodes that share the store.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Stable across restarts (kept in the data dir): a restarted node takes its sessions back.
+    pub id: String,
+    /// How other nodes reach this one.
+    pub advertise_url: String,
+    /// A node whose heartbeat is older than this (on the store's clock) is dead.
+    pub lease: Duration,
+}
+
+impl NodeConfig {
+    pub fn lease_ms(&self) -> i64 {
+        self.lease.as_millis() as i64
+    }
 }
 
 /// A validated CreateSession.
@@ -45,14 +63,17 @@ pub struct NewSessionRequest {
 }
 
 pub struct SessionService {
-    store: Arc<dyn SessionStore>,
-    runtime: Option<Arc<DriverRuntime>>,
-    registry: Registry,
-    capacity: Arc<Capacity>,
-    /// Serialises the live-count check with the insert, so the limit holds under concurrency.
-    admission: tokio::sync::Mutex<()>,
-    tokens: TokenSigner,
-    config: ServiceConfig,
+    pub(super) store: Arc<dyn SessionStore>,
+    pub(super) runtime: Option<Arc<DriverRuntime>>,
+    pub(super) registry: Registry,
+    pub(super) capacity: Arc<Capacity>,
+    /// Serialises the live-count check with the insert (so the limit holds under concurrency),
+    /// and a session's insert with the start of its task (the owner's re-scan takes it too).
+    pub(super) admission: tokio::sync::Mutex<()>,
+    /// Sessions being taken over right now (their task is not registered yet).
+    pub(super) taking: std::sync::Mutex<std::collections::HashSet<i64>>,
+    pub(super) tokens: TokenSigner,
+    pub(super) config: ServiceConfig,
 }
 
 impl SessionService {
@@ -71,14 +92,22 @@ impl SessionService {
             registry: Registry::default(),
             capacity: Capacity::new(config.capacity),
             admission: tokio::sync::Mutex::new(()),
+            taking: Default::default(),
             tokens: TokenSigner::new(secret),
             config,
         });
+        service.store.register_node(NodeRegistration {
+            node_id: &service.config.node.id,
+            advertise_url: &service.config.node.advertise_url,
+            capacity: service.config.capacity,
+            started_ms: now_ms(),
+        })?;
         match &service.runtime {
             Some(runtime) => service.recover(runtime).await?,
             None => service.finish_interrupted(),
         }
         tokio::spawn(Arc::clone(&service).enforce_timeouts());
+        tokio::spawn(Arc::clone(&service).coordinate());
         Ok(service)
     }
 
@@ -110,78 +139,47 @@ impl SessionService {
         }
     }
 
-    /// The sessions an earlier run left live, now that drivers outlive the server: a READY
-    /// session whose driver answers its handshake is READY again, with its times as stored
-    /// (its session key and metastore credential keep working); one whose driver is gone is
-    /// FAILED saying so. PROVISIONING sessions start provisioning again; STOPPING ones are
-    /// STOPPED. Every other driver process of that run (the warm pool's, ended sessions') is
-    /// killed. Re-attaching runs for all sessions at once.
+    /// The sessions this node (or no node) held when an earlier run of it stopped, now that
+    /// drivers outlive the server: each is claimed again (a new epoch) and taken over (see
+    /// [`SessionService::take_over`]) — all at once. Then every other driver process of that
+    /// run (the warm pool's, ended sessions') is killed; those of sessions other nodes hold
+    /// now (adopted while this node was down) are left alone.
     async fn recover(&self, runtime: &Arc<DriverRuntime>) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
-        let live = self.store.live_sessions()?;
+        let me = self.config.node.id.clone();
+        let mut kept_drivers = std::collections::HashSet::new();
+        let mut kept_sessions = std::collections::HashSet::new();
         let mut attempts = Vec::new();
-        let mut provisioning = Vec::new();
-        for session in live {
-            match session.status {
-                SessionStatus::Ready => {
-                    let record = self.store.driver_record(session.key)?;
-                    attempts.push(async move {
-                        let adopted = match &record {
-                            Some(record) => {
-                                runtime.adopt(session.key, &session.tenant, record).await
-                            }
-                            None => Err("no record of its driver was stored".to_string()),
-                        };
-                        (session, adopted)
-                    });
-                }
-                SessionStatus::Provisioning => provisioning.push(session),
-                _ => {
-                    // STOPPING: its driver is killed with the leftovers below.
-                    let output = StatementOutput::error(
-                        String::new(),
-                        "StatementCancelled",
-                        "The session was stopped".into(),
-                        Vec::new(),
-                    );
-                    self.end_at_start(&session, SessionStatus::Stopped, None, &output);
+        for session in self.store.live_sessions()? {
+            let ours = session.owner.node.as_deref().is_none_or(|n| n == me);
+            let fence = match ours {
+                true => self.store.claim_session(
+                    session.key,
+                    &session.owner,
+                    &me,
+                    self.config.node.lease_ms(),
+                )?,
+                false => None,
+            };
+            match fence {
+                Some(fence) => attempts.push(self.take_over(runtime, session, fence)),
+                None => {
+                    if let Some(record) = self.store.driver_record(session.key)? {
+                        kept_drivers.insert(record.token);
+                    }
+                    kept_sessions.insert(session.key);
                 }
             }
         }
-        let mut kept_drivers = std::collections::HashSet::new();
-        let mut kept_sessions = std::collections::HashSet::new();
-        let mut adopted = Vec::new();
-        for (session, result) in futures::future::join_all(attempts).await {
-            match result {
-                Ok((driver, last_run)) => {
-                    kept_drivers.insert(driver.token().to_string());
-                    kept_sessions.insert(session.key);
-                    adopted.push((session, driver, last_run));
-                }
-                Err(why) => {
-                    tracing::warn!(id = %session.id, %why, "could not re-attach a session's driver");
-                    let message = format!(
-                        "The epoxy server restarted and this session's driver is gone ({why}). Create a new session."
-                    );
-                    let output = StatementOutput::error(
-                        String::new(),
-                        "DriverLost",
-                        message.clone(),
-                        Vec::new(),
-                    );
-                    self.end_at_start(&session, SessionStatus::Failed, Some(&message), &output);
-                }
+        let mut reattached = 0;
+        for (key, token) in futures::future::join_all(attempts).await {
+            kept_sessions.insert(key);
+            if let Some(token) = token {
+                kept_drivers.insert(token);
+                reattached += 1;
             }
         }
         runtime.recovered(&kept_drivers, &kept_sessions);
-        let reattached = adopted.len();
-        for (session, driver, last_run) in adopted {
-            let slot = self.capacity.adopt();
-            Supervisor::spawn_attached(session, self.task_context(runtime), driver, slot, last_run);
-        }
-        for session in provisioning {
-            Supervisor::spawn(session, self.task_context(runtime), self.capacity.enqueue());
-        }
         if reattached > 0 {
             tracing::info!(
                 reattached,
@@ -192,32 +190,110 @@ impl SessionService {
         Ok(())
     }
 
-    /// Ends a session an earlier run left live: its unfinished statements get `output`, its
-    /// driver record goes. Not fatal on failure (a full disk must not keep the server from
-    /// starting; the next start tries again).
-    fn end_at_start(
+    /// Runs a session this node has just claimed (`fence`): a READY one's driver is re-attached
+    /// and served (FAILED saying why if it is gone), a PROVISIONING one provisions here (again),
+    /// a STOPPING or timed-out one has its driver stopped. The session's key and the token of a
+    /// re-attached driver.
+    pub(super) async fn take_over(
         &self,
-        session: &Session,
+        runtime: &Arc<DriverRuntime>,
+        session: Session,
+        fence: Fence,
+    ) -> (i64, Option<String>) {
+        let key = session.key;
+        if session.status == SessionStatus::Provisioning {
+            Supervisor::spawn(
+                session,
+                fence,
+                self.task_context(runtime),
+                self.capacity.enqueue(),
+            );
+            return (key, None);
+        }
+        let record = match self.store.driver_record(key) {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(error = %e, id = %session.id, "could not read a driver record to take a session over");
+                return (key, None);
+            }
+        };
+        let adopted = match &record {
+            Some(record) => {
+                runtime
+                    .adopt(key, &session.tenant, record, fence.epoch as u64)
+                    .await
+            }
+            None => Err("no record of its driver was stored".to_string()),
+        };
+        let previous = session.owner.node.clone();
+        match (session.status, adopted) {
+            (SessionStatus::Ready, Ok((driver, last_run))) => {
+                let token = driver.token().to_string();
+                let slot = self.capacity.adopt();
+                Supervisor::spawn_attached(
+                    session,
+                    fence,
+                    self.task_context(runtime),
+                    driver,
+                    slot,
+                    last_run,
+                );
+                (key, Some(token))
+            }
+            (SessionStatus::Ready, Err(why)) => {
+                tracing::warn!(id = %session.id, %why, "could not re-attach a session's driver");
+                let message = match previous.as_deref() == Some(self.config.node.id.as_str()) {
+                    true => format!(
+                        "The epoxy server restarted and this session's driver is gone ({why}). Create a new session."
+                    ),
+                    false => format!(
+                        "The epoxy node that ran this session stopped and its driver is gone ({why}). Create a new session."
+                    ),
+                };
+                let output = StatementOutput::error(
+                    String::new(),
+                    "DriverLost",
+                    message.clone(),
+                    Vec::new(),
+                );
+                self.end_taken(&fence, SessionStatus::Failed, Some(&message), &output);
+                (key, None)
+            }
+            (_, adopted) => {
+                // STOPPING (or ended with its driver still recorded): stop what is left.
+                if let Ok((driver, _)) = adopted {
+                    driver.shutdown(Duration::from_secs(10)).await;
+                }
+                let output = StatementOutput::error(
+                    String::new(),
+                    "StatementCancelled",
+                    "The session was stopped".into(),
+                    Vec::new(),
+                );
+                self.end_taken(&fence, SessionStatus::Stopped, None, &output);
+                (key, None)
+            }
+        }
+    }
+
+    /// Ends a session this node took over without a driver. Not fatal on failure (a full disk
+    /// must not keep the server from starting; the next start or re-scan tries again).
+    fn end_taken(
+        &self,
+        fence: &Fence,
         to: SessionStatus,
         message: Option<&str>,
         output: &StatementOutput,
     ) {
-        let state = match to {
-            SessionStatus::Stopped => StatementState::Cancelled,
-            _ => StatementState::Error,
-        };
-        let at_ms = now_ms();
         let ended = self
             .store
-            .finish_pending_statements(session.key, state, output, at_ms)
-            .and_then(|()| self.store.set_driver_record(session.key, None, at_ms))
-            .and_then(|()| self.store.transition(session.key, to, message, at_ms));
+            .owner_writes(fence, now_ms(), &end_writes(to, message, output));
         if let Err(e) = ended {
-            tracing::warn!(error = %e, id = %session.id, "could not record the end of a session at start");
+            tracing::warn!(error = %e, session_key = fence.key, "could not record the end of a session taken over");
         }
     }
 
-    fn task_context(&self, runtime: &Arc<DriverRuntime>) -> TaskContext {
+    pub(super) fn task_context(&self, runtime: &Arc<DriverRuntime>) -> TaskContext {
         TaskContext {
             store: Arc::clone(&self.store),
             runtime: Arc::clone(runtime),
@@ -227,7 +303,7 @@ impl SessionService {
     }
 
     /// Runs a store call off the async threads.
-    async fn db<T: Send + 'static, E: Into<SessionError> + Send + 'static>(
+    pub(super) async fn db<T: Send + 'static, E: Into<SessionError> + Send + 'static>(
         &self,
         f: impl FnOnce(&dyn SessionStore) -> Result<T, E> + Send + 'static,
     ) -> Result<T, SessionError> {
@@ -270,6 +346,11 @@ impl SessionService {
         }
         let tenant_c = tenant.clone();
         let id = request.id.clone();
+        let owner = match &self.runtime {
+            Some(_) => Some(self.placement().await?),
+            None => None,
+        };
+        let owner_c = owner.clone();
         let session = self
             .db(move |s| {
                 s.insert_session(NewSession {
@@ -279,6 +360,7 @@ impl SessionService {
                     timeout: request.timeout,
                     tags: &request.tags,
                     created_ms: now_ms(),
+                    owner: owner_c.as_deref(),
                 })
                 .map_err(|e| match e {
                     StoreError::Duplicate => SessionError::AlreadyExists(id),
@@ -286,14 +368,21 @@ impl SessionService {
                 })
             })
             .await?;
-        match &self.runtime {
+        match (&self.runtime, owner) {
             // Queued while the admission lock is held: queue order is creation order.
-            Some(runtime) => Supervisor::spawn(
+            (Some(runtime), Some(node)) if node == self.config.node.id => Supervisor::spawn(
                 session.clone(),
+                Fence {
+                    key: session.key,
+                    node,
+                    epoch: session.owner.epoch,
+                },
                 self.task_context(runtime),
                 self.capacity.enqueue(),
             ),
-            None => {
+            // Another node runs it: woken now (and its re-scan finds it anyway).
+            (Some(_), Some(_)) => self.tell(&session, SupervisorCommand::Wake).await,
+            (_, _) => {
                 // Control plane only: the committed record is the whole session.
                 let key = session.key;
                 self.db(move |s| s.transition(key, SessionStatus::Ready, None, now_ms()))
@@ -379,7 +468,10 @@ impl SessionService {
                 session.id
             )));
         }
-        if !self.send(key, SupervisorCommand::Shutdown(reply)) {
+        if self.owned_elsewhere(session) {
+            // Its node reads the stop from the store.
+            self.tell(session, SupervisorCommand::Wake).await;
+        } else if !self.send(key, SupervisorCommand::Shutdown(reply)) {
             // No task (control-plane mode, or it just ended): nothing to wait for.
             self.db(move |s| s.transition(key, SessionStatus::Stopped, None, now_ms()))
                 .await?;
@@ -387,7 +479,31 @@ impl SessionService {
         Ok(())
     }
 
-    fn send(&self, key: i64, command: SupervisorCommand) -> bool {
+    /// True if another node runs the session's driver.
+    fn owned_elsewhere(&self, session: &Session) -> bool {
+        self.runtime.is_some()
+            && session
+                .owner
+                .node
+                .as_deref()
+                .is_some_and(|n| n != self.config.node.id)
+    }
+
+    /// Hands `command` to the session's task here, or wakes the node that runs it (which
+    /// reads what to do from the store: the queued statement, the cancel, the stop).
+    pub(super) async fn tell(&self, session: &Session, command: SupervisorCommand) {
+        if !self.owned_elsewhere(session) {
+            self.send(session.key, command);
+            return;
+        }
+        let (node, key) = (session.owner.node.clone().unwrap_or_default(), session.key);
+        if let Err(e) = self.db(move |s| s.notify(&node, key)).await {
+            // Not lost: the owner's re-scan finds it within a second.
+            tracing::warn!(error = %e, session_key = key, "could not wake the session's node");
+        }
+    }
+
+    pub(super) fn send(&self, key: i64, command: SupervisorCommand) -> bool {
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         registry
             .get(&key)
@@ -399,7 +515,13 @@ impl SessionService {
         if session.status.can_become(SessionStatus::Stopping) {
             let (tx, rx) = oneshot::channel();
             self.begin_stop(&session, Some(tx)).await?;
-            if tokio::time::timeout(DELETE_WAIT, rx).await.is_err() {
+            let stopped = async {
+                if rx.await.is_err() {
+                    // Another node (or nobody) stops it: wait for the store to say so.
+                    self.stopped(session.key).await;
+                }
+            };
+            if tokio::time::timeout(DELETE_WAIT, stopped).await.is_err() {
                 tracing::warn!(
                     session = id,
                     "driver still stopping at delete; deleting the record anyway"
@@ -412,6 +534,17 @@ impl SessionService {
         }
         let key = session.key;
         self.db(move |s| s.delete_session(key)).await
+    }
+
+    /// Returns once the session has left STOPPING (polling the store).
+    async fn stopped(&self, key: i64) {
+        loop {
+            match self.db(move |s| s.session_by_key(key)).await {
+                Ok(Some(s)) if s.status == SessionStatus::Stopping => {}
+                _ => return,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The session a Glue ARN names, in the caller's tenancy.
@@ -475,7 +608,7 @@ impl SessionService {
                 "Session {session_id} is not READY"
             )));
         };
-        self.send(key, SupervisorCommand::Wake);
+        self.tell(&session, SupervisorCommand::Wake).await;
         Ok(id)
     }
 
@@ -565,7 +698,8 @@ impl SessionService {
         session_id: &str,
         id: i64,
     ) -> Result<(), SessionError> {
-        let key = self.session(tenant, session_id).await?.key;
+        let session = self.session(tenant, session_id).await?;
+        let key = session.key;
         let statement = self.statement_of(key, session_id, id).await?;
         match statement.state {
             StatementState::Waiting => {
@@ -606,7 +740,7 @@ impl SessionService {
                     )
                 })
                 .await?;
-                self.send(key, SupervisorCommand::Cancel(id));
+                self.tell(&session, SupervisorCommand::Cancel(id)).await;
                 Ok(())
             }
             StatementState::Cancelling => Ok(()),
@@ -628,12 +762,6 @@ impl SessionService {
         ))
     }
 
-    /// The log file a token names, if it is genuine.
-    pub fn log_path(&self, token: &str) -> Option<PathBuf> {
-        let position = self.tokens.verify("logs", token)?;
-        Some(self.runtime.as_ref()?.log_path(position.c))
-    }
-
     /// Moves READY sessions past their Timeout or IdleTimeout to TIMEOUT and frees their drivers.
     async fn enforce_timeouts(self: Arc<Self>) {
         let minute_ms = (self.config.minute.as_millis() as i64).max(1);
@@ -651,9 +779,9 @@ impl SessionService {
                 let moved = self
                     .db(move |s| s.transition(key, SessionStatus::Timeout, Some(&reason), now_ms()))
                     .await;
-                if matches!(moved, Ok(Some(_))) {
+                if let Ok(Some(session)) = moved {
                     tracing::info!(session_key = key, "session timed out");
-                    self.send(key, SupervisorCommand::Shutdown(None));
+                    self.tell(&session, SupervisorCommand::Shutdown(None)).await;
                 }
             }
         }

@@ -11,6 +11,7 @@ use crate::runtime::cluster::GlueSizing;
 use crate::runtime::driver::{DriverCommand, DriverEvent, DriverHandle, SessionHandover};
 use crate::runtime::workspace::Workspace;
 use crate::runtime::{DriverProfile, DriverRuntime};
+use crate::store::nodes::{Fence, OwnerWrite};
 use crate::store::{SessionStore, StatementUpdate, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,9 @@ pub enum SupervisorCommand {
     Shutdown(Option<oneshot::Sender<()>>),
     /// The loopback port of the driver's Spark UI (no reply before the driver is ready).
     SparkUi(oneshot::Sender<Option<u16>>),
+    /// Another node holds the session now: let go of it (and of its driver, which that node
+    /// uses) without writing anything.
+    Release,
 }
 
 /// The live sessions' task inboxes, by session key.
@@ -57,6 +61,10 @@ pub struct Supervisor {
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
     registry: Registry,
     access: DriverAccess,
+    /// This node's hold on the session: every write names it.
+    fence: Fence,
+    /// Set once a write found the hold gone (another node took the session over).
+    lost: bool,
     /// When the running statement was sent to the driver (for its duration metric).
     statement_started: std::time::Instant,
 }
@@ -93,29 +101,31 @@ fn cancelled_output(text: String, why: &str) -> StatementOutput {
 }
 
 impl Supervisor {
-    /// A task for session `key`, its inbox in the registry.
-    fn registered(key: i64, context: TaskContext) -> Self {
+    /// A task for the session `fence` holds, its inbox in the registry.
+    fn registered(fence: Fence, context: TaskContext) -> Self {
         let (tx, commands) = mpsc::unbounded_channel();
         context
             .registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, tx);
+            .insert(fence.key, tx);
         Supervisor {
-            key,
+            key: fence.key,
             store: context.store,
             runtime: context.runtime,
             commands,
             registry: context.registry,
             access: context.access,
+            fence,
+            lost: false,
             statement_started: std::time::Instant::now(),
         }
     }
 
     /// Registers the session's inbox and starts its task, which waits for `ticket`'s driver
     /// slot before it starts a driver.
-    pub fn spawn(session: Session, context: TaskContext, ticket: Ticket) {
-        let supervisor = Self::registered(session.key, context);
+    pub fn spawn(session: Session, fence: Fence, context: TaskContext, ticket: Ticket) {
+        let supervisor = Self::registered(fence, context);
         tokio::spawn(supervisor.run(session, ticket));
     }
 
@@ -124,20 +134,57 @@ impl Supervisor {
     /// received it (`last_run`, from its welcome).
     pub fn spawn_attached(
         session: Session,
+        fence: Fence,
         context: TaskContext,
         driver: DriverHandle,
         slot: Slot,
         last_run: Option<i64>,
     ) {
         let workspace = context.runtime.existing_workspace(session.key);
-        let mut supervisor = Self::registered(session.key, context);
+        let mut supervisor = Self::registered(fence, context);
         tokio::spawn(async move {
             supervisor.resume(driver, slot, last_run).await;
             supervisor.end(Some(workspace));
         });
     }
 
+    /// Applies this owner's writes (built by `writes` for the store, the hold and the time),
+    /// each call one transaction; `None` when the store failed (logged) or the hold is gone,
+    /// which also marks the task lost: it lets the session go.
+    async fn write<T: Send + 'static>(
+        &mut self,
+        writes: impl FnOnce(&dyn SessionStore, &Fence, i64) -> Result<T, StoreError> + Send + 'static,
+    ) -> Option<T> {
+        let store = Arc::clone(&self.store);
+        let fence = self.fence.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            crate::metrics::timed_store(|| writes(&*store, &fence, now_ms()))
+        })
+        .await;
+        match done {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(StoreError::Fenced)) => {
+                tracing::warn!(
+                    session_key = self.key,
+                    epoch = self.fence.epoch,
+                    "another node took this session over; letting it go"
+                );
+                self.lost = true;
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "store call failed in a session task");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store call panicked in a session task");
+                None
+            }
+        }
+    }
+
     async fn resume(&mut self, mut driver: DriverHandle, _slot: Slot, last_run: Option<i64>) {
+        driver.set_epoch(self.fence.epoch as u64);
         let key = self.key;
         let Some(unfinished) = db(&self.store, move |s| unfinished_statement(s, key)).await else {
             self.driver_died("could not read the session's statements after a restart".into())
@@ -171,9 +218,10 @@ impl Supervisor {
         self.serve(driver, running, cancel_deadline).await;
     }
 
-    /// The session's end: its driver is gone (or never started).
+    /// The session's end here: its driver is gone (or never started), or another node holds
+    /// it now and uses its directories.
     fn end(&self, workspace: Option<Workspace>) {
-        if let Some(workspace) = workspace {
+        if let Some(workspace) = workspace.filter(|_| !self.lost) {
             workspace.remove();
         }
         self.registry
@@ -197,7 +245,8 @@ impl Supervisor {
                     reply = until_shutdown(&mut self.commands) => Err(reply),
                 };
                 match prepared {
-                    Err(reply) => self.finish_stop(reply).await,
+                    Err(Some(reply)) => self.finish_stop(reply).await,
+                    Err(None) => self.lost = true,
                     Ok(Err(message)) => self.fail(message).await,
                     Ok(Ok((slot, driver))) => self.go_ready(driver, slot).await,
                 }
@@ -229,10 +278,16 @@ impl Supervisor {
         Ok((spec, arguments, workspace))
     }
 
-    async fn fail(&self, message: String) {
-        let key = self.key;
-        db(&self.store, move |s| {
-            s.transition(key, SessionStatus::Failed, Some(&message), now_ms())
+    async fn fail(&mut self, message: String) {
+        self.write(move |s, fence, at_ms| {
+            s.owner_writes(
+                fence,
+                at_ms,
+                &[OwnerWrite::Transition {
+                    to: SessionStatus::Failed,
+                    message: Some(&message),
+                }],
+            )
         })
         .await;
     }
@@ -241,15 +296,27 @@ impl Supervisor {
     /// The driver's record goes to the store first, so that a READY session can always be
     /// re-attached after a restart.
     async fn go_ready(&mut self, mut driver: DriverHandle, _slot: Slot) {
-        let key = self.key;
+        driver.set_epoch(self.fence.epoch as u64);
         let record = driver.record();
-        let ready = db(&self.store, move |s| {
-            let at_ms = now_ms();
-            s.set_driver_record(key, Some(&record), at_ms)?;
-            s.transition(key, SessionStatus::Ready, None, at_ms)
-        })
-        .await;
-        if matches!(ready, Some(Some(_))) {
+        let ready = self
+            .write(move |s, fence, at_ms| {
+                s.owner_writes(
+                    fence,
+                    at_ms,
+                    &[
+                        OwnerWrite::DriverRecord(Some(&record)),
+                        OwnerWrite::Transition {
+                            to: SessionStatus::Ready,
+                            message: None,
+                        },
+                    ],
+                )
+            })
+            .await;
+        if self.lost {
+            // Another node provisions it again: this driver is nobody's.
+            driver.shutdown(STOP_GRACE).await;
+        } else if matches!(ready.as_deref(), Some([_, true])) {
             driver.mark_recorded();
             let running = self.start_next(&mut driver).await;
             self.serve(driver, running, None).await;
@@ -270,6 +337,10 @@ impl Supervisor {
         mut cancel_deadline: Option<tokio::time::Instant>,
     ) {
         loop {
+            if self.lost {
+                driver.release();
+                return;
+            }
             tokio::select! {
                 _ = sleep_until(cancel_deadline) => {
                     drop(driver);
@@ -283,14 +354,16 @@ impl Supervisor {
                 command = self.commands.recv() => match command {
                     Some(SupervisorCommand::Wake) if running.is_none() => running = self.start_next(&mut driver).await,
                     Some(SupervisorCommand::Wake) => {}
-                    Some(SupervisorCommand::Cancel(id)) if running == Some(id) => {
-                        cancel_deadline.get_or_insert_with(|| tokio::time::Instant::now() + CANCEL_GRACE);
+                    // Once: the owner's re-scan repeats the request while the statement is CANCELLING.
+                    Some(SupervisorCommand::Cancel(id)) if running == Some(id) && cancel_deadline.is_none() => {
+                        cancel_deadline = Some(tokio::time::Instant::now() + CANCEL_GRACE);
                         if let Err(e) = driver.send(&DriverCommand::Cancel { id }).await {
                             tracing::warn!(error = %e, "could not send cancel; the driver is likely gone");
                         }
                     }
                     Some(SupervisorCommand::Cancel(_)) => {}
                     Some(SupervisorCommand::SparkUi(reply)) => { let _ = reply.send(driver.spark_ui_port()); }
+                    Some(SupervisorCommand::Release) => self.lost = true,
                     Some(SupervisorCommand::Shutdown(reply)) => {
                         driver.shutdown(STOP_GRACE).await;
                         self.finish_stop(reply).await;
@@ -301,9 +374,12 @@ impl Supervisor {
                 },
                 event = driver.next_event() => match event {
                     DriverEvent::Progress { id, progress } if running == Some(id) && progress.is_finite() => {
-                        let key = self.key;
-                        db(&self.store, move |s| {
-                            s.update_statement(key, id, &[StatementState::Running, StatementState::Cancelling], StatementUpdate::Progress(progress))
+                        self.write(move |s, fence, at_ms| {
+                            s.owner_writes(fence, at_ms, &[OwnerWrite::Statement {
+                                id,
+                                from: &[StatementState::Running, StatementState::Cancelling],
+                                update: StatementUpdate::Progress(progress),
+                            }])
                         }).await;
                     }
                     DriverEvent::Result { id, status, text, ename, evalue, traceback, picture } if running == Some(id) => {
@@ -324,19 +400,25 @@ impl Supervisor {
                             ),
                         };
                         crate::metrics::statement_finished(state.as_str(), Some(self.statement_started.elapsed()));
-                        let key = self.key;
-                        db(&self.store, move |s| {
-                            let at_ms = now_ms();
-                            s.update_statement(
-                                key,
-                                id,
-                                &[StatementState::Running, StatementState::Cancelling],
-                                StatementUpdate::Finished { state, output: &output, at_ms },
-                            )?;
-                            s.touch(key, at_ms)
+                        self.write(move |s, fence, at_ms| {
+                            s.owner_writes(fence, at_ms, &[
+                                OwnerWrite::Statement {
+                                    id,
+                                    from: &[StatementState::Running, StatementState::Cancelling],
+                                    update: StatementUpdate::Finished { state, output: &output, at_ms },
+                                },
+                                OwnerWrite::Touch,
+                            ])
                         }).await;
+                        if self.lost {
+                            continue;
+                        }
                         cancel_deadline = None;
                         running = self.start_next(&mut driver).await;
+                    }
+                    DriverEvent::Exited { .. } if driver.superseded() => {
+                        // Another node attached to the driver with a newer hold.
+                        self.lost = true;
                     }
                     DriverEvent::Exited { reason } => {
                         self.driver_died(reason).await;
@@ -352,21 +434,22 @@ impl Supervisor {
     async fn start_next(&mut self, driver: &mut DriverHandle) -> Option<i64> {
         loop {
             let key = self.key;
-            let next = db(&self.store, move |s| {
-                let Some(statement) = s.next_waiting(key)? else {
-                    return Ok(None);
-                };
-                let claimed = s.update_statement(
-                    key,
-                    statement.id,
-                    &[StatementState::Waiting],
-                    StatementUpdate::Running { at_ms: now_ms() },
-                )?;
-                Ok(Some((statement, claimed)))
-            })
-            .await??;
-            let (statement, claimed) = next;
-            if !claimed {
+            let statement = db(&self.store, move |s| s.next_waiting(key)).await??;
+            let id = statement.id;
+            let claimed = self
+                .write(move |s, fence, at_ms| {
+                    s.owner_writes(
+                        fence,
+                        at_ms,
+                        &[OwnerWrite::Statement {
+                            id,
+                            from: &[StatementState::Waiting],
+                            update: StatementUpdate::Running { at_ms },
+                        }],
+                    )
+                })
+                .await?;
+            if claimed != [true] {
                 continue; // cancelled between the read and the claim
             }
             if let Err(e) = driver
@@ -384,34 +467,52 @@ impl Supervisor {
         }
     }
 
-    async fn driver_died(&self, reason: String) {
-        let key = self.key;
-        db(&self.store, move |s| {
-            let at_ms = now_ms();
-            s.set_driver_record(key, None, at_ms)?;
-            let output =
-                StatementOutput::error(String::new(), "DriverLost", reason.clone(), Vec::new());
-            s.finish_pending_statements(key, StatementState::Error, &output, at_ms)?;
-            s.transition(key, SessionStatus::Failed, Some(&reason), at_ms)
+    async fn driver_died(&mut self, reason: String) {
+        let output =
+            StatementOutput::error(String::new(), "DriverLost", reason.clone(), Vec::new());
+        self.write(move |s, fence, at_ms| {
+            s.owner_writes(
+                fence,
+                at_ms,
+                &end_writes(SessionStatus::Failed, Some(&reason), &output),
+            )
         })
         .await;
     }
 
     /// After the driver is gone on request: pending statements are cancelled, STOPPING → STOPPED.
-    async fn finish_stop(&self, reply: Option<oneshot::Sender<()>>) {
-        let key = self.key;
-        db(&self.store, move |s| {
-            let at_ms = now_ms();
-            s.set_driver_record(key, None, at_ms)?;
-            let output = cancelled_output(String::new(), "The session was stopped");
-            s.finish_pending_statements(key, StatementState::Cancelled, &output, at_ms)?;
-            s.transition(key, SessionStatus::Stopped, None, at_ms)
+    async fn finish_stop(&mut self, reply: Option<oneshot::Sender<()>>) {
+        let output = cancelled_output(String::new(), "The session was stopped");
+        self.write(move |s, fence, at_ms| {
+            s.owner_writes(
+                fence,
+                at_ms,
+                &end_writes(SessionStatus::Stopped, None, &output),
+            )
         })
         .await;
         if let Some(reply) = reply {
             let _ = reply.send(());
         }
     }
+}
+
+/// The writes that end a session whose driver is gone: its record goes, its unfinished
+/// statements get `output` (cancelled for a stop, an error otherwise), and it moves to `to`.
+pub fn end_writes<'a>(
+    to: SessionStatus,
+    message: Option<&'a str>,
+    output: &'a StatementOutput,
+) -> [OwnerWrite<'a>; 3] {
+    let state = match to {
+        SessionStatus::Stopped => StatementState::Cancelled,
+        _ => StatementState::Error,
+    };
+    [
+        OwnerWrite::DriverRecord(None),
+        OwnerWrite::FinishPending { state, output },
+        OwnerWrite::Transition { to, message },
+    ]
 }
 
 /// Everything before READY: the module layer (pip), a driver (warm when the profile allows),
@@ -489,15 +590,16 @@ fn unfinished_statement(
     }
 }
 
-/// Waits for a Shutdown (other commands mean nothing before the driver is ready).
+/// Waits for a Shutdown (`Some`, with its reply) or a Release (`None`); other commands mean
+/// nothing before the driver is ready. A server going away ends the task as a Release does.
 async fn until_shutdown(
     commands: &mut mpsc::UnboundedReceiver<SupervisorCommand>,
-) -> Option<oneshot::Sender<()>> {
+) -> Option<Option<oneshot::Sender<()>>> {
     loop {
         match commands.recv().await {
-            Some(SupervisorCommand::Shutdown(reply)) => return reply,
+            Some(SupervisorCommand::Shutdown(reply)) => return Some(reply),
+            Some(SupervisorCommand::Release) | None => return None,
             Some(_) => {}
-            None => return None,
         }
     }
 }

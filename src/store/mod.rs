@@ -3,6 +3,7 @@
 //! them off the async threads.
 
 pub mod catalog;
+pub mod nodes;
 pub mod objects;
 pub mod postgres;
 pub mod sqlite;
@@ -64,6 +65,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    #[error("this node no longer holds the session (another node took it over)")]
+    Fenced,
 }
 
 /// A session to insert, with its tags, in one transaction.
@@ -75,6 +78,9 @@ pub struct NewSession<'a> {
     pub timeout: u32,
     pub tags: &'a BTreeMap<String, String>,
     pub created_ms: i64,
+    /// The node that is to run its driver (its first hold has epoch 1); `None` for a record
+    /// no driver will take (control plane only).
+    pub owner: Option<&'a str>,
 }
 
 /// One page of ListSessions: the tenant's sessions carrying every tag in `tags`, after the
@@ -87,6 +93,7 @@ pub struct PageQuery<'a> {
 }
 
 /// How a statement moves on.
+#[derive(Clone, Copy)]
 pub enum StatementUpdate<'a> {
     Running {
         at_ms: i64,
@@ -200,7 +207,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn revoke_all_session_credentials(&self, at_ms: i64) -> Result<usize, StoreError>;
 }
 
-pub trait SessionStore: CredentialStore {
+pub trait SessionStore: CredentialStore + nodes::NodeStore {
     fn insert_session(&self, new: NewSession<'_>) -> Result<Session, StoreError>;
     fn session(&self, tenant: &Tenant, id: &str) -> Result<Option<Session>, StoreError>;
     fn session_by_key(&self, key: i64) -> Result<Option<Session>, StoreError>;

@@ -4,12 +4,16 @@
 mod catalog;
 mod objects;
 
+use super::nodes::{
+    Fence, NodeLoad, NodeRegistration, NodeStore, OwnedSession, OwnerWrite, Wakeups,
+};
 use super::{
     CredentialStore, DriverRecord, MAX_TAGS, NewSession, NewSessionCredential, PageQuery,
     SessionCredential, SessionStore, StatementUpdate, StoreError, UsageRow,
 };
 use crate::sessions::model::{
-    MIN_BILLED_SECONDS, Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+    MIN_BILLED_SECONDS, Owner, Session, SessionStatus, Statement, StatementOutput, StatementState,
+    Tenant,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter, types::Value,
@@ -26,12 +30,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_catalog.sql"),
     include_str!("../../migrations/0004_objects.sql"),
     include_str!("../../migrations/0005_driver_records.sql"),
+    include_str!("../../migrations/0007_nodes.sql"),
 ];
 
 const READERS: usize = 4;
 
 const SESSION_COLUMNS: &str = "s.rowid, s.account, s.region, s.id, s.spec, s.status, s.error_message, s.timeout_min, s.max_capacity, \
-     s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms";
+     s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms, s.owner_node, s.owner_epoch, s.home_node";
 
 const STATEMENT_COLUMNS: &str = "id, code, state, output, progress, started_ms, completed_ms";
 
@@ -138,6 +143,11 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreErro
         ready_ms: row.get(10)?,
         completed_ms: row.get(11)?,
         last_activity_ms: row.get(12)?,
+        owner: Owner {
+            node: row.get(13)?,
+            epoch: row.get(14)?,
+        },
+        home_node: row.get(15)?,
     }))
 }
 
@@ -203,8 +213,9 @@ impl SessionStore for SqliteStore {
             let tx = conn.transaction()?;
             let inserted = tx.execute(
                 "INSERT INTO sessions (account, region, id, spec, timeout_min, idle_timeout_min,
-                                       max_capacity, status, created_ms, last_activity_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PROVISIONING', ?8, ?8)",
+                                       max_capacity, status, created_ms, last_activity_ms,
+                                       owner_node, owner_epoch, home_node)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PROVISIONING', ?8, ?8, ?9, ?10, ?9)",
                 params![
                     new.tenant.account,
                     new.tenant.region,
@@ -213,7 +224,9 @@ impl SessionStore for SqliteStore {
                     new.timeout,
                     new.spec.idle_timeout,
                     new.spec.max_capacity,
-                    new.created_ms
+                    new.created_ms,
+                    new.owner,
+                    i64::from(new.owner.is_some())
                 ],
             );
             match inserted {
@@ -314,30 +327,7 @@ impl SessionStore for SqliteStore {
         error_message: Option<&str>,
         at_ms: i64,
     ) -> Result<Option<Session>, StoreError> {
-        let sources: Vec<&str> = SessionStatus::sources_of(to)
-            .into_iter()
-            .map(|s| s.as_str())
-            .collect();
-        let stamp = match to {
-            SessionStatus::Ready => "ready_ms = ?3, last_activity_ms = ?3",
-            s if !s.is_live() => "completed_ms = ?3",
-            _ => "last_activity_ms = last_activity_ms",
-        };
-        let sql = format!(
-            "UPDATE sessions SET status = ?2, {stamp}, error_message = COALESCE(?4, error_message)
-             WHERE rowid = ?1 AND status IN ({}) RETURNING {}",
-            in_list(&sources),
-            // RETURNING cannot name a table alias.
-            SESSION_COLUMNS.replace("s.", "")
-        );
-        self.write(|conn| {
-            one(
-                conn,
-                &sql,
-                params![key, to.as_str(), at_ms, error_message],
-                session_from_row,
-            )
-        })
+        self.write(|conn| transition_on(conn, key, to, error_message, at_ms))
     }
 
     fn delete_session(&self, key: i64) -> Result<(), StoreError> {
@@ -348,13 +338,7 @@ impl SessionStore for SqliteStore {
     }
 
     fn touch(&self, key: i64, at_ms: i64) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.execute(
-                "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2) WHERE rowid = ?1",
-                params![key, at_ms],
-            )?;
-            Ok(())
-        })
+        self.write(|conn| touch_on(conn, key, at_ms))
     }
 
     fn set_driver_record(
@@ -363,27 +347,7 @@ impl SessionStore for SqliteStore {
         record: Option<&DriverRecord>,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        self.write(|conn| {
-            match record {
-                None => conn.execute("DELETE FROM driver_records WHERE session = ?1", [key])?,
-                Some(r) => conn.execute(
-                    "INSERT OR REPLACE INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM sessions WHERE rowid = ?1)",
-                    params![
-                        key,
-                        r.pid,
-                        i64::try_from(r.start_ticks).map_err(|_| StoreError::Corrupt("process start time out of range".into()))?,
-                        r.socket.to_string_lossy(),
-                        r.secret,
-                        r.token,
-                        r.spark_ui_port,
-                        r.metastore_user,
-                        at_ms
-                    ],
-                )?,
-            };
-            Ok(())
-        })
+        self.write(|conn| driver_record_on(conn, key, record, at_ms))
     }
 
     fn driver_record(&self, key: i64) -> Result<Option<DriverRecord>, StoreError> {
@@ -584,49 +548,7 @@ impl SessionStore for SqliteStore {
         from: &[StatementState],
         update: StatementUpdate<'_>,
     ) -> Result<bool, StoreError> {
-        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let guard = format!(
-            "WHERE session = ?1 AND id = ?2 AND state IN ({})",
-            in_list(&from)
-        );
-        self.write(|conn| {
-            let changed = match update {
-                StatementUpdate::Running { at_ms } => conn.execute(
-                    &format!("UPDATE statements SET state = 'RUNNING', started_ms = ?3 {guard}"),
-                    params![key, id, at_ms],
-                )?,
-                StatementUpdate::Progress(p) => conn.execute(
-                    &format!("UPDATE statements SET progress = ?3 {guard}"),
-                    params![key, id, p.clamp(0.0, 1.0)],
-                )?,
-                StatementUpdate::Cancelling => conn.execute(
-                    &format!("UPDATE statements SET state = 'CANCELLING' {guard}"),
-                    params![key, id],
-                )?,
-                StatementUpdate::Finished {
-                    state,
-                    output,
-                    at_ms,
-                } => {
-                    let output = serde_json::to_string(output)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let progress = if state == StatementState::Available {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                    conn.execute(
-                        &format!(
-                            "UPDATE statements SET state = ?3, output = ?4, completed_ms = ?5,
-                             started_ms = CASE started_ms WHEN 0 THEN ?5 ELSE started_ms END,
-                             progress = MAX(progress, ?6) {guard}"
-                        ),
-                        params![key, id, state.as_str(), output, at_ms, progress],
-                    )?
-                }
-            };
-            Ok(changed == 1)
-        })
+        self.write(|conn| update_statement_on(conn, key, id, from, update))
     }
 
     fn finish_pending_statements(
@@ -636,17 +558,7 @@ impl SessionStore for SqliteStore {
         output: &StatementOutput,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let output =
-            serde_json::to_string(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.write(|conn| {
-            conn.execute(
-                "UPDATE statements SET state = ?2, output = ?3, completed_ms = ?4,
-                 started_ms = CASE started_ms WHEN 0 THEN ?4 ELSE started_ms END
-                 WHERE session = ?1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING')",
-                params![key, state.as_str(), output, at_ms],
-            )?;
-            Ok(())
-        })
+        self.write(|conn| finish_pending_on(conn, key, state, output, at_ms))
     }
 
     fn secret(&self) -> Result<Vec<u8>, StoreError> {
@@ -776,4 +688,357 @@ fn insert_tags(
         return Err(StoreError::TooManyTags(MAX_TAGS));
     }
     Ok(())
+}
+
+// The writes a session's owner makes, on a connection or inside a transaction (owner_writes).
+
+fn transition_on(
+    conn: &Connection,
+    key: i64,
+    to: SessionStatus,
+    error_message: Option<&str>,
+    at_ms: i64,
+) -> Result<Option<Session>, StoreError> {
+    let sources: Vec<&str> = SessionStatus::sources_of(to)
+        .into_iter()
+        .map(|s| s.as_str())
+        .collect();
+    let stamp = match to {
+        SessionStatus::Ready => "ready_ms = ?3, last_activity_ms = ?3",
+        s if !s.is_live() => "completed_ms = ?3",
+        _ => "last_activity_ms = last_activity_ms",
+    };
+    let sql = format!(
+        "UPDATE sessions SET status = ?2, {stamp}, error_message = COALESCE(?4, error_message)
+         WHERE rowid = ?1 AND status IN ({}) RETURNING {}",
+        in_list(&sources),
+        // RETURNING cannot name a table alias.
+        SESSION_COLUMNS.replace("s.", "")
+    );
+    one(
+        conn,
+        &sql,
+        params![key, to.as_str(), at_ms, error_message],
+        session_from_row,
+    )
+}
+
+fn touch_on(conn: &Connection, key: i64, at_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE sessions SET last_activity_ms = MAX(last_activity_ms, ?2) WHERE rowid = ?1",
+        params![key, at_ms],
+    )?;
+    Ok(())
+}
+
+fn driver_record_on(
+    conn: &Connection,
+    key: i64,
+    record: Option<&DriverRecord>,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    match record {
+        None => conn.execute("DELETE FROM driver_records WHERE session = ?1", [key])?,
+        Some(r) => conn.execute(
+            "INSERT OR REPLACE INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM sessions WHERE rowid = ?1)",
+            params![
+                key,
+                r.pid,
+                i64::try_from(r.start_ticks)
+                    .map_err(|_| StoreError::Corrupt("process start time out of range".into()))?,
+                r.socket.to_string_lossy(),
+                r.secret,
+                r.token,
+                r.spark_ui_port,
+                r.metastore_user,
+                at_ms
+            ],
+        )?,
+    };
+    Ok(())
+}
+
+fn update_statement_on(
+    conn: &Connection,
+    key: i64,
+    id: i64,
+    from: &[StatementState],
+    update: StatementUpdate<'_>,
+) -> Result<bool, StoreError> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+    let guard = format!(
+        "WHERE session = ?1 AND id = ?2 AND state IN ({})",
+        in_list(&from)
+    );
+    let changed = match update {
+        StatementUpdate::Running { at_ms } => conn.execute(
+            &format!("UPDATE statements SET state = 'RUNNING', started_ms = ?3 {guard}"),
+            params![key, id, at_ms],
+        )?,
+        StatementUpdate::Progress(p) => conn.execute(
+            &format!("UPDATE statements SET progress = ?3 {guard}"),
+            params![key, id, p.clamp(0.0, 1.0)],
+        )?,
+        StatementUpdate::Cancelling => conn.execute(
+            &format!("UPDATE statements SET state = 'CANCELLING' {guard}"),
+            params![key, id],
+        )?,
+        StatementUpdate::Finished {
+            state,
+            output,
+            at_ms,
+        } => {
+            let output =
+                serde_json::to_string(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let progress = if state == StatementState::Available {
+                1.0
+            } else {
+                0.0
+            };
+            conn.execute(
+                &format!(
+                    "UPDATE statements SET state = ?3, output = ?4, completed_ms = ?5,
+                     started_ms = CASE started_ms WHEN 0 THEN ?5 ELSE started_ms END,
+                     progress = MAX(progress, ?6) {guard}"
+                ),
+                params![key, id, state.as_str(), output, at_ms, progress],
+            )?
+        }
+    };
+    Ok(changed == 1)
+}
+
+fn finish_pending_on(
+    conn: &Connection,
+    key: i64,
+    state: StatementState,
+    output: &StatementOutput,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let output = serde_json::to_string(output).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.execute(
+        "UPDATE statements SET state = ?2, output = ?3, completed_ms = ?4,
+         started_ms = CASE started_ms WHEN 0 THEN ?4 ELSE started_ms END
+         WHERE session = ?1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING')",
+        params![key, state.as_str(), output, at_ms],
+    )?;
+    Ok(())
+}
+
+fn owner_write_on(
+    conn: &Connection,
+    key: i64,
+    at_ms: i64,
+    write: &OwnerWrite<'_>,
+) -> Result<bool, StoreError> {
+    Ok(match *write {
+        OwnerWrite::Transition { to, message } => {
+            transition_on(conn, key, to, message, at_ms)?.is_some()
+        }
+        OwnerWrite::Statement { id, from, update } => {
+            update_statement_on(conn, key, id, from, update)?
+        }
+        OwnerWrite::Touch => {
+            touch_on(conn, key, at_ms)?;
+            true
+        }
+        OwnerWrite::DriverRecord(record) => {
+            driver_record_on(conn, key, record, at_ms)?;
+            true
+        }
+        OwnerWrite::FinishPending { state, output } => {
+            finish_pending_on(conn, key, state, output, at_ms)?;
+            true
+        }
+    })
+}
+
+/// The embedded store's clock, which is the one machine's.
+fn clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A session's owner is alive: (re)registered with a heartbeat within the lease.
+const OWNER_ALIVE: &str =
+    "EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = s.owner_node AND n.heartbeat_ms > ?1 - ?2)";
+
+impl NodeStore for SqliteStore {
+    fn register_node(&self, node: NodeRegistration<'_>) -> Result<(), StoreError> {
+        let capacity = i64::try_from(node.capacity).unwrap_or(i64::MAX);
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO nodes (node_id, advertise_url, capacity, started_ms, heartbeat_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (node_id) DO UPDATE SET advertise_url = excluded.advertise_url,
+                   capacity = excluded.capacity, started_ms = excluded.started_ms,
+                   heartbeat_ms = excluded.heartbeat_ms",
+                params![
+                    node.node_id,
+                    node.advertise_url,
+                    capacity,
+                    node.started_ms,
+                    clock_ms()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE nodes SET heartbeat_ms = ?2 WHERE node_id = ?1",
+                params![node_id, clock_ms()],
+            )? == 1)
+        })
+    }
+
+    fn live_nodes(&self, lease_ms: i64) -> Result<Vec<NodeLoad>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT n.node_id, n.advertise_url, n.capacity,
+                        (SELECT COUNT(*) FROM sessions s WHERE s.owner_node = n.node_id
+                           AND s.status IN ('PROVISIONING', 'READY', 'STOPPING'))
+                 FROM nodes n WHERE n.heartbeat_ms > ?1 - ?2 ORDER BY n.node_id",
+            )?;
+            let rows = stmt.query_map(params![clock_ms(), lease_ms], |r| {
+                Ok(NodeLoad {
+                    node_id: r.get(0)?,
+                    advertise_url: r.get(1)?,
+                    capacity: r.get(2)?,
+                    live_sessions: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn node_url(&self, node_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT advertise_url FROM nodes WHERE node_id = ?1",
+                    [node_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn orphaned_sessions(&self, lease_ms: i64) -> Result<Vec<Session>, StoreError> {
+        self.read(|conn| {
+            collect(
+                conn,
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions s
+                     WHERE s.status IN ('PROVISIONING', 'READY', 'STOPPING') AND NOT {OWNER_ALIVE}"
+                ),
+                params![clock_ms(), lease_ms],
+                session_from_row,
+            )
+        })
+    }
+
+    fn claim_session(
+        &self,
+        key: i64,
+        held: &Owner,
+        node: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Fence>, StoreError> {
+        self.write(|conn| {
+            let epoch: Option<i64> = conn
+                .query_row(
+                    &format!(
+                        "UPDATE sessions AS s SET owner_node = ?3, owner_epoch = owner_epoch + 1,
+                           home_node = CASE WHEN status = 'PROVISIONING' THEN ?3 ELSE home_node END
+                         WHERE rowid = ?4 AND owner_node IS ?5 AND owner_epoch = ?6
+                           AND (owner_node IS NULL OR owner_node = ?3 OR NOT {OWNER_ALIVE})
+                         RETURNING owner_epoch"
+                    ),
+                    params![clock_ms(), lease_ms, node, key, held.node, held.epoch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(epoch.map(|epoch| Fence {
+                key,
+                node: node.to_string(),
+                epoch,
+            }))
+        })
+    }
+
+    fn owned_sessions(&self, node: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS},
+                   EXISTS (SELECT 1 FROM statements t WHERE t.session = s.rowid AND t.state = 'WAITING'),
+                   (SELECT MIN(t.id) FROM statements t WHERE t.session = s.rowid AND t.state = 'CANCELLING'),
+                   EXISTS (SELECT 1 FROM driver_records d WHERE d.session = s.rowid)
+                 FROM sessions s WHERE s.owner_node = ?1
+                   AND (s.status IN ('PROVISIONING', 'READY', 'STOPPING')
+                        OR EXISTS (SELECT 1 FROM driver_records d WHERE d.session = s.rowid))"
+            ))?;
+            let width = SESSION_COLUMNS.split(',').count();
+            let rows = stmt.query_map([node], |r| {
+                Ok((
+                    session_from_row(r)?,
+                    r.get::<_, bool>(width)?,
+                    r.get::<_, Option<i64>>(width + 1)?,
+                    r.get::<_, bool>(width + 2)?,
+                ))
+            })?;
+            let mut owned = Vec::new();
+            for row in rows {
+                let (session, waiting, cancelling, has_driver) = row?;
+                owned.push(OwnedSession {
+                    session: session?,
+                    waiting,
+                    cancelling,
+                    has_driver,
+                });
+            }
+            Ok(owned)
+        })
+    }
+
+    fn owner_writes(
+        &self,
+        fence: &Fence,
+        at_ms: i64,
+        writes: &[OwnerWrite<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let holds = tx
+                .query_row(
+                    "SELECT 1 FROM sessions WHERE rowid = ?1 AND owner_node = ?2 AND owner_epoch = ?3",
+                    params![fence.key, fence.node, fence.epoch],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !holds {
+                return Err(StoreError::Fenced);
+            }
+            let applied = writes
+                .iter()
+                .map(|w| owner_write_on(&tx, fence.key, at_ms, w))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            Ok(applied)
+        })
+    }
+
+    fn notify(&self, _node: &str, _key: i64) -> Result<(), StoreError> {
+        // One process owns an SQLite file: the owner is this node, woken directly.
+        Ok(())
+    }
+
+    fn listen(&self, _node: &str) -> Option<Wakeups> {
+        None
+    }
 }

@@ -6,6 +6,7 @@ use axum::body::Body;
 use epoxy::auth::{Authenticator, Keys};
 use epoxy::catalog::CatalogService;
 use epoxy::protocol::{self, App};
+use epoxy::sessions::service::NodeConfig;
 use epoxy::sessions::{ServiceConfig, SessionService};
 use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
@@ -49,6 +50,11 @@ impl Server {
             capacity: 4,
             // No listener: this server answers in-process and runs no drivers.
             endpoint_url: "http://127.0.0.1:4747".into(),
+            node: NodeConfig {
+                id: "0".repeat(32),
+                advertise_url: "http://127.0.0.1:4747".into(),
+                lease: Duration::from_secs(15),
+            },
         };
         let catalog = Arc::new(CatalogService::new(
             Arc::clone(&store) as _,

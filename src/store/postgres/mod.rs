@@ -8,14 +8,18 @@
 //! or not (no runtime is ever nested), unlike `Handle::block_on`.
 
 mod catalog;
+mod nodes;
 mod objects;
+
+use nodes::{driver_record_on, finish_pending_on, touch_on, transition_on, update_statement_on};
 
 use super::{
     CredentialStore, DriverRecord, MAX_TAGS, NewSession, NewSessionCredential, PageQuery,
     SessionCredential, SessionStore, StatementUpdate, StoreError, UsageRow,
 };
 use crate::sessions::model::{
-    MIN_BILLED_SECONDS, Session, SessionStatus, Statement, StatementOutput, StatementState, Tenant,
+    MIN_BILLED_SECONDS, Owner, Session, SessionStatus, Statement, StatementOutput, StatementState,
+    Tenant,
 };
 use deadpool_postgres::{
     Client, GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
@@ -34,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_catalog.sql"),
     include_str!("../../../migrations/postgres/0004_objects.sql"),
     include_str!("../../../migrations/postgres/0005_driver_records.sql"),
+    include_str!("../../../migrations/postgres/0007_nodes.sql"),
 ];
 
 /// Held while migrating, so nodes starting together apply each migration once.
@@ -44,7 +49,8 @@ const POOL_SIZE: usize = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SESSION_COLUMNS: &str = "s.key, s.account, s.region, s.id, s.spec, s.status, s.error_message, s.timeout_min, \
-     s.max_capacity, s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms";
+     s.max_capacity, s.created_ms, s.ready_ms, s.completed_ms, s.last_activity_ms, s.owner_node, s.owner_epoch, \
+     s.home_node";
 
 const STATEMENT_COLUMNS: &str = "id, code, state, output, progress, started_ms, completed_ms";
 
@@ -54,6 +60,8 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 pub struct PostgresStore {
     pool: Pool,
+    /// For connections outside the pool (the wake-up listener).
+    config: tokio_postgres::Config,
     /// Drives the pool's connections; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -73,7 +81,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot start its runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -91,6 +99,7 @@ impl PostgresStore {
         };
         let store = Self {
             pool,
+            config,
             runtime: Some(runtime),
         };
         store.run(async |c| migrate(c).await)?;
@@ -216,6 +225,11 @@ fn session_from_row(row: &Row) -> Result<Session, StoreError> {
         ready_ms: row.try_get(10)?,
         completed_ms: row.try_get(11)?,
         last_activity_ms: row.try_get(12)?,
+        owner: Owner {
+            node: row.try_get(13)?,
+            epoch: row.try_get(14)?,
+        },
+        home_node: row.try_get(15)?,
     })
 }
 
@@ -292,8 +306,9 @@ impl SessionStore for PostgresStore {
                 &tx,
                 &format!(
                     "INSERT INTO sessions AS s (account, region, id, spec, timeout_min, idle_timeout_min,
-                                                max_capacity, status, created_ms, last_activity_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'PROVISIONING', $8, $8)
+                                                max_capacity, status, created_ms, last_activity_ms,
+                                                owner_node, owner_epoch, home_node)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'PROVISIONING', $8, $8, $9, $10, $9)
                      RETURNING {SESSION_COLUMNS}"
                 ),
                 &[
@@ -305,6 +320,8 @@ impl SessionStore for PostgresStore {
                     &idle,
                     &new.spec.max_capacity,
                     &new.created_ms,
+                    &new.owner,
+                    &i64::from(new.owner.is_some()),
                 ],
             )
             .await
@@ -399,30 +416,7 @@ impl SessionStore for PostgresStore {
         error_message: Option<&str>,
         at_ms: i64,
     ) -> Result<Option<Session>, StoreError> {
-        let sources: Vec<&str> = SessionStatus::sources_of(to)
-            .into_iter()
-            .map(|s| s.as_str())
-            .collect();
-        let ends = !to.is_live();
-        let sql = format!(
-            "UPDATE sessions s SET status = $2,
-                    ready_ms = CASE WHEN $2 = 'READY' THEN $3 ELSE ready_ms END,
-                    last_activity_ms = CASE WHEN $2 = 'READY' THEN $3 ELSE last_activity_ms END,
-                    completed_ms = CASE WHEN $6 THEN $3 ELSE completed_ms END,
-                    error_message = COALESCE($4, error_message)
-             WHERE key = $1 AND status = ANY($5) RETURNING {SESSION_COLUMNS}"
-        );
-        self.run(async |c| {
-            row(
-                &*c,
-                &sql,
-                &[&key, &to.as_str(), &at_ms, &error_message, &sources, &ends],
-            )
-            .await?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
-        })
+        self.run(async |c| transition_on(&*c, key, to, error_message, at_ms).await)
     }
 
     fn delete_session(&self, key: i64) -> Result<(), StoreError> {
@@ -433,15 +427,7 @@ impl SessionStore for PostgresStore {
     }
 
     fn touch(&self, key: i64, at_ms: i64) -> Result<(), StoreError> {
-        self.run(async |c| {
-            exec(
-                &*c,
-                "UPDATE sessions SET last_activity_ms = GREATEST(last_activity_ms, $2) WHERE key = $1",
-                &[&key, &at_ms],
-            )
-            .await?;
-            Ok(())
-        })
+        self.run(async |c| touch_on(&*c, key, at_ms).await)
     }
 
     fn set_driver_record(
@@ -450,36 +436,7 @@ impl SessionStore for PostgresStore {
         record: Option<&DriverRecord>,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let Some(r) = record else {
-            return self.run(async |c| {
-                exec(
-                    &*c,
-                    "DELETE FROM driver_records WHERE session = $1",
-                    &[&key],
-                )
-                .await?;
-                Ok(())
-            });
-        };
-        let pid = i64::from(r.pid);
-        let start_ticks = i64::try_from(r.start_ticks)
-            .map_err(|_| StoreError::Corrupt("process start time out of range".into()))?;
-        let socket = r.socket.to_string_lossy().into_owned();
-        let port = r.spark_ui_port.map(i32::from);
-        self.run(async |c| {
-            exec(
-                &*c,
-                "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
-                 ON CONFLICT (session) DO UPDATE SET pid = EXCLUDED.pid, start_ticks = EXCLUDED.start_ticks, \
-                 socket = EXCLUDED.socket, secret = EXCLUDED.secret, token = EXCLUDED.token, \
-                 spark_ui_port = EXCLUDED.spark_ui_port, metastore_user = EXCLUDED.metastore_user, \
-                 recorded_ms = EXCLUDED.recorded_ms",
-                &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms],
-            )
-            .await?;
-            Ok(())
-        })
+        self.run(async |c| driver_record_on(&*c, key, record, at_ms).await)
     }
 
     fn driver_record(&self, key: i64) -> Result<Option<DriverRecord>, StoreError> {
@@ -694,70 +651,7 @@ impl SessionStore for PostgresStore {
         from: &[StatementState],
         update: StatementUpdate<'_>,
     ) -> Result<bool, StoreError> {
-        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let guard = "WHERE session = $1 AND id = $2 AND state = ANY($3)";
-        let changed = match update {
-            StatementUpdate::Running { at_ms } => self.run(async |c| {
-                exec(
-                    &*c,
-                    &format!("UPDATE statements SET state = 'RUNNING', started_ms = $4 {guard}"),
-                    &[&key, &id, &from, &at_ms],
-                )
-                .await
-            })?,
-            StatementUpdate::Progress(p) => {
-                let p = p.clamp(0.0, 1.0);
-                self.run(async |c| {
-                    exec(
-                        &*c,
-                        &format!("UPDATE statements SET progress = $4 {guard}"),
-                        &[&key, &id, &from, &p],
-                    )
-                    .await
-                })?
-            }
-            StatementUpdate::Cancelling => self.run(async |c| {
-                exec(
-                    &*c,
-                    &format!("UPDATE statements SET state = 'CANCELLING' {guard}"),
-                    &[&key, &id, &from],
-                )
-                .await
-            })?,
-            StatementUpdate::Finished {
-                state,
-                output,
-                at_ms,
-            } => {
-                let output = json(output)?;
-                let progress = if state == StatementState::Available {
-                    1.0
-                } else {
-                    0.0
-                };
-                self.run(async |c| {
-                    exec(
-                        &*c,
-                        &format!(
-                            "UPDATE statements SET state = $4, output = $5, completed_ms = $6,
-                             started_ms = CASE started_ms WHEN 0 THEN $6 ELSE started_ms END,
-                             progress = GREATEST(progress, $7) {guard}"
-                        ),
-                        &[
-                            &key,
-                            &id,
-                            &from,
-                            &state.as_str(),
-                            &output,
-                            &at_ms,
-                            &progress,
-                        ],
-                    )
-                    .await
-                })?
-            }
-        };
-        Ok(changed == 1)
+        self.run(async |c| update_statement_on(&*c, key, id, from, update).await)
     }
 
     fn finish_pending_statements(
@@ -767,18 +661,7 @@ impl SessionStore for PostgresStore {
         output: &StatementOutput,
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        let output = json(output)?;
-        self.run(async |c| {
-            exec(
-                &*c,
-                "UPDATE statements SET state = $2, output = $3, completed_ms = $4,
-                 started_ms = CASE started_ms WHEN 0 THEN $4 ELSE started_ms END
-                 WHERE session = $1 AND state IN ('WAITING', 'RUNNING', 'CANCELLING')",
-                &[&key, &state.as_str(), &output, &at_ms],
-            )
-            .await?;
-            Ok(())
-        })
+        self.run(async |c| finish_pending_on(&*c, key, state, output, at_ms).await)
     }
 
     fn secret(&self) -> Result<Vec<u8>, StoreError> {

@@ -1,0 +1,316 @@
+//! This node among several on one store: its heartbeat, the wake-ups other nodes send it, the
+//! re-scan that makes a lost wake-up only a delay, the take-over of a dead node's sessions, and
+//! where a new session runs. With SQLite there is one node and all of this is quiet: the
+//! heartbeat is one row, there are no wake-ups and no other node's sessions.
+
+use super::model::{Session, SessionStatus};
+use super::now_ms;
+use super::service::SessionService;
+use super::supervisor::{Supervisor, SupervisorCommand};
+use crate::store::nodes::{Fence, OwnedSession};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the owner re-reads what its sessions need, wake-ups or not.
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// Where a session's driver log is.
+pub enum LogSource {
+    Local(std::path::PathBuf),
+    /// On the disk of another node: fetch it from `url` (its `/logs/<token>`) with `proof`.
+    Node {
+        url: String,
+        proof: String,
+    },
+}
+
+/// The scope of the proof one node shows another when it fetches a log on a caller's behalf.
+const PEER_SCOPE: &str = "peer-log";
+/// How long such a proof is good for.
+const PEER_PROOF_SECONDS: i64 = 60;
+
+impl SessionService {
+    /// The node's background work, for as long as the server runs.
+    pub(super) async fn coordinate(self: Arc<Self>) {
+        let me = self.config.node.id.clone();
+        let mut wakeups = {
+            let store = Arc::clone(&self.store);
+            let me = me.clone();
+            tokio::task::spawn_blocking(move || store.listen(&me))
+                .await
+                .ok()
+                .flatten()
+        };
+        let beat =
+            (self.config.node.lease / 5).clamp(Duration::from_millis(200), Duration::from_secs(3));
+        let mut heartbeat = tokio::time::interval(beat);
+        let mut rescan = tokio::time::interval(RESCAN);
+        for timer in [&mut heartbeat, &mut rescan] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
+        loop {
+            tokio::select! {
+                _ = heartbeat.tick() => {
+                    self.heartbeat().await;
+                    self.adopt_orphans().await;
+                }
+                _ = rescan.tick() => self.rescan().await,
+                woken = recv(&mut wakeups) => match woken {
+                    Some(_) => {
+                        // Every wake-up pending now is served by one re-scan.
+                        while let Some(w) = wakeups.as_mut() && w.try_recv().is_ok() {}
+                        self.rescan().await;
+                    }
+                    None => wakeups = None,
+                },
+            }
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let node = self.config.node.clone();
+        let capacity = self.config.capacity;
+        let renewed = self
+            .db(move |s| {
+                if s.heartbeat(&node.id)? {
+                    return Ok(());
+                }
+                s.register_node(crate::store::nodes::NodeRegistration {
+                    node_id: &node.id,
+                    advertise_url: &node.advertise_url,
+                    capacity,
+                    started_ms: now_ms(),
+                })
+            })
+            .await;
+        if let Err(e) = renewed {
+            // Other nodes may take this node's sessions over; its writes are then refused.
+            tracing::warn!(error = %e, "could not renew this node's lease");
+        }
+    }
+
+    /// Takes over the live sessions of nodes whose lease ran out (each by compare-and-swap:
+    /// of several nodes trying, one wins).
+    async fn adopt_orphans(self: &Arc<Self>) {
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        let lease_ms = self.config.node.lease_ms();
+        let Ok(orphans) = self.db(move |s| s.orphaned_sessions(lease_ms)).await else {
+            return;
+        };
+        for session in orphans {
+            if !self.taking().insert(session.key) {
+                continue;
+            }
+            let (key, held, me) = (
+                session.key,
+                session.owner.clone(),
+                self.config.node.id.clone(),
+            );
+            match self
+                .db(move |s| s.claim_session(key, &held, &me, lease_ms))
+                .await
+            {
+                Ok(Some(fence)) => {
+                    tracing::warn!(
+                        id = %session.id,
+                        from = session.owner.node.as_deref().unwrap_or("no node"),
+                        epoch = fence.epoch,
+                        "taking over a session of a node whose lease ran out"
+                    );
+                    let service = Arc::clone(self);
+                    let runtime = Arc::clone(&runtime);
+                    tokio::spawn(async move {
+                        service.take_over(&runtime, session, fence).await;
+                        service.taking().remove(&key);
+                    });
+                }
+                Ok(None) => {
+                    self.taking().remove(&key);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim a session to take it over");
+                    self.taking().remove(&key);
+                }
+            }
+        }
+    }
+
+    pub(super) fn taking(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.taking.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads what this node's sessions need from the store and hands it to their tasks: a
+    /// statement queued or cancelled at another node, a stop, a session placed here; tasks
+    /// of sessions another node holds now let them go.
+    async fn rescan(self: &Arc<Self>) {
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        // Tasks registered before the read: a session created after it is not let go.
+        let before: HashSet<i64> = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let me = self.config.node.id.clone();
+        let Ok(owned) = self.db(move |s| s.owned_sessions(&me)).await else {
+            return;
+        };
+        let held: HashSet<i64> = owned.iter().map(|o| o.session.key).collect();
+        for key in before.difference(&held) {
+            self.send(*key, SupervisorCommand::Release);
+        }
+        for o in owned {
+            if self.send_needs(&o) || self.taking().contains(&o.session.key) {
+                continue;
+            }
+            self.start_task(&runtime, o).await;
+        }
+    }
+
+    /// Hands a session's needs to its task; false if it has none here.
+    fn send_needs(&self, o: &OwnedSession) -> bool {
+        let key = o.session.key;
+        let needs = match o.session.status {
+            SessionStatus::Provisioning => vec![],
+            SessionStatus::Ready => {
+                let mut needs = Vec::new();
+                if let Some(id) = o.cancelling {
+                    needs.push(SupervisorCommand::Cancel(id));
+                }
+                if o.waiting {
+                    needs.push(SupervisorCommand::Wake);
+                }
+                needs
+            }
+            _ => vec![SupervisorCommand::Shutdown(None)],
+        };
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = registry.get(&key) else {
+            return false;
+        };
+        for need in needs {
+            let _ = tx.send(need);
+        }
+        true
+    }
+
+    /// A session this node holds but runs no task for: placed here by another node, or left
+    /// by a task that ended early. PROVISIONING ones start; others are claimed again and
+    /// taken over.
+    async fn start_task(
+        self: &Arc<Self>,
+        runtime: &Arc<crate::runtime::DriverRuntime>,
+        o: OwnedSession,
+    ) {
+        let session = o.session;
+        let key = session.key;
+        if session.status == SessionStatus::Provisioning {
+            // As CreateSession does: the insert and the task's start under one lock.
+            let _admission = self.admission.lock().await;
+            let registered = self
+                .registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key);
+            if !registered {
+                let fence = Fence {
+                    key,
+                    node: self.config.node.id.clone(),
+                    epoch: session.owner.epoch,
+                };
+                Supervisor::spawn(
+                    session,
+                    fence,
+                    self.task_context(runtime),
+                    self.capacity.enqueue(),
+                );
+            }
+            return;
+        }
+        if !self.taking().insert(key) {
+            return;
+        }
+        let (held, me, lease_ms) = (
+            session.owner.clone(),
+            self.config.node.id.clone(),
+            self.config.node.lease_ms(),
+        );
+        if let Ok(Some(fence)) = self
+            .db(move |s| s.claim_session(key, &held, &me, lease_ms))
+            .await
+        {
+            let service = Arc::clone(self);
+            let runtime = Arc::clone(runtime);
+            tokio::spawn(async move {
+                service.take_over(&runtime, session, fence).await;
+                service.taking().remove(&key);
+            });
+        } else {
+            self.taking().remove(&key);
+        }
+    }
+
+    /// The node a new session runs on: the live one with the most free driver slots, this
+    /// one on a tie (or when no node's row can be read).
+    pub(super) async fn placement(&self) -> Result<String, super::SessionError> {
+        let me = self.config.node.id.clone();
+        let lease_ms = self.config.node.lease_ms();
+        let nodes = self.db(move |s| s.live_nodes(lease_ms)).await?;
+        let mine = nodes
+            .iter()
+            .find(|n| n.node_id == me)
+            .map_or(self.config.capacity as i64, |n| n.free());
+        Ok(nodes
+            .iter()
+            .filter(|n| n.free() > mine)
+            .max_by_key(|n| n.free())
+            .map_or(me, |n| n.node_id.clone()))
+    }
+
+    /// Where the log a `/logs/<token>` URL names is: on this node's disk, or on the node that
+    /// started its driver. `peer` is the proof of a node fetching it on a caller's behalf, which
+    /// is always answered from this disk (never passed on again). `None` for a forged token.
+    pub async fn log_source(&self, token: &str, peer: Option<&str>) -> Option<LogSource> {
+        let key = self.tokens.verify("logs", token)?.c;
+        let local = || Some(LogSource::Local(self.runtime.as_ref()?.log_path(key)));
+        if let Some(proof) = peer {
+            let position = self.tokens.verify(&peer_scope(token), proof)?;
+            return match (now_ms() / 1000 - position.c).abs() <= PEER_PROOF_SECONDS {
+                true => local(),
+                false => None,
+            };
+        }
+        let session: Option<Session> = self.db(move |s| s.session_by_key(key)).await.ok()?;
+        let home = session?.home_node.filter(|h| *h != self.config.node.id);
+        let Some(home) = home else {
+            return local();
+        };
+        let url = self.db(move |s| s.node_url(&home)).await.ok()??;
+        let proof = self.tokens.issue(
+            &peer_scope(token),
+            &super::token::Position {
+                c: now_ms() / 1000,
+                i: self.config.node.id.clone(),
+            },
+        );
+        Some(LogSource::Node { url, proof })
+    }
+}
+
+fn peer_scope(token: &str) -> String {
+    format!("{PEER_SCOPE}\0{token}")
+}
+
+/// The next wake-up, or never without a listener.
+async fn recv(wakeups: &mut Option<crate::store::nodes::Wakeups>) -> Option<Option<i64>> {
+    match wakeups {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
