@@ -244,8 +244,8 @@ def pick(rng: random.Random, mix) -> str:
 
 
 def run_level(
-    url: str,
-    server_pid: int,
+    url: str | list[str],
+    server_pid: int | list[int],
     clients: int,
     requests: int,
     time_cap: float,
@@ -253,6 +253,10 @@ def run_level(
     known: list[str],
     level_name: str,
 ) -> dict:
+    # Several servers (benches/nodes.py: nodes of one database): client i talks to urls[i % n];
+    # CPU, RSS and threads are their sums.
+    urls = [url] if isinstance(url, str) else url
+    pids = [server_pid] if isinstance(server_pid, int) else server_pid
     stats = Stats()
     tickets = iter(range(requests))
     tickets_lock = threading.Lock()
@@ -260,7 +264,7 @@ def run_level(
     ready = threading.Barrier(clients + 1)
 
     def worker(i: int):
-        client = Client(url, f"{level_name}c{i}", ledger, known)
+        client = Client(urls[i % len(urls)], f"{level_name}c{i}", ledger, known)
         try:
             client.conn.conn.connect()
         except OSError:
@@ -281,17 +285,17 @@ def run_level(
     for t in threads:
         t.start()
     ready.wait()
-    cpu0, t0 = cpu_seconds(server_pid), time.monotonic()
+    cpu0, t0 = sum(map(cpu_seconds, pids)), time.monotonic()
     own0 = time.process_time()
     for t in threads:
         t.join(timeout=time_cap + 120)
     wall = time.monotonic() - t0
     out = stats.summary(wall)
     out["clients"] = clients
-    out["server_cpu_pct"] = round(100 * (cpu_seconds(server_pid) - cpu0) / wall, 1)
+    out["server_cpu_pct"] = round(100 * (sum(map(cpu_seconds, pids)) - cpu0) / wall, 1)
     out["client_cpu_pct"] = round(100 * (time.process_time() - own0) / wall, 1)
-    out["server_rss_kb"] = proc_status(server_pid, "VmRSS")
-    out["server_threads"] = proc_status(server_pid, "Threads")
+    out["server_rss_kb"] = sum(proc_status(pid, "VmRSS") or 0 for pid in pids)
+    out["server_threads"] = sum(proc_status(pid, "Threads") or 0 for pid in pids)
     out["capped_by_time"] = out["requests"] < requests
     return out
 

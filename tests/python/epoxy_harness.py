@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,13 @@ def kill_processes_of(data_dir: Path) -> None:
             continue
 
 
+def free_port() -> int:
+    """A loopback port free now, for a server that must know its URL before it starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class ServerDied(RuntimeError):
     """The server exited (or never printed its listening line)."""
 
@@ -127,9 +135,15 @@ class EpoxyServer:
             self.args += ["--runtime", runtime]
         self.args += list(extra_args)
         # EPOXY_TEST_STORE=postgres: the same tests on a PostgreSQL database of this server's own
-        # (kept across restart(), like the data dir).
+        # (kept across restart(), like the data dir); EPOXY_TEST_NODES=2: and a second node on it.
+        nodes = os.environ.get("EPOXY_TEST_NODES", "1")
+        if nodes not in ("1", "2") or (nodes == "2" and not postgres_cluster.enabled()):
+            raise ValueError("EPOXY_TEST_NODES is 1 or 2; 2 needs EPOXY_TEST_STORE=postgres")
+        self.peer: EpoxyServer | None = None
         if postgres_cluster.enabled() and "--store" not in self.args:
             self.args += ["--store", postgres_cluster.fresh_database_url()]
+            if nodes == "2":
+                self.peer = self._second_node(binary, runtime, extra_args, ready_timeout, env)
         self.ready_timeout = ready_timeout
         self.env = env
         self.proc: subprocess.Popen | None = None
@@ -138,6 +152,38 @@ class EpoxyServer:
         self._starts = 0
         self._stdout_tail: deque[str] = deque(maxlen=50)
         self._stopped_on_purpose = True
+
+    def _second_node(self, binary, runtime, extra_args, ready_timeout, env) -> EpoxyServer:
+        """EPOXY_TEST_NODES=2: make this server node B of two on its database and return node A,
+        started before it with 4 more capacity slots, so that B's sessions get their drivers on
+        A and every statement, stop and log read at B crosses to A. Both get fixed ports (a
+        node advertises its URL to the other)."""
+        store = self.args[self.args.index("--store") + 1]
+
+        def as_node(srv: EpoxyServer) -> None:
+            port = free_port()
+            srv.args[srv.args.index("--listen") + 1] = f"127.0.0.1:{port}"
+            srv.args += ["--advertise-url", f"http://127.0.0.1:{port}"]
+
+        as_node(self)
+        args, capacity, it = [], 4, iter(extra_args)
+        for arg in it:
+            if arg == "--capacity":
+                capacity = int(next(it))
+            elif arg in ("--listen", "--metastore-listen"):
+                next(it)
+            else:
+                args.append(arg)
+        peer = EpoxyServer(
+            binary,
+            [*args, "--capacity", str(capacity + 4), "--store", store],
+            runtime=runtime,
+            accounts=self.accounts,
+            ready_timeout=ready_timeout,
+            env=env,
+        )
+        as_node(peer)
+        return peer
 
     # -- process lifecycle -------------------------------------------------
     @property
@@ -153,6 +199,8 @@ class EpoxyServer:
             raise ServerDied(
                 f"epoxy binary not found at {self.binary} (build it, or set EPOXY_BIN)"
             )
+        if self.peer is not None and (self.peer.proc is None or self.peer.proc.poll() is not None):
+            self.peer.start()
         self._starts += 1
         self.stderr_path = Path(self._own_tmp) / f"stderr-{self._starts}.log"
         stderr_f = open(self.stderr_path, "wb")
@@ -251,6 +299,8 @@ class EpoxyServer:
             self._kill()
             kill_processes_of(self.data_dir)
             shutil.rmtree(self._own_tmp, ignore_errors=True)
+            if self.peer is not None:
+                self.peer.close()
 
     def died_unexpectedly(self) -> bool:
         return (
