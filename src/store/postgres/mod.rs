@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_catalog.sql"),
     include_str!("../../../migrations/postgres/0004_objects.sql"),
     include_str!("../../../migrations/postgres/0005_driver_records.sql"),
+    include_str!("../../../migrations/postgres/0006_driver_endpoints.sql"),
 ];
 
 /// Held while migrating, so nodes starting together apply each migration once.
@@ -469,13 +470,13 @@ impl SessionStore for PostgresStore {
         self.run(async |c| {
             exec(
                 &*c,
-                "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
+                "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms, tcp, host) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
                  ON CONFLICT (session) DO UPDATE SET pid = EXCLUDED.pid, start_ticks = EXCLUDED.start_ticks, \
                  socket = EXCLUDED.socket, secret = EXCLUDED.secret, token = EXCLUDED.token, \
                  spark_ui_port = EXCLUDED.spark_ui_port, metastore_user = EXCLUDED.metastore_user, \
-                 recorded_ms = EXCLUDED.recorded_ms",
-                &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms],
+                 recorded_ms = EXCLUDED.recorded_ms, tcp = EXCLUDED.tcp, host = EXCLUDED.host",
+                &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms, &r.tcp, &r.host],
             )
             .await?;
             Ok(())
@@ -486,7 +487,7 @@ impl SessionStore for PostgresStore {
         self.run(async |c| {
             let Some(row) = row(
                 &*c,
-                "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user FROM driver_records WHERE session = $1",
+                "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, tcp, host FROM driver_records WHERE session = $1",
                 &[&key],
             )
             .await?
@@ -507,6 +508,8 @@ impl SessionStore for PostgresStore {
                     .transpose()
                     .map_err(|_| corrupt("Spark UI port"))?,
                 metastore_user: row.get(6),
+                tcp: row.get(7),
+                host: row.get(8),
             }))
         })
     }
