@@ -251,8 +251,16 @@ async fn a_driver_of_another_host_is_adopted_over_tcp() {
     assert_eq!(local.record().host, this_host());
 
     // Another node adopts it: over TCP, though the record's socket and start time are wrong.
-    let mut remote = peer.adopt_remote(2).await.expect("adopted over TCP");
+    let with_ui = DriverRecord {
+        spark_ui_port: Some(4040),
+        ..peer.remote_record()
+    };
+    let mut remote = Peer::adopt_record(&with_ui, peer.log(), 2)
+        .await
+        .expect("adopted over TCP");
     assert!(remote.is_remote());
+    assert_eq!(remote.spark_ui_port(), None, "another host's loopback port");
+    assert_eq!(remote.record().spark_ui_port, Some(4040));
     assert_eq!(remote.record().host, "another-machine/another-node");
     assert_eq!(remote.record().tcp, peer.record.tcp);
     assert!(

@@ -29,6 +29,7 @@ then events {"seq": k, "event": ...} one way, commands {"op": ...} and acks {"op
 controller: a result produced while epoxy was down is delivered when it comes back.
 """
 
+import errno
 import hashlib
 import hmac
 import json
@@ -49,6 +50,7 @@ COMMAND_LIMIT = 16 * 1024 * 1024  # bytes of one command line (a statement's cod
 TCP_HANDSHAKES = 16  # TCP connections that may be authenticating at once; more are closed
 KEEPALIVE = (10, 5, 3)  # TCP: idle seconds before probing, seconds between probes, probes
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
 
 
 def mac(secret, role, *parts):
@@ -169,6 +171,10 @@ class Channel:
             try:
                 conn, peer = listener.accept()
             except OSError as exc:
+                if exc.errno in _TRANSIENT:  # out of fds (a flood) or a peer gone: go on
+                    log.warning("channel accept failed (%s); retrying", exc)
+                    time.sleep(0.1)
+                    continue
                 log.error("channel listener failed (%s)", exc)
                 return
             # Unix peers are the owner's (the socket is 0600); TCP ones are capped.

@@ -754,9 +754,10 @@ impl DriverHandle {
         }
     }
 
-    /// The port of the driver's Spark UI, reachable on 127.0.0.1.
+    /// The port of the driver's Spark UI, reachable on 127.0.0.1; none for a remote driver
+    /// (its UI is on its own host's loopback; the record keeps the port).
     pub fn spark_ui_port(&self) -> Option<u16> {
-        self.spark_ui_port
+        self.spark_ui_port.filter(|_| !self.remote)
     }
 
     /// Waits for `ready`; on failure, the reason a user can act on.
