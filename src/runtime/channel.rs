@@ -497,6 +497,59 @@ mod tests {
         ));
     }
 
+    /// What a TCP peer at a recorded endpoint may do (it need not be the driver): each is
+    /// refused with a typed error, within the attach limit.
+    #[tokio::test]
+    async fn hostile_tcp_peers_are_refused_in_time() {
+        let hello = format!("{{\"hello\":2,\"nonce\":\"{NONCE_A}\"}}\n");
+        type Expected = fn(&ChannelError) -> bool;
+        let cases: Vec<(Vec<u8>, Expected)> = vec![
+            (Vec::new(), |e| matches!(e, ChannelError::Timeout(_))), // silent
+            (vec![b'x'; 10_000], |e| {
+                matches!(e, ChannelError::TooLong(_))
+            }),
+            (b"{\"hello\":1,\"nonce\":\"ab\"}\n".to_vec(), |e| {
+                matches!(e, ChannelError::Protocol(1))
+            }),
+            (b"\xff\xfe\n".to_vec(), |e| {
+                matches!(e, ChannelError::Malformed(_))
+            }),
+            // A hello, then a welcome nobody could prove.
+            (
+                format!("{hello}{}\n", welcome_line(&"00".repeat(32), 0)).into_bytes(),
+                |e| matches!(e, ChannelError::WrongKey),
+            ),
+            // A hello, then a long silence where the answer should be.
+            (hello.clone().into_bytes(), |e| {
+                matches!(e, ChannelError::Timeout(_))
+            }),
+        ];
+        for (sent, expected) in cases {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = Endpoint::Tcp(listener.local_addr().unwrap().to_string());
+            let peer = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let _ = stream.write_all(&sent).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+            let started = std::time::Instant::now();
+            let limit = Duration::from_millis(500);
+            let result = attach(&endpoint, "s3cret", 0, 0, limit).await;
+            let error = result.err().expect("refused");
+            assert!(expected(&error), "{error:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{error:?} took too long"
+            );
+            peer.abort();
+        }
+        let closed = Endpoint::Tcp("127.0.0.1:1".into());
+        assert!(matches!(
+            attach(&closed, "s", 0, 0, Duration::from_secs(1)).await,
+            Err(ChannelError::Io(_))
+        ));
+    }
+
     proptest! {
         #[test]
         fn no_input_panics_the_frame_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
