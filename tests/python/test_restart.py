@@ -151,8 +151,8 @@ def test_a_driver_is_adopted_over_tcp_from_its_stored_record(srv):
     pid = pid_of(glue, A)
     srv.crash()
     with sqlite3.connect(srv.data_dir / "epoxy.db") as db:
-        tcp, secret, host, recorded_pid = db.execute(
-            "SELECT d.tcp, d.secret, d.host, d.pid FROM driver_records d "
+        tcp, secret, host, recorded_pid, owner_epoch = db.execute(
+            "SELECT d.tcp, d.secret, d.host, d.pid, s.owner_epoch FROM driver_records d "
             "JOIN sessions s ON s.rowid = d.session WHERE s.id = ?",
             (A,),
         ).fetchone()
@@ -165,7 +165,8 @@ def test_a_driver_is_adopted_over_tcp_from_its_stored_record(srv):
     reader = conn.makefile("rb")
     hello = json.loads(reader.readline())
     assert hello["hello"] == 2, hello
-    nonce, epoch = secrets.token_hex(32), 1
+    # As a node that took the session over would: its claim raised the owner epoch by one.
+    nonce, epoch = secrets.token_hex(32), owner_epoch + 1
     auth = _mac(secret, "controller", hello["nonce"], nonce, epoch)
     frame = {"auth": auth, "nonce": nonce, "ack": 0, "epoch": epoch}
     conn.sendall(json.dumps(frame).encode() + b"\n")
