@@ -143,6 +143,11 @@ pub struct ServeArgs {
     /// keeps reaching S3 and the Glue API when its first node is gone.
     #[arg(long, env = "EPOXY_DRIVERS_URL", value_parser = advertise_url)]
     pub drivers_url: Option<String>,
+    /// How driver records name this machine [default: <machine id>/<hostname>]. Nodes with one
+    /// host id reach each other's drivers through their Unix sockets and /proc; others adopt
+    /// them over TCP (--driver-listen). Set it where machines share both (cloned images).
+    #[arg(long, env = "EPOXY_HOST_ID", value_parser = host_id)]
+    pub host_id: Option<String>,
     /// Seconds without a heartbeat (on the store's clock) after which this node counts as dead
     /// and other nodes on the same --store take its sessions over.
     #[arg(long, env = "EPOXY_NODE_LEASE_SECONDS", default_value_t = 15.0, value_parser = lease_seconds)]
@@ -175,4 +180,12 @@ fn lease_seconds(value: &str) -> Result<f64, String> {
         return Err("between 1 and 3600 seconds".into());
     }
     Ok(seconds)
+}
+
+fn host_id(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty() && value.len() <= 255 && value.bytes().all(|b| b.is_ascii_graphic());
+    match ok {
+        true => Ok(value.to_string()),
+        false => Err("1 to 255 printable characters without spaces".into()),
+    }
 }

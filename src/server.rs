@@ -244,6 +244,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.spark_master_ui.clone(),
         Duration::from_secs(args.executor_wait),
     )?;
+    if let Some(id) = &args.host_id {
+        crate::runtime::driver::name_this_host(id);
+    }
     let runtime = match args.runtime_kind {
         RuntimeKind::None => None,
         RuntimeKind::Spark => {

@@ -390,13 +390,20 @@ fn tcp_address(host: &str, port: u16) -> String {
     }
 }
 
+static HOST: OnceLock<String> = OnceLock::new();
+
+/// Names this machine for driver records (`--host-id`), before any driver starts; false if it
+/// was named already.
+pub fn name_this_host(id: &str) -> bool {
+    HOST.set(id.to_string()).is_ok()
+}
+
 /// This machine as driver records name it: `<machine id>/<hostname>`, the id from
 /// `/etc/machine-id`, else the kernel's boot id (a container without a machine id). The
 /// hostname tells apart containers of one machine, whose pids are not each other's. A record
 /// of another host is adopted over TCP; one with no host (written before hosts were recorded)
 /// is this host's.
 pub fn this_host() -> &'static str {
-    static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
         let read = |path: &str| {
             std::fs::read_to_string(path)

@@ -300,3 +300,38 @@ def test_a_driver_that_dies_with_its_node_fails_only_its_session(fleet):
     assert R.run_ok(gb, S2, "y") == "'two'"
     left = sum(fleet.drivers().values(), [])
     assert PIDS[S3] not in left and {PIDS[S1], PIDS[S2]} <= set(left), (left, PIDS)
+
+
+@pytest.mark.timeout(600)
+def test_a_node_of_another_host_adopts_over_tcp(uid):
+    """Two nodes that name different hosts (`--host-id`): B cannot see A's drivers in /proc or
+    reach their Unix sockets' owner, so it adopts A's session over the driver's TCP channel,
+    keeps its Spark state, and stops it by command (nothing of another host can be signalled)."""
+    if not R.RUNTIME_PYTHON:
+        pytest.skip(R.SKIP_REASON)
+    cluster = NodesCluster(2, capacities=[2, 1])
+    for node in cluster.nodes:
+        node.args += ["--host-id", f"host-{node.name}-{uid}"]
+    sid = f"tcp-{uid}"
+    with cluster:
+        a, b = cluster["A"], cluster["B"]
+        ga, gb = a.glue(), b.glue()
+        H.create_session(ga, sid)
+        R.wait_ready(gb, sid)
+        pid = driver_pid(gb, sid)
+        assert cluster.home_of(pid) is a
+        assert R.run_ok(gb, sid, "t = 5\nt") == "5"
+        killed = cluster.kill9(a)
+        st, seen = R.wait_explained(
+            b, gb, sid, R.submit(gb, sid, "t * 3"), timeout=ADOPTION_BOUND_S + 60
+        )
+        print(f"\nadopted over TCP by another host's node in {time.monotonic() - killed:.2f} s")
+        assert (st["State"], st["Output"]["Data"]["TextPlain"]) == ("AVAILABLE", "15"), (st, seen)
+        assert driver_pid(gb, sid) == pid
+        assert held(b) == 1
+        gb.stop_session(Id=sid)
+        H.wait_for_status(gb, sid, ("STOPPED",), timeout=60)
+        deadline = time.monotonic() + 30
+        while (p := R.read_proc(pid)) is not None and p.alive:
+            assert time.monotonic() < deadline, f"the driver did not exit on its Shutdown: {p}"
+            time.sleep(0.2)
