@@ -116,6 +116,7 @@ impl Db {
             tags,
             created_ms,
             owner: None,
+            live_limit: None,
         })
     }
 
@@ -1943,6 +1944,7 @@ mod nodes {
                 tags: &BTreeMap::new(),
                 created_ms: 1,
                 owner: Some(node),
+                live_limit: None,
             })
             .expect("insert");
         assert_eq!(
@@ -2190,6 +2192,75 @@ mod nodes {
         );
     }
 
+    fn insert_limited(
+        store: &dyn Store,
+        t: &Tenant,
+        id: &str,
+        limit: usize,
+    ) -> Result<Session, StoreError> {
+        store.insert_session(NewSession {
+            tenant: t,
+            id,
+            spec: &spec(id),
+            timeout: 10,
+            tags: &BTreeMap::new(),
+            created_ms: 1,
+            owner: Some("a"),
+            live_limit: Some(limit),
+        })
+    }
+
+    pub fn the_live_limit_counts_provisioning_and_ready_only(kind: Kind) {
+        let db = Db::new(kind);
+        let t = alice();
+        let first = insert_limited(&*db.store, &t, "l1", 2).unwrap();
+        insert_limited(&*db.store, &t, "l2", 2).unwrap();
+        let refused = insert_limited(&*db.store, &t, "l3", 2);
+        assert!(
+            matches!(refused, Err(StoreError::LiveLimit(2))),
+            "{refused:?}"
+        );
+        assert!(
+            db.get(&t, "l3").is_none(),
+            "a refused insert stores nothing"
+        );
+        db.move_to(first.key, Stopping, 2).unwrap();
+        insert_limited(&*db.store, &t, "l3", 2).expect("a STOPPING session no longer counts");
+    }
+
+    /// Nodes admitting at once count in turn: the limit holds across stores on one database.
+    pub fn the_live_limit_holds_across_racing_nodes() {
+        let db = Db::new(Kind::Postgres);
+        let Backend::Postgres(name) = &db.backend else {
+            unreachable!()
+        };
+        let nodes: Vec<PostgresStore> = (0..4)
+            .map(|_| PostgresStore::open(&pg::url_of(name)).expect("open"))
+            .collect();
+        let t = alice();
+        let admitted: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(n, node)| {
+                    let t = &t;
+                    scope.spawn(move || {
+                        (0..5)
+                            .filter(|i| match insert_limited(node, t, &format!("r{n}-{i}"), 7) {
+                                Ok(_) => true,
+                                Err(StoreError::LiveLimit(7)) => false,
+                                Err(e) => panic!("a racer failed: {e}"),
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(admitted, 7, "exactly the limit is admitted");
+        assert_eq!(db.count("sessions"), 7);
+    }
+
     pub fn owned_sessions_say_what_the_owner_must_do(kind: Kind) {
         let db = Db::new(kind);
         register(&db, "a", 4);
@@ -2304,6 +2375,12 @@ on_both_stores! {
     super::nodes::claims_are_compare_and_swap_on_the_epoch => nodes_claims_are_compare_and_swap_on_the_epoch,
     super::nodes::owner_writes_are_fenced_by_the_epoch => nodes_owner_writes_are_fenced_by_the_epoch,
     super::nodes::owned_sessions_say_what_the_owner_must_do => nodes_owned_sessions_say_what_the_owner_must_do,
+    super::nodes::the_live_limit_counts_provisioning_and_ready_only => nodes_the_live_limit_counts_provisioning_and_ready_only,
+}
+
+#[test]
+fn the_live_limit_holds_across_racing_postgres_nodes() {
+    nodes::the_live_limit_holds_across_racing_nodes();
 }
 
 /// Several stores on one PostgreSQL database, as several nodes will be: racing writers get
@@ -2335,6 +2412,7 @@ fn racing_postgres_stores_keep_the_invariants() {
                         tags: &tags,
                         created_ms: 1,
                         owner: Some("a"),
+                        live_limit: None,
                     }) {
                         Ok(_) => 1,
                         Err(StoreError::Duplicate) => 0,

@@ -355,19 +355,10 @@ impl SessionService {
             Some(_) => Some(self.admission.lock().await),
             None => None,
         };
-        if self.runtime.is_some() {
-            // Only sessions that are really live count: a STOPPING one is on its way out (its
-            // driver still holds a slot, which the capacity queue accounts for).
-            let live = self
-                .db(|s| s.live_sessions())
-                .await?
-                .iter()
-                .filter(|s| s.status != SessionStatus::Stopping)
-                .count();
-            if live >= self.config.max_live_sessions {
-                return Err(SessionError::LimitExceeded(self.config.max_live_sessions));
-            }
-        }
+        // Only sessions that are really live count (checked with the insert, across nodes): a
+        // STOPPING one is on its way out (its driver still holds a slot, which the capacity
+        // queue accounts for).
+        let live_limit = self.runtime.as_ref().map(|_| self.config.max_live_sessions);
         let tenant_c = tenant.clone();
         let id = request.id.clone();
         let owner = match &self.runtime {
@@ -385,9 +376,11 @@ impl SessionService {
                     tags: &request.tags,
                     created_ms: now_ms(),
                     owner: owner_c.as_deref(),
+                    live_limit,
                 })
                 .map_err(|e| match e {
                     StoreError::Duplicate => SessionError::AlreadyExists(id),
+                    StoreError::LiveLimit(limit) => SessionError::LimitExceeded(limit),
                     other => other.into(),
                 })
             })

@@ -67,6 +67,8 @@ pub enum StoreError {
     Migration(String),
     #[error("this node no longer holds the session (another node took it over)")]
     Fenced,
+    #[error("{0} sessions are PROVISIONING or READY already")]
+    LiveLimit(usize),
 }
 
 /// A session to insert, with its tags, in one transaction.
@@ -81,6 +83,9 @@ pub struct NewSession<'a> {
     /// The node that is to run its driver (its first hold has epoch 1); `None` for a record
     /// no driver will take (control plane only).
     pub owner: Option<&'a str>,
+    /// Refuse the insert (`LiveLimit`) if this many sessions are PROVISIONING or READY already,
+    /// checked in the insert's transaction and serialised across nodes.
+    pub live_limit: Option<usize>,
 }
 
 /// One page of ListSessions: the tenant's sessions carrying every tag in `tags`, after the

@@ -212,6 +212,17 @@ impl SessionStore for SqliteStore {
             serde_json::to_string(new.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|conn| {
             let tx = conn.transaction()?;
+            // The writer connection is this process's only one: the count stands until commit.
+            if let Some(limit) = new.live_limit {
+                let live: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM sessions WHERE status IN ('PROVISIONING', 'READY')",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if live >= limit as i64 {
+                    return Err(StoreError::LiveLimit(limit));
+                }
+            }
             let inserted = tx.execute(
                 "INSERT INTO sessions (account, region, id, spec, timeout_min, idle_timeout_min,
                                        max_capacity, status, created_ms, last_activity_ms,

@@ -44,6 +44,8 @@ const MIGRATIONS: &[&str] = &[
 
 /// Held while migrating, so nodes starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x6570_6f78_7931;
+/// Held by a CreateSession that checks the quota, so nodes admitting at once count in turn.
+const ADMISSION_LOCK: i64 = 0x6570_6f78_7932;
 
 const POOL_SIZE: usize = 16;
 /// How long a call waits for a connection (a database that is down gives an error, not a hang).
@@ -303,6 +305,20 @@ impl SessionStore for PostgresStore {
         let (timeout, idle) = (i64::from(new.timeout), i64::from(new.spec.idle_timeout));
         self.run(async |c| {
             let tx = c.transaction().await?;
+            if let Some(limit) = new.live_limit {
+                // Held to commit: the creates of every node count one after the other.
+                exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&ADMISSION_LOCK]).await?;
+                let live: i64 = row(
+                    &tx,
+                    "SELECT COUNT(*) FROM sessions WHERE status IN ('PROVISIONING', 'READY')",
+                    &[],
+                )
+                .await?
+                .map_or(Ok(0), |r| r.try_get(0))?;
+                if live >= limit as i64 {
+                    return Err(StoreError::LiveLimit(limit));
+                }
+            }
             let inserted = row(
                 &tx,
                 &format!(
