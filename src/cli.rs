@@ -129,6 +129,11 @@ pub struct ServeArgs {
     /// as driver logs) [default: http://<--listen>].
     #[arg(long, env = "EPOXY_ADVERTISE_URL", value_parser = advertise_url)]
     pub advertise_url: Option<String>,
+    /// The URL drivers use for epoxy's AWS APIs and its S3 [default: http://<--listen>]. With
+    /// several nodes, a load balancer in front of them: a driver another node took over then
+    /// keeps reaching S3 and the Glue API when its first node is gone.
+    #[arg(long, env = "EPOXY_DRIVERS_URL", value_parser = advertise_url)]
+    pub drivers_url: Option<String>,
     /// Seconds without a heartbeat (on the store's clock) after which this node counts as dead
     /// and other nodes on the same --store take its sessions over.
     #[arg(long, env = "EPOXY_NODE_LEASE_SECONDS", default_value_t = 15.0, value_parser = lease_seconds)]

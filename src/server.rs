@@ -200,12 +200,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let drivers_url = args
+        .drivers_url
+        .clone()
+        .unwrap_or_else(|| endpoint_url(addr));
     let s3 = match &external_s3 {
         Some(endpoint) => S3Config::External {
             endpoint: endpoint.clone(),
         },
         None => S3Config::BuiltIn {
-            endpoint: format!("http://{addr}"),
+            endpoint: drivers_url.clone(),
         },
     };
     let tenancy = match &keys {
@@ -259,7 +263,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         minute: Duration::from_secs_f64(args.minute_seconds),
         max_live_sessions: args.max_live_sessions.unwrap_or(capacity * 4).max(1),
         capacity,
-        endpoint_url: endpoint_url(addr),
+        endpoint_url: drivers_url,
         node: NodeConfig {
             id: node_id(data_dir)?,
             advertise_url: args
@@ -393,4 +397,3 @@ mod tests {
         }
     }
 }
-

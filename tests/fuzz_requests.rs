@@ -3983,3 +3983,27 @@ fn regression_sts_errors_are_well_formed_xml() {
         );
     }
 }
+
+/// The node-to-node proof on `/logs/<token>` (`x-epoxy-peer`) is external input too: junk, a
+/// token of another scope or a mutated one is a plain 404, never a 5xx.
+#[test]
+fn fuzz_log_peer_proofs() {
+    let h = Harness::new();
+    let token = h.open.log_token.clone();
+    let tokens: Vec<String> = h.open.issued.iter().map(|i| i.token.clone()).collect();
+    let proof = prop_oneof![
+        "[ -~]{0,120}",
+        proptest::sample::select(tokens).prop_map(|t| t),
+        Just(token.clone()),
+        Just(format!("{token}.{token}")),
+    ];
+    proptest!(ProptestConfig::with_cases(200), |(proof in proof, junk_token in prop::bool::ANY)| {
+        let path = if junk_token { "/logs/abc.def".to_string() } else { format!("/logs/{token}") };
+        let request = http::Request::get(&path)
+            .header("x-epoxy-peer", proof.as_str())
+            .body(axum::body::Body::empty());
+        let Ok(request) = request else { return Ok(()) };
+        let reply = h.open.send(request);
+        prop_assert!(reply.status == 404, "{} {:?}", reply.status, reply.text());
+    });
+}

@@ -5,10 +5,20 @@ restarts finds every driver at the socket its store recorded, and a driver needs
 nothing about where epoxy now runs.  One controller is attached at a time; a newer one that
 authenticates replaces the older.
 
+Controllers are fenced by epoch: the epoxy node that owns the session says its ownership
+epoch in the handshake, the driver keeps the highest it ever accepted and refuses a lower one.
+An adopting node (higher epoch) thus takes the driver over, and the node it replaced, if it was
+only paused, cannot attach again when it wakes up.
+
 Frames are JSON lines.  Handshake (the secret itself never crosses the socket):
-  driver     -> {"hello": 1, "nonce": Nd}
-  controller -> {"auth": HMAC(secret, "controller:" Nd ":" Nc), "nonce": Nc, "ack": n}
-  driver     -> {"welcome": HMAC(secret, "driver:" Nc ":" Nd), "last_run": id|null, "pid": p}
+  driver     -> {"hello": 2, "nonce": Nd}
+  controller -> {"auth": HMAC(secret, "controller:" Nd ":" Nc ":" E), "nonce": Nc, "ack": n,
+                 "epoch": E}
+  driver     -> {"welcome": HMAC(secret, "driver:" Nc ":" Nd ":" E), "last_run": id|null,
+                 "pid": p, "epoch": E}
+             or {"refused": "superseded", "epoch": H, "proof": HMAC(secret, "refused:" Nc ":" Nd
+                 ":" H)} when E < H, the highest epoch accepted so far; the connection is closed.
+A controller that fails to authenticate gets no answer at all: the connection is closed.
 then events {"seq": k, "event": ...} one way, commands {"op": ...} and acks {"op": "ack",
 "seq": k} the other.  Events are kept until acknowledged and replayed, in order, to the next
 controller: a result produced while epoxy was down is delivered when it comes back.
@@ -27,16 +37,16 @@ import time
 
 log = logging.getLogger("epoxy_driver.channel")
 
-PROTOCOL = 1
+PROTOCOL = 2
 HANDSHAKE_TIMEOUT = 10.0  # seconds a connecting controller gets to authenticate
 HANDSHAKE_LIMIT = 4096  # bytes of the controller's auth frame
 COMMAND_LIMIT = 16 * 1024 * 1024  # bytes of one command line (a statement's code)
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
-def mac(secret, role, first, second):
-    """HMAC-SHA256 (hex) over "role:first:second"; both sides compute it, neither sends the key."""
-    message = f"{role}:{first}:{second}".encode()
+def mac(secret, role, *parts):
+    """HMAC-SHA256 (hex) over "role:part:part..."; both sides compute it, neither sends the key."""
+    message = ":".join([role, *map(str, parts)]).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
@@ -46,14 +56,18 @@ def valid_auth(frame):
         return False
     auth, nonce, ack = frame.get("auth"), frame.get("nonce"), frame.get("ack")
     return (
-        isinstance(auth, str)
+        _count(ack)
+        and _count(frame.get("epoch"))
+        and isinstance(auth, str)
         and bool(_HEX64.match(auth))
         and isinstance(nonce, str)
         and bool(_HEX64.match(nonce))
-        and isinstance(ack, int)
-        and not isinstance(ack, bool)
-        and ack >= 0
     )
+
+
+def _count(value):
+    """An integer in [0, 2**63) (JSON true/false are not): what both stores can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def _line(obj):
@@ -79,6 +93,7 @@ class Channel:
         self._pending = []  # [(seq, bytes)] sent or not, not acknowledged yet
         self._seq = 0
         self._conn = None
+        self._epoch = 0  # the highest epoch a controller attached with
         self.detached_since = time.monotonic()
         try:
             os.unlink(path)  # a stale socket of a dead driver at our address
@@ -178,23 +193,35 @@ class Channel:
         if not valid_auth(frame):
             log.warning("refusing a controller: malformed handshake")
             return False
-        expected = mac(self._secret, "controller", nonce, frame["nonce"])
+        epoch = frame["epoch"]
+        expected = mac(self._secret, "controller", nonce, frame["nonce"], epoch)
         if not hmac.compare_digest(expected, frame["auth"]):
             log.warning("refusing a controller: wrong key")
             return False
-        conn.settimeout(None)
         welcome = {
-            "welcome": mac(self._secret, "driver", frame["nonce"], nonce),
+            "welcome": mac(self._secret, "driver", frame["nonce"], nonce, epoch),
             "last_run": self._last_run(),
             "pid": os.getpid(),
+            "epoch": epoch,
         }
         with self._lock:
+            if epoch < self._epoch:
+                highest = self._epoch
+                proof = mac(self._secret, "refused", frame["nonce"], nonce, highest)
+                refusal = {"refused": "superseded", "epoch": highest, "proof": proof}
+                conn.sendall(_line(refusal))
+                log.warning("refusing a controller of epoch %d: superseded by %d", epoch, highest)
+                return False
+            conn.settimeout(None)
+            self._epoch = epoch
             old, self._conn = self._conn, conn
             self._pending = [(s, d) for s, d in self._pending if s > frame["ack"]]
             conn.sendall(_line(welcome))
             for _, data in self._pending:
                 conn.sendall(data)
-            log.info("controller attached; replayed %d events", len(self._pending))
+            log.info(
+                "controller of epoch %d attached; replayed %d events", epoch, len(self._pending)
+            )
         if old is not None:
             _close(old)
         return True

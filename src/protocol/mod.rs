@@ -85,7 +85,11 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
-    let body = serde_json::json!({ "status": "ok", "live_drivers": app.service.live_drivers() });
+    let body = serde_json::json!({
+        "status": "ok",
+        "live_drivers": app.service.live_drivers(),
+        "node": app.service.node_id(),
+    });
     (
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),

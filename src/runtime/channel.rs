@@ -1,8 +1,11 @@
 //! epoxy's end of a driver's channel: the Unix socket the driver listens on (frames and the
 //! reason the driver listens are in `python/epoxy_driver/channel.py`). A challenge handshake
 //! proves to each side that the other holds the session's secret, which never crosses the
-//! socket; events carry sequence numbers and the driver keeps them until acknowledged.
-//! Every frame is validated here before anything else sees it.
+//! socket; events carry sequence numbers and the driver keeps them until acknowledged. The
+//! handshake also carries the controller's ownership epoch: the driver refuses an epoch lower
+//! than the highest it accepted (`ChannelError::Superseded`), which fences off an epoxy node
+//! that another one took the session over from. Every frame is validated here before anything
+//! else sees it.
 
 use super::driver::DriverEvent;
 use hmac::{Hmac, Mac};
@@ -14,8 +17,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufR
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-/// The protocol version the driver's `hello` must name.
-pub const PROTOCOL: u32 = 1;
+/// The protocol version the driver's `hello` must name (2: the handshake carries an epoch).
+pub const PROTOCOL: u32 = 2;
 
 /// Longest frame accepted from a driver, more is a fault: a result carries at most 1 MiB of
 /// output (up to 6 MiB once JSON escapes control characters) and a picture of at most
@@ -40,6 +43,14 @@ pub enum ChannelError {
     WrongKey,
     #[error("the driver did not complete the handshake within {0:?}")]
     Timeout(Duration),
+    #[error(
+        "the driver speaks channel protocol {0} and this epoxy {PROTOCOL}: it was started by \
+         another version of epoxy and cannot be re-attached"
+    )]
+    Protocol(u32),
+    /// Another controller attached with a higher epoch: another epoxy node owns the driver.
+    #[error("the driver was taken over by a controller of epoch {epoch}")]
+    Superseded { epoch: u64 },
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +68,26 @@ pub struct Welcome {
     /// The newest statement the driver has received (to resend one it never got).
     pub last_run: Option<i64>,
     pub pid: u32,
+    /// The controller's epoch, echoed (and covered by the proof).
+    epoch: u64,
+}
+
+/// The driver's answer to a controller whose epoch is lower than one it accepted before.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refused {
+    refused: String,
+    /// The highest epoch the driver accepted.
+    epoch: u64,
+    /// HMAC over both nonces and `epoch`: a refusal is believed only from the driver.
+    proof: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Welcome(Welcome),
+    Refused(Refused),
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,11 +105,21 @@ fn valid_nonce(nonce: &str) -> bool {
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn mac(secret: &str, role: &str, first: &str, second: &str) -> Hmac<Sha256> {
+/// HMAC-SHA256 over `role:first:second:epoch`.
+fn mac(secret: &str, role: &str, first: &str, second: &str, epoch: u64) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
-    mac.update(format!("{role}:{first}:{second}").as_bytes());
+    mac.update(format!("{role}:{first}:{second}:{epoch}").as_bytes());
     mac
+}
+
+/// Whether `proof` (hex) is [`mac`] of these inputs.
+fn proves(proof: &str, secret: &str, role: &str, nonces: (&str, &str), epoch: u64) -> bool {
+    hex::decode(proof).is_ok_and(|proof| {
+        mac(secret, role, nonces.0, nonces.1, epoch)
+            .verify_slice(&proof)
+            .is_ok()
+    })
 }
 
 /// A fresh channel secret (hex, 32 random bytes).
@@ -94,10 +135,7 @@ fn malformed(e: impl std::fmt::Display) -> ChannelError {
 pub fn parse_hello(line: &[u8]) -> Result<String, ChannelError> {
     let hello: Hello = serde_json::from_slice(line).map_err(malformed)?;
     if hello.hello != PROTOCOL {
-        return Err(malformed(format!(
-            "protocol {} (this epoxy speaks {PROTOCOL})",
-            hello.hello
-        )));
+        return Err(ChannelError::Protocol(hello.hello));
     }
     if !valid_nonce(&hello.nonce) {
         return Err(malformed("the nonce is not 64 hex digits"));
@@ -105,19 +143,45 @@ pub fn parse_hello(line: &[u8]) -> Result<String, ChannelError> {
     Ok(hello.nonce)
 }
 
-/// The driver's `welcome`, its proof checked against the two nonces.
-pub fn parse_welcome(
+/// The driver's answer to our `auth` of `epoch`: its `welcome`, or `Superseded` if it refused
+/// the epoch; either one's proof checked against the two nonces.
+pub fn parse_answer(
     line: &[u8],
     secret: &str,
-    ours: &str,
-    theirs: &str,
+    (ours, theirs): (&str, &str),
+    epoch: u64,
 ) -> Result<Welcome, ChannelError> {
-    let welcome: Welcome = serde_json::from_slice(line).map_err(malformed)?;
-    let proof = hex::decode(&welcome.welcome).map_err(|_| ChannelError::WrongKey)?;
-    mac(secret, "driver", ours, theirs)
-        .verify_slice(&proof)
-        .map_err(|_| ChannelError::WrongKey)?;
-    Ok(welcome)
+    match serde_json::from_slice(line).map_err(malformed)? {
+        Answer::Welcome(welcome) => {
+            if !proves(&welcome.welcome, secret, "driver", (ours, theirs), epoch) {
+                return Err(ChannelError::WrongKey);
+            }
+            if welcome.epoch != epoch {
+                return Err(malformed("the welcome names another epoch"));
+            }
+            Ok(welcome)
+        }
+        Answer::Refused(refused) => {
+            if !proves(
+                &refused.proof,
+                secret,
+                "refused",
+                (ours, theirs),
+                refused.epoch,
+            ) {
+                return Err(ChannelError::WrongKey);
+            }
+            if refused.refused != "superseded" || refused.epoch <= epoch {
+                return Err(malformed(format!(
+                    "refused {:?} at epoch {}",
+                    refused.refused, refused.epoch
+                )));
+            }
+            Err(ChannelError::Superseded {
+                epoch: refused.epoch,
+            })
+        }
+    }
 }
 
 /// An event frame: its sequence number and the event, checked (see `DriverEvent::checked`).
@@ -154,11 +218,12 @@ pub struct Connection {
     pub writer: OwnedWriteHalf,
 }
 
-/// Connects to the driver at `socket` and runs the handshake; `acked` is the last event this
-/// side has processed (the driver replays what follows it).
+/// Connects to the driver at `socket` and runs the handshake as a controller of `epoch`;
+/// `acked` is the last event this side has processed (the driver replays what follows it).
 pub async fn attach(
     socket: &Path,
     secret: &str,
+    epoch: u64,
     acked: u64,
     limit: Duration,
 ) -> Result<(Connection, Welcome), ChannelError> {
@@ -168,17 +233,18 @@ pub async fn attach(
         let theirs = parse_hello(&read_line(&mut reader, MAX_HANDSHAKE_BYTES).await?)?;
         let ours = hex::encode(crate::sessions::credentials::random_bytes(32));
         let auth = hex::encode(
-            mac(secret, "controller", &theirs, &ours)
+            mac(secret, "controller", &theirs, &ours, epoch)
                 .finalize()
                 .into_bytes(),
         );
-        let mut frame =
-            serde_json::to_vec(&serde_json::json!({"auth": auth, "nonce": ours, "ack": acked}))
-                .map_err(malformed)?;
+        let mut frame = serde_json::to_vec(
+            &serde_json::json!({"auth": auth, "nonce": ours, "ack": acked, "epoch": epoch}),
+        )
+        .map_err(malformed)?;
         frame.push(b'\n');
         writer.write_all(&frame).await?;
         let line = read_line(&mut reader, MAX_HANDSHAKE_BYTES).await?;
-        let welcome = parse_welcome(&line, secret, &ours, &theirs)?;
+        let welcome = parse_answer(&line, secret, (&ours, &theirs), epoch)?;
         Ok((Connection { reader, writer }, welcome))
     };
     tokio::time::timeout(limit, handshake)
@@ -193,25 +259,33 @@ mod tests {
 
     const NONCE_A: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const NONCE_B: &str = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    const NONCES: (&str, &str) = (NONCE_A, NONCE_B);
 
-    fn proof(secret: &str) -> String {
+    fn proof(secret: &str, role: &str, epoch: u64) -> String {
         hex::encode(
-            mac(secret, "driver", NONCE_A, NONCE_B)
+            mac(secret, role, NONCE_A, NONCE_B, epoch)
                 .finalize()
                 .into_bytes(),
         )
     }
 
+    fn welcome_line(proof: &str, epoch: u64) -> String {
+        format!(r#"{{"welcome":"{proof}","last_run":3,"pid":42,"epoch":{epoch}}}"#)
+    }
+
+    fn refusal_line(proof: &str, epoch: u64) -> String {
+        format!(r#"{{"refused":"superseded","epoch":{epoch},"proof":"{proof}"}}"#)
+    }
+
     #[test]
     fn hellos_are_validated() {
-        let ok = format!(r#"{{"hello":1,"nonce":"{NONCE_A}"}}"#);
+        let ok = format!(r#"{{"hello":2,"nonce":"{NONCE_A}"}}"#);
         assert_eq!(parse_hello(ok.as_bytes()).unwrap(), NONCE_A);
         let cases = [
-            format!(r#"{{"hello":2,"nonce":"{NONCE_A}"}}"#),
-            r#"{"hello":1,"nonce":"short"}"#.to_string(),
-            format!(r#"{{"hello":1,"nonce":"{}"}}"#, NONCE_A.to_uppercase()),
-            format!(r#"{{"hello":1,"nonce":"{NONCE_A}","extra":1}}"#),
-            r#"{"hello":"1"}"#.to_string(),
+            r#"{"hello":2,"nonce":"short"}"#.to_string(),
+            format!(r#"{{"hello":2,"nonce":"{}"}}"#, NONCE_A.to_uppercase()),
+            format!(r#"{{"hello":2,"nonce":"{NONCE_A}","extra":1}}"#),
+            r#"{"hello":"2"}"#.to_string(),
             "not json".to_string(),
             "[]".to_string(),
         ];
@@ -227,31 +301,105 @@ mod tests {
     }
 
     #[test]
-    fn a_welcome_must_prove_the_secret() {
-        let line = |proof: &str| format!(r#"{{"welcome":"{proof}","last_run":3,"pid":42}}"#);
-        let welcome = parse_welcome(
-            line(&proof("s3cret")).as_bytes(),
+    fn a_driver_of_another_protocol_is_named_as_such() {
+        for version in [1, 3] {
+            let hello = format!(r#"{{"hello":{version},"nonce":"{NONCE_A}"}}"#);
+            let err = parse_hello(hello.as_bytes()).unwrap_err();
+            assert!(matches!(err, ChannelError::Protocol(v) if v == version));
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("protocol {version}"))
+                    && message.contains("another version of epoxy"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_welcome_must_prove_the_secret_and_the_epoch() {
+        let welcome = parse_answer(
+            welcome_line(&proof("s3cret", "driver", 7), 7).as_bytes(),
             "s3cret",
-            NONCE_A,
-            NONCE_B,
+            NONCES,
+            7,
         )
         .expect("the right proof");
         assert_eq!((welcome.last_run, welcome.pid), (Some(3), 42));
-        for bad in [proof("other"), "zz".into(), String::new(), "00".repeat(32)] {
+        for bad in [
+            proof("other", "driver", 7),
+            proof("s3cret", "driver", 6),
+            proof("s3cret", "controller", 7),
+            "zz".into(),
+            String::new(),
+            "00".repeat(32),
+        ] {
             assert!(matches!(
-                parse_welcome(line(&bad).as_bytes(), "s3cret", NONCE_A, NONCE_B),
+                parse_answer(welcome_line(&bad, 7).as_bytes(), "s3cret", NONCES, 7),
                 Err(ChannelError::WrongKey)
             ));
         }
         // The proof is bound to both nonces: replaying it for another handshake fails.
         assert!(matches!(
-            parse_welcome(
-                line(&proof("s3cret")).as_bytes(),
+            parse_answer(
+                welcome_line(&proof("s3cret", "driver", 7), 7).as_bytes(),
                 "s3cret",
-                NONCE_B,
-                NONCE_A
+                (NONCE_B, NONCE_A),
+                7
             ),
             Err(ChannelError::WrongKey)
+        ));
+        // A welcome proven for our epoch but naming another is not ours.
+        assert!(matches!(
+            parse_answer(
+                welcome_line(&proof("s3cret", "driver", 7), 8).as_bytes(),
+                "s3cret",
+                NONCES,
+                7
+            ),
+            Err(ChannelError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_proven_refusal_means_superseded() {
+        let line = refusal_line(&proof("s3cret", "refused", 9), 9);
+        assert!(matches!(
+            parse_answer(line.as_bytes(), "s3cret", NONCES, 4),
+            Err(ChannelError::Superseded { epoch: 9 })
+        ));
+        // Anyone on the path could forge an unproven refusal: it is not believed.
+        for bad in [
+            proof("other", "refused", 9),
+            proof("s3cret", "refused", 8),
+            proof("s3cret", "driver", 9),
+            "xyz".into(),
+        ] {
+            assert!(matches!(
+                parse_answer(refusal_line(&bad, 9).as_bytes(), "s3cret", NONCES, 4),
+                Err(ChannelError::WrongKey)
+            ));
+        }
+        // A driver refuses only lower epochs, and only as superseded.
+        for (line, ours) in [
+            (refusal_line(&proof("s3cret", "refused", 9), 9), 9),
+            (refusal_line(&proof("s3cret", "refused", 9), 9), 10),
+            (
+                refusal_line(&proof("s3cret", "refused", 9), 9).replace("superseded", "bored"),
+                4,
+            ),
+        ] {
+            assert!(
+                matches!(
+                    parse_answer(line.as_bytes(), "s3cret", NONCES, ours),
+                    Err(ChannelError::Malformed(_))
+                ),
+                "{line} at {ours}"
+            );
+        }
+        let extra = refusal_line(&proof("s3cret", "refused", 9), 9).replace('}', r#","x":1}"#);
+        assert!(matches!(
+            parse_answer(extra.as_bytes(), "s3cret", NONCES, 4),
+            Err(ChannelError::Malformed(_))
         ));
     }
 
@@ -296,7 +444,7 @@ mod tests {
         fn no_input_panics_the_frame_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_hello(&bytes);
             let _ = parse_event(&bytes);
-            let _ = parse_welcome(&bytes, "s", NONCE_A, NONCE_B);
+            let _ = parse_answer(&bytes, "s", NONCES, 0);
         }
 
         #[test]
@@ -305,6 +453,34 @@ mod tests {
             if let Ok((parsed, _)) = parse_event(line.as_bytes()) {
                 prop_assert!(parsed >= 1 && parsed as i64 == seq);
             }
+        }
+
+        /// Whatever epochs a refusal and our auth name, and whoever proved it: only a refusal
+        /// the secret's holder proved, of a higher epoch than ours, reads as superseded.
+        #[test]
+        fn only_proven_higher_refusals_supersede(
+            ours in any::<u64>(),
+            theirs in any::<u64>(),
+            proven in any::<u64>(),
+            key in prop_oneof![Just("s3cret"), Just("other")],
+        ) {
+            let line = refusal_line(&proof(key, "refused", proven), theirs);
+            match parse_answer(line.as_bytes(), "s3cret", NONCES, ours) {
+                Err(ChannelError::Superseded { epoch }) => {
+                    prop_assert!(key == "s3cret" && proven == theirs && epoch == theirs && theirs > ours);
+                }
+                Err(ChannelError::WrongKey) => prop_assert!(key != "s3cret" || proven != theirs),
+                Err(ChannelError::Malformed(_)) => prop_assert!(theirs <= ours),
+                other => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        /// A welcome is accepted exactly when it proves the secret for our epoch and echoes it.
+        #[test]
+        fn welcomes_are_bound_to_our_epoch(ours in any::<u64>(), proven in any::<u64>(), echoed in any::<u64>()) {
+            let line = welcome_line(&proof("s3cret", "driver", proven), echoed);
+            let accepted = parse_answer(line.as_bytes(), "s3cret", NONCES, ours).is_ok();
+            prop_assert_eq!(accepted, proven == ours && echoed == ours);
         }
     }
 }

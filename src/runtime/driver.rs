@@ -293,8 +293,22 @@ pub struct DriverHandle {
     metastore: Option<DriverCredential>,
     /// The loopback port of the driver's Spark UI, once ready.
     spark_ui_port: Option<u16>,
-    /// Another node controls the driver now: dropping the handle leaves it running.
-    released: bool,
+    /// The ownership epoch this handle attaches with (see `channel.rs`).
+    epoch: u64,
+    /// The driver refused our epoch: another controller (epoxy node) owns it now, so this
+    /// handle neither kills it nor sends it anything again.
+    superseded: bool,
+}
+
+/// Why a recorded driver could not be re-attached.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The driver is gone or unusable (its processes were killed).
+    #[error("{0}")]
+    Gone(String),
+    /// The driver lives but refused our epoch: another epoxy node took it over (left running).
+    #[error("the Spark driver is owned by another epoxy node now (epoch {epoch})")]
+    Superseded { epoch: u64 },
 }
 
 /// The port of `http://host:port[/…]`.
@@ -348,7 +362,7 @@ impl DriverHandle {
         let started = tokio::time::Instant::now();
         // The driver binds its socket a moment after it starts; until then connects fail.
         loop {
-            match channel::attach(&handle.socket, &handle.secret, 0, ATTACH_LIMIT).await {
+            match channel::attach(&handle.socket, &handle.secret, 0, 0, ATTACH_LIMIT).await {
                 Ok((connection, _)) => {
                     handle.connect(connection);
                     return Ok(handle);
@@ -460,7 +474,8 @@ impl DriverHandle {
             log_path,
             metastore: None,
             spark_ui_port: None,
-            released: false,
+            epoch: 0,
+            superseded: false,
         }
     }
 
@@ -472,21 +487,23 @@ impl DriverHandle {
         self.events = events;
     }
 
-    /// Re-attaches to a driver an earlier run of the server started (see `record`); the
-    /// driver's welcome says which statement it received last. On failure, why the driver is
-    /// gone, its processes killed.
+    /// Re-attaches, as a controller of `epoch`, to a driver an earlier run of the server (or
+    /// another node) started (see `record`); the driver's welcome says which statement it
+    /// received last. On failure, why: the driver is gone (its processes killed), or it
+    /// refused the epoch as superseded (left running: its owner is another node).
     pub async fn adopt(
         record: &DriverRecord,
         log_path: PathBuf,
         metastore: Option<DriverCredential>,
-    ) -> Result<(Self, Option<i64>), String> {
+        epoch: u64,
+    ) -> Result<(Self, Option<i64>), AdoptError> {
         let process = ProcessId {
             pid: record.pid,
             start_ticks: record.start_ticks,
         };
         let gone = |why: String| {
             kill_group(process, &record.token);
-            Err(why)
+            Err(AdoptError::Gone(why))
         };
         if !process.alive() {
             return gone(format!(
@@ -495,8 +512,11 @@ impl DriverHandle {
             ));
         }
         let (connection, welcome) =
-            match channel::attach(&record.socket, &record.secret, 0, ATTACH_LIMIT).await {
+            match channel::attach(&record.socket, &record.secret, epoch, 0, ATTACH_LIMIT).await {
                 Ok(attached) => attached,
+                Err(channel::ChannelError::Superseded { epoch }) => {
+                    return Err(AdoptError::Superseded { epoch });
+                }
                 Err(e) => return gone(format!("the Spark driver does not answer: {e}")),
             };
         if welcome.pid != record.pid {
@@ -516,7 +536,25 @@ impl DriverHandle {
         handle.metastore = metastore;
         handle.spark_ui_port = record.spark_ui_port;
         handle.recorded = true;
+        handle.epoch = epoch;
         Ok((handle, welcome.last_run))
+    }
+
+    /// Raises the epoch this handle attaches with (the session's owner epoch, at handover or
+    /// adoption); a lower one is ignored. The driver learns it at the next handshake: it takes
+    /// effect against any controller that attaches after.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = self.epoch.max(epoch);
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// True once the driver refused this handle's epoch: another epoxy node owns the session
+    /// now, and `next_event` says `Exited` forever. The driver is left running.
+    pub fn superseded(&self) -> bool {
+        self.superseded
     }
 
     /// The store now has [`DriverHandle::record`]: the driver outlives a leaving server.
@@ -673,17 +711,41 @@ impl DriverHandle {
         }
     }
 
-    /// After the channel closed: attached again if the driver lives, else marked gone.
+    /// After the channel closed: attached again if the driver lives, else marked gone (or
+    /// superseded, if it refused our epoch).
     async fn reattach(&mut self, why: &str) {
         self.writer = None;
         for _ in 0..3 {
             if !self.process.alive() {
                 break;
             }
-            match channel::attach(&self.socket, &self.secret, self.received, ATTACH_LIMIT).await {
+            let attached = channel::attach(
+                &self.socket,
+                &self.secret,
+                self.epoch,
+                self.received,
+                ATTACH_LIMIT,
+            )
+            .await;
+            match attached {
                 Ok((connection, _)) => {
                     tracing::warn!(pid = self.process.pid, %why, "driver channel closed; re-attached");
                     self.connect(connection);
+                    return;
+                }
+                Err(channel::ChannelError::Superseded { epoch }) => {
+                    tracing::warn!(
+                        pid = self.process.pid,
+                        ours = self.epoch,
+                        theirs = epoch,
+                        "driver taken over by a controller of a higher epoch; giving it up"
+                    );
+                    self.superseded = true;
+                    self.gone = Some(format!(
+                        "the Spark driver was taken over by another epoxy node (epoch {epoch}, \
+                         ours {})",
+                        self.epoch
+                    ));
                     return;
                 }
                 Err(e) => {
@@ -701,7 +763,7 @@ impl DriverHandle {
         self.gone = Some(exit_reason(&self.log_path));
     }
 
-    /// True while the process runs (the pool uses it to spot dead idle drivers).
+    /// True while the process runs and is ours (the pool uses it to spot dead idle drivers).
     pub fn is_alive(&self) -> bool {
         self.gone.is_none() && self.process.alive()
     }
@@ -725,19 +787,14 @@ impl DriverHandle {
     /// and its metastore credential stay (its catalog calls may still come to this node).
     pub fn release(mut self) {
         std::mem::forget(self.metastore.take());
-        self.released = true;
-    }
-
-    /// The hold this controller names when it (re-)attaches. (Until drivers fence by epoch.)
-    pub fn set_epoch(&mut self, _epoch: u64) {}
-
-    /// True once a controller with a newer hold replaced this one at the driver.
-    pub fn superseded(&self) -> bool {
-        false
+        self.superseded = true;
     }
 
     /// Asks the driver to stop Spark and exit; after `grace`, kills its whole process group.
     pub async fn shutdown(mut self, grace: Duration) {
+        if self.superseded {
+            return; // another node's driver now: Drop leaves it alone too
+        }
         let _ = self.send(&DriverCommand::Shutdown).await;
         let deadline = tokio::time::Instant::now() + grace;
         while self.process.alive() && tokio::time::Instant::now() < deadline {
@@ -757,8 +814,8 @@ impl DriverHandle {
 
 impl Drop for DriverHandle {
     fn drop(&mut self) {
-        if self.released {
-            return;
+        if self.superseded {
+            return; // another node owns the driver
         }
         if LEAVING.load(Ordering::SeqCst) && self.recorded && self.gone.is_none() {
             return; // the next start re-attaches to it (or kills it)

@@ -233,23 +233,21 @@ impl DriverRuntime {
         }
     }
 
-    /// Re-attaches to the driver of a session an earlier run started (see
-    /// [`DriverHandle::adopt`]), its metastore credential bound to the session's tenant again.
+    /// Re-attaches, as a controller of `epoch`, to the driver of a session an earlier run (or
+    /// another node) started (see [`DriverHandle::adopt`]), its metastore credential bound to
+    /// the session's tenant again.
     pub async fn adopt(
         &self,
         session_key: i64,
         tenant: &crate::sessions::model::Tenant,
         record: &crate::store::DriverRecord,
         epoch: u64,
-    ) -> Result<(DriverHandle, Option<i64>), String> {
+    ) -> Result<(DriverHandle, Option<i64>), driver::AdoptError> {
         let credential = match (&self.metastore, &record.metastore_user) {
             (Some(m), Some(user)) => Some(m.registry.adopt(user, tenant)),
             _ => None,
         };
-        let (mut driver, last_run) =
-            DriverHandle::adopt(record, self.log_path(session_key), credential).await?;
-        driver.set_epoch(epoch);
-        Ok((driver, last_run))
+        DriverHandle::adopt(record, self.log_path(session_key), credential, epoch).await
     }
 
     /// A re-attached session's directories (they survived the restart).

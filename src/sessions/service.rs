@@ -218,11 +218,10 @@ impl SessionService {
             }
         };
         let adopted = match &record {
-            Some(record) => {
-                runtime
-                    .adopt(key, &session.tenant, record, fence.epoch as u64)
-                    .await
-            }
+            Some(record) => runtime
+                .adopt(key, &session.tenant, record, fence.epoch as u64)
+                .await
+                .map_err(|e| e.to_string()),
             None => Err("no record of its driver was stored".to_string()),
         };
         let previous = session.owner.node.clone();
@@ -824,6 +823,11 @@ impl SessionService {
         snapshot.sessions_by_status = by_status.into_iter().collect();
         snapshot.dpu_seconds_by_account = by_account.into_iter().collect();
         Ok(snapshot)
+    }
+
+    /// This node's id among the nodes that share the store.
+    pub fn node_id(&self) -> &str {
+        &self.config.node.id
     }
 
     /// Live drivers (for status output).

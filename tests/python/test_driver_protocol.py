@@ -39,10 +39,18 @@ STATEMENT_TIMEOUT = 60
 _ids = itertools.count(1)
 
 
-def _mac(secret, role, first, second):
-    return hmac.new(
-        secret.encode(), f"{role}:{first}:{second}".encode(), hashlib.sha256
-    ).hexdigest()
+def _mac(secret, role, *parts):
+    message = ":".join([role, *map(str, parts)]).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+class Handshake:
+    """One controller's handshake: its connection, and the driver's answer (the welcome or
+    refusal frame; None if the driver closed the connection instead)."""
+
+    def __init__(self, conn, reader, answer, ours, theirs):
+        self.conn, self.reader, self.answer = conn, reader, answer
+        self.ours, self.theirs = ours, theirs
 
 
 class Driver:
@@ -78,10 +86,13 @@ class Driver:
         self.events = queue.Queue()
         self.last_seq = 0
         self.conn = None
+        self.epoch = 0
+        self.eof = None
         self.attach()
 
-    def handshake(self, secret=None, ack=None):
-        """Connects and authenticates; returns (socket, welcome or None if refused)."""
+    def handshake(self, secret=None, ack=None, epoch=None, auth=None):
+        """Connects and authenticates as a controller of `epoch` (this one's by default);
+        `auth` replaces the auth frame. Returns a Handshake."""
         deadline = time.monotonic() + 30
         while True:
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -95,31 +106,46 @@ class Driver:
                 time.sleep(0.05)
         reader = conn.makefile("rb")
         hello = json.loads(reader.readline())
-        assert hello["hello"] == 1 and len(hello["nonce"]) == 64, hello
+        assert hello["hello"] == 2 and len(hello["nonce"]) == 64, hello
         nonce = secrets.token_hex(32)
-        auth = _mac(secret or self.secret, "controller", hello["nonce"], nonce)
-        ack = self.last_seq if ack is None else ack
-        conn.sendall(json.dumps({"auth": auth, "nonce": nonce, "ack": ack}).encode() + b"\n")
+        epoch = self.epoch if epoch is None else epoch
+        if auth is None:
+            auth = {
+                "auth": _mac(secret or self.secret, "controller", hello["nonce"], nonce, epoch),
+                "nonce": nonce,
+                "ack": self.last_seq if ack is None else ack,
+                "epoch": epoch,
+            }
+        conn.sendall(json.dumps(auth).encode() + b"\n")
         line = reader.readline()
-        if not line:
-            return conn, None
-        welcome = json.loads(line)
-        assert welcome["welcome"] == _mac(self.secret, "driver", nonce, hello["nonce"]), welcome
-        return conn, (welcome, reader)
+        answer = json.loads(line) if line else None
+        if answer is not None and "welcome" in answer:
+            expected = _mac(self.secret, "driver", nonce, hello["nonce"], epoch)
+            assert answer["welcome"] == expected and answer["epoch"] == epoch, answer
+        return Handshake(conn, reader, answer, nonce, hello["nonce"])
 
-    def attach(self):
-        conn, answer = self.handshake()
-        assert answer is not None, "the driver refused the right key"
-        self.welcome, reader = answer
-        self.conn = conn
-        threading.Thread(target=self._read_events, args=(conn, reader), daemon=True).start()
+    def attach(self, epoch=None):
+        """Becomes the driver's controller (of `epoch`, if given, from now on)."""
+        self.conn = None  # the replaced connection's EOF is no driver's EOF
+        shake = self.handshake(epoch=epoch)
+        assert shake.answer is not None and "welcome" in shake.answer, shake.answer
+        self.epoch = shake.answer["epoch"]
+        self.welcome, self.conn, self.eof = shake.answer, shake.conn, threading.Event()
+        args = (shake.conn, shake.reader, self.eof)
+        threading.Thread(target=self._read_events, args=args, daemon=True).start()
 
     def detach(self):
         conn, self.conn = self.conn, None
         conn.shutdown(socket.SHUT_RDWR)
         conn.close()
 
-    def _read_events(self, conn, reader):
+    def _read_events(self, conn, reader, eof):
+        try:
+            self._read_lines(conn, reader)
+        finally:
+            eof.set()
+
+    def _read_lines(self, conn, reader):
         try:
             for line in reader:
                 # Every frame on the channel must be one JSON object with a new sequence number.
@@ -512,9 +538,9 @@ def test_invalid_config(config):
 
 
 def test_wrong_key_is_refused_and_changes_nothing(driver):
-    conn, answer = driver.handshake(secret=secrets.token_hex(32))
-    assert answer is None, "a controller without the secret was welcomed"
-    conn.close()
+    shake = driver.handshake(secret=secrets.token_hex(32))
+    assert shake.answer is None, "a controller without the secret was welcomed"
+    shake.conn.close()
     for frame in (b"not json\n", b'{"auth": "00", "nonce": "x", "ack": 0}\n', b"\xff" * 5000):
         raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         raw.connect(driver.socket_path)
@@ -560,3 +586,63 @@ def test_driver_without_controller_stops_itself_and_its_jvm():
         assert 3 <= exit_seconds < 15, exit_seconds
     finally:
         drv.kill()
+
+
+def _auth(driver, shake_nonce, **fields):
+    """An auth frame proven with the right secret for `epoch`, its fields overridable."""
+    nonce = secrets.token_hex(32)
+    epoch = fields.get("epoch", driver.epoch)
+    proof = _mac(driver.secret, "controller", shake_nonce, nonce, epoch)
+    return {"auth": proof, "nonce": nonce, "ack": driver.last_seq, "epoch": epoch, **fields}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"epoch": -1}, {"epoch": "1"}, {"epoch": True}, {"epoch": 1.0}, {"epoch": 2**63}],
+    ids=["negative", "string", "bool", "float", "too-big"],
+)
+def test_invalid_epochs_are_refused(driver, bad):
+    # Whatever the MAC says, an epoch that is not an integer in [0, 2**63) is no handshake.
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(driver.socket_path)
+    reader = raw.makefile("rb")
+    hello = json.loads(reader.readline())
+    frame = _auth(driver, hello["nonce"])
+    frame.update(bad)
+    raw.sendall(json.dumps(frame).encode() + b"\n")
+    assert reader.readline() == b""  # closed, no welcome
+    raw.close()
+    assert driver.run("1+1")["text"] == "2"
+
+
+def test_an_auth_frame_without_an_epoch_is_refused(driver):
+    shake = driver.handshake(auth={"auth": "0" * 64, "nonce": "1" * 64, "ack": 0})
+    assert shake.answer is None
+    assert driver.run("1+1")["text"] == "2"
+
+
+def test_an_equal_or_higher_epoch_replaces_the_controller(driver):
+    start = driver.epoch
+    for epoch in (start, start + 1, start + 8):
+        replaced = driver.eof
+        driver.attach(epoch=epoch)
+        assert replaced.wait(10), f"the controller replaced at epoch {epoch} was not closed"
+        assert driver.run("6*7")["text"] == "42"
+    assert driver.epoch == start + 8
+
+
+def test_a_lower_epoch_is_refused_as_superseded(driver):
+    driver.attach(epoch=max(driver.epoch, 3))
+    highest = driver.epoch
+    for epoch in (0, highest - 1):
+        shake = driver.handshake(epoch=epoch)
+        proof = _mac(driver.secret, "refused", shake.ours, shake.theirs, highest)
+        assert shake.answer == {"refused": "superseded", "epoch": highest, "proof": proof}
+        assert shake.reader.readline() == b"", "a refused controller's connection stays open"
+        shake.conn.close()
+    # Before authentication nothing is told, not even the epoch.
+    shake = driver.handshake(secret=secrets.token_hex(32), epoch=0)
+    assert shake.answer is None
+    # The attached controller is still the driver's.
+    assert not driver.eof.is_set()
+    assert driver.run("'still mine'")["text"] == "'still mine'"
