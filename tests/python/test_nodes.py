@@ -217,11 +217,16 @@ def wait_held(fleet, want: dict[str, int], timeout=ADOPTION_BOUND_S) -> None:
         time.sleep(0.2)
 
 
-def ownership_lines(node) -> list[str]:
-    """What a node logged about taking sessions or letting them go (for the record)."""
-    pattern = re.compile(r"taking over|took this session over|letting it go|superseded", re.I)
+def log_lines(node, pattern: str) -> list[str]:
+    """The lines of a node's log (since its last start) that match `pattern`."""
     text = node.stderr_path.read_text(errors="replace")
-    return [line for line in text.splitlines() if pattern.search(line)]
+    return [line for line in text.splitlines() if re.search(pattern, line, re.I)]
+
+
+# How a node logs taking a session over or giving one up (for the record), and a re-attach after
+# its driver closed the channel (which a zombie controller stealing the driver would cause).
+OWNERSHIP = r"taking over|taken over|giving it up|letting it go"
+CHANNEL_CLOSED = r"driver channel closed"
 
 
 @pytest.mark.timeout(600)
@@ -249,7 +254,8 @@ def test_a_node_frozen_past_its_lease_is_fenced_when_it_wakes(fleet):
         (s, i): ga.get_statement(SessionId=s, Id=i)["Statement"]
         for s, i in ((S1, running), (S2, queued))
     }
-    log_before = len(ownership_lines(b))
+    said_before = len(log_lines(b, OWNERSHIP))
+    closed_before = len(log_lines(a, CHANNEL_CLOSED))
     fleet.resume(b)
     time.sleep(LEASE_S + 3)  # B's timers fire: its heartbeat, its drivers' closed channels
     assert b.proc.poll() is None, f"B exited after SIGCONT\n{b.describe()}"
@@ -263,10 +269,13 @@ def test_a_node_frozen_past_its_lease_is_fenced_when_it_wakes(fleet):
     assert R.run_ok(gb, S3, "z + 1") == "4"
     assert R.run_ok(ga, S2, "y") == "'two'"
     assert {s: driver_pid(gb, s) for s in (S1, S2, S3)} == PIDS
-    # B gave the sessions up: it runs no task for them any more; A runs them all.
+    # B gave the sessions up: it runs no task for them any more; A runs them all, and the
+    # drivers refused B (an older epoch): A's channels to them were never taken away.
     wait_held(fleet, {"A": 3, "B": 0})
-    said = ownership_lines(b)[log_before:]
+    said = log_lines(b, OWNERSHIP)[said_before:]
     print("B after SIGCONT logged:\n  " + "\n  ".join(said or ["nothing about it"]))
+    stolen = log_lines(a, CHANNEL_CLOSED)[closed_before:]
+    assert not stolen, "B took drivers from A after SIGCONT:\n" + "\n".join(stolen)
 
 
 @pytest.mark.timeout(600)
