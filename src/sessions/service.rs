@@ -96,12 +96,17 @@ impl SessionService {
             tokens: TokenSigner::new(secret),
             config,
         });
-        service.store.register_node(NodeRegistration {
+        let registered = service.store.register_node(NodeRegistration {
             node_id: &service.config.node.id,
             advertise_url: &service.config.node.advertise_url,
             capacity: service.config.capacity,
             started_ms: now_ms(),
-        })?;
+        });
+        if let Err(e) = registered {
+            // Not fatal (a full or read-only disk must not keep the server from serving
+            // reads); the heartbeat registers the node once it can write.
+            tracing::warn!(error = %e, "could not register this node");
+        }
         match &service.runtime {
             Some(runtime) => service.recover(runtime).await?,
             None => service.finish_interrupted(),
@@ -150,18 +155,26 @@ impl SessionService {
         let mut kept_drivers = std::collections::HashSet::new();
         let mut kept_sessions = std::collections::HashSet::new();
         let mut attempts = Vec::new();
+        let mut provisioning = Vec::new();
         for session in self.store.live_sessions()? {
             let ours = session.owner.node.as_deref().is_none_or(|n| n == me);
             let fence = match ours {
-                true => self.store.claim_session(
-                    session.key,
-                    &session.owner,
-                    &me,
-                    self.config.node.lease_ms(),
-                )?,
+                true => self
+                    .store
+                    .claim_session(session.key, &session.owner, &me, self.config.node.lease_ms())
+                    .unwrap_or_else(|e| {
+                        // Its driver is kept; the re-scan claims it once the store takes writes.
+                        tracing::warn!(error = %e, id = %session.id, "could not claim a session at start");
+                        None
+                    }),
                 false => None,
             };
             match fence {
+                // Provisioning starts new drivers: after the leftovers are killed, below.
+                Some(fence) if session.status == SessionStatus::Provisioning => {
+                    kept_sessions.insert(session.key);
+                    provisioning.push((session, fence));
+                }
                 Some(fence) => attempts.push(self.take_over(runtime, session, fence)),
                 None => {
                     if let Some(record) = self.store.driver_record(session.key)? {
@@ -180,6 +193,9 @@ impl SessionService {
             }
         }
         runtime.recovered(&kept_drivers, &kept_sessions);
+        for (session, fence) in provisioning {
+            self.take_over(runtime, session, fence).await;
+        }
         if reattached > 0 {
             tracing::info!(
                 reattached,
