@@ -113,6 +113,15 @@ pub struct ServeArgs {
     /// stops itself; epoxy re-attaches to its sessions' drivers when it starts again within it.
     #[arg(long, env = "EPOXY_DRIVER_ORPHAN_SECONDS", default_value_t = 600.0)]
     pub driver_orphan_seconds: f64,
+    /// Drivers also listen on TCP on this IP (a port each picks; the local epoxy keeps using
+    /// their Unix socket), so that an epoxy node on another host can adopt their sessions.
+    /// Frames are authenticated (HMAC) but not encrypted: use a private network.
+    #[arg(long, env = "EPOXY_DRIVER_LISTEN")]
+    pub driver_listen: Option<std::net::IpAddr>,
+    /// The host name or IP other nodes dial drivers at [default: the --driver-listen IP;
+    /// required when that is unspecified, like 0.0.0.0].
+    #[arg(long, env = "EPOXY_DRIVER_ADVERTISE_HOST")]
+    pub driver_advertise_host: Option<String>,
     /// Root of managed table data, a directory or `s3://bucket[/prefix]`:
     /// `<warehouse>/<account>/<db>.db/<table>` [default: <data-dir>/warehouse].
     #[arg(long, env = "EPOXY_WAREHOUSE")]

@@ -10,6 +10,7 @@ use crate::objects::{ObjectService, S3Config, Tenancy};
 use crate::protocol::s3::S3Door;
 use crate::protocol::{self, App};
 use crate::runtime::cluster::ClusterSettings;
+use crate::runtime::driver::{ChannelSettings, DriverListen};
 use crate::runtime::{DriverRuntime, provision};
 use crate::sessions::credentials::endpoint_url;
 use crate::sessions::service::NodeConfig;
@@ -181,6 +182,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.driver_orphan_seconds.is_finite() && args.driver_orphan_seconds > 0.0) {
         bail!("--driver-orphan-seconds must be a positive number");
     }
+    let driver_listen = match (args.driver_listen, args.driver_advertise_host.clone()) {
+        (Some(ip), advertise) => Some(DriverListen::new(ip, advertise)?),
+        (None, Some(_)) => bail!("--driver-advertise-host needs --driver-listen"),
+        (None, None) => None,
+    };
     let data_dir = &args.runtime.data_dir;
     let logs_dir = data_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)
@@ -251,7 +257,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.warm_pool,
                 Some(metastore),
                 s3.clone(),
-                Duration::from_secs_f64(args.driver_orphan_seconds),
+                ChannelSettings {
+                    orphan_limit: Duration::from_secs_f64(args.driver_orphan_seconds),
+                    listen: driver_listen,
+                },
             ))
         }
     };

@@ -881,6 +881,8 @@ fn driver_records_follow_their_session(kind: Kind) {
         token: format!("token-{pid}"),
         spark_ui_port: port,
         metastore_user: port.map(|p| format!("epoxy-driver-{p}")),
+        tcp: port.map(|p| format!("10.0.0.7:{p}")),
+        host: format!("machine-{pid}/node-{pid}"),
     };
     let fields = |r: &DriverRecord| {
         (
@@ -891,12 +893,20 @@ fn driver_records_follow_their_session(kind: Kind) {
             r.token.clone(),
             r.spark_ui_port,
             r.metastore_user.clone(),
+            r.tcp.clone(),
+            r.host.clone(),
         )
     };
     assert!(db.store.driver_record(s.key).unwrap().is_none());
     db.store
         .set_driver_record(s.key, Some(&record(41, Some(4040))), 10)
         .unwrap();
+    let stored = db.store.driver_record(s.key).unwrap().expect("recorded");
+    assert_eq!(
+        (stored.tcp.as_deref(), stored.host.as_str()),
+        (Some("10.0.0.7:4040"), "machine-41/node-41"),
+        "the endpoints read back"
+    );
     db.store
         .set_driver_record(s.key, Some(&record(42, None)), 11)
         .unwrap();
@@ -2226,6 +2236,8 @@ mod nodes {
                     token: "t".into(),
                     spark_ui_port: None,
                     metastore_user: None,
+                    tcp: None,
+                    host: String::new(),
                 }),
                 5,
             )

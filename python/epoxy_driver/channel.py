@@ -1,4 +1,9 @@
-"""The driver's side of its channel to epoxy: a Unix socket the driver listens on.
+"""The driver's side of its channel to epoxy: a Unix socket the driver listens on, and
+optionally a TCP port (`EPOXY_DRIVER_TCP`: an IP to listen on, port 0) for an epoxy node on
+another host that adopts the session.  The same handshake and limits apply on both; a TCP peer
+is anyone on the network, so its handshakes are also capped in number, and TCP connections
+use keepalive so that a dead controller host counts as detached (for the orphan timer).
+Frames are authenticated, not encrypted: TCP is for a private network.
 
 The driver listens (rather than dialling epoxy) so that it owns its address: an epoxy that
 restarts finds every driver at the socket its store recorded, and a driver needs to know
@@ -15,7 +20,7 @@ Frames are JSON lines.  Handshake (the secret itself never crosses the socket):
   controller -> {"auth": HMAC(secret, "controller:" Nd ":" Nc ":" E), "nonce": Nc, "ack": n,
                  "epoch": E}
   driver     -> {"welcome": HMAC(secret, "driver:" Nc ":" Nd ":" E), "last_run": id|null,
-                 "pid": p, "epoch": E}
+                 "pid": p, "epoch": E, "tcp": port|null}
              or {"refused": "superseded", "epoch": H, "proof": HMAC(secret, "refused:" Nc ":" Nd
                  ":" H)} when E < H, the highest epoch accepted so far; the connection is closed.
 A controller that fails to authenticate gets no answer at all: the connection is closed.
@@ -24,6 +29,7 @@ then events {"seq": k, "event": ...} one way, commands {"op": ...} and acks {"op
 controller: a result produced while epoxy was down is delivered when it comes back.
 """
 
+import errno
 import hashlib
 import hmac
 import json
@@ -41,7 +47,10 @@ PROTOCOL = 2
 HANDSHAKE_TIMEOUT = 10.0  # seconds a connecting controller gets to authenticate
 HANDSHAKE_LIMIT = 4096  # bytes of the controller's auth frame
 COMMAND_LIMIT = 16 * 1024 * 1024  # bytes of one command line (a statement's code)
+TCP_HANDSHAKES = 16  # TCP connections that may be authenticating at once; more are closed
+KEEPALIVE = (10, 5, 3)  # TCP: idle seconds before probing, seconds between probes, probes
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
 
 
 def mac(secret, role, *parts):
@@ -84,7 +93,7 @@ class Channel:
     recorded as sent but the driver never got.
     """
 
-    def __init__(self, path, secret, on_command, last_run):
+    def __init__(self, path, secret, on_command, last_run, tcp_host=None):
         self._secret = secret.encode()
         self._on_command = on_command
         self._last_run = last_run
@@ -106,7 +115,18 @@ class Channel:
         finally:
             os.umask(old_umask)
         self._listener.listen(4)
-        threading.Thread(target=self._accept, name="channel-accept", daemon=True).start()
+        self.tcp_port = None
+        self._handshakes = threading.BoundedSemaphore(TCP_HANDSHAKES)
+        if tcp_host is not None:
+            self._tcp = _tcp_listener(tcp_host)
+            self.tcp_port = self._tcp.getsockname()[1]
+            log.info("channel listening on TCP %s port %d", tcp_host, self.tcp_port)
+            threading.Thread(
+                target=self._accept, args=(self._tcp, True), name="channel-tcp", daemon=True
+            ).start()
+        threading.Thread(
+            target=self._accept, args=(self._listener, False), name="channel-accept", daemon=True
+        ).start()
 
     # --- events ----------------------------------------------------------
 
@@ -146,26 +166,40 @@ class Channel:
 
     # --- controllers -----------------------------------------------------
 
-    def _accept(self):
+    def _accept(self, listener, tcp):
         while True:
             try:
-                conn, _ = self._listener.accept()
+                conn, peer = listener.accept()
             except OSError as exc:
+                if exc.errno in _TRANSIENT:  # out of fds (a flood) or a peer gone: go on
+                    log.warning("channel accept failed (%s); retrying", exc)
+                    time.sleep(0.1)
+                    continue
                 log.error("channel listener failed (%s)", exc)
                 return
+            # Unix peers are the owner's (the socket is 0600); TCP ones are capped.
+            if tcp and not self._handshakes.acquire(blocking=False):
+                log.warning("refusing a TCP connection from %s: too many handshakes", peer)
+                _close(conn)
+                continue
+            if tcp:
+                _keepalive(conn)
             threading.Thread(
-                target=self._serve, args=(conn,), name="channel-controller", daemon=True
+                target=self._serve, args=(conn, tcp), name="channel-controller", daemon=True
             ).start()
 
-    def _serve(self, conn):
+    def _serve(self, conn, tcp):
         try:
             reader = conn.makefile("rb")
-            if not self._handshake(conn, reader):
-                conn.close()
-                return
+            welcomed = self._handshake(conn, reader)
         except (OSError, ValueError) as exc:
             log.warning("controller handshake failed (%s)", exc)
-            conn.close()
+            welcomed = False
+        finally:
+            if tcp:
+                self._handshakes.release()
+        if not welcomed:
+            _close(conn)
             return
         try:
             while True:
@@ -203,6 +237,7 @@ class Channel:
             "last_run": self._last_run(),
             "pid": os.getpid(),
             "epoch": epoch,
+            "tcp": self.tcp_port,
         }
         with self._lock:
             if epoch < self._epoch:
@@ -250,6 +285,24 @@ class Channel:
             self.detached_since = time.monotonic()
             log.info("controller detached")
         _close(conn)
+
+
+def _tcp_listener(host):
+    """A TCP socket listening on `host` (an IP address), on a port the kernel picks."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(16)
+    return listener
+
+
+def _keepalive(conn):
+    idle, interval, probes = KEEPALIVE
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _close(conn):

@@ -15,6 +15,7 @@ The process is detached from epoxy (its own session, stdout and stderr are the
 session's log): it outlives a restart of epoxy, which re-attaches to it.
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -703,8 +704,9 @@ def _setup_logging():
 
 
 def _channel_settings():
-    """(socket path, secret, orphan limit) from the environment epoxy starts the driver with.
-    The secret leaves os.environ at once, so neither the JVM nor user code inherits it."""
+    """(socket path, secret, orphan limit, TCP host or None) from the environment epoxy starts
+    the driver with. The secret leaves os.environ at once, so neither the JVM nor user code
+    inherits it."""
     path = os.environ.get("EPOXY_DRIVER_SOCKET")
     secret = os.environ.pop("EPOXY_DRIVER_SECRET", None)
     if not path or not secret:
@@ -716,7 +718,13 @@ def _channel_settings():
         raise ValueError(f"EPOXY_DRIVER_ORPHAN_SECONDS is not a number: {raw!r}") from None
     if not orphan > 0:
         raise ValueError("EPOXY_DRIVER_ORPHAN_SECONDS must be positive")
-    return path, secret, orphan
+    tcp = os.environ.get("EPOXY_DRIVER_TCP") or None
+    if tcp is not None:
+        try:
+            ipaddress.ip_address(tcp)
+        except ValueError:
+            raise ValueError(f"EPOXY_DRIVER_TCP is not an IP address: {tcp!r}") from None
+    return path, secret, orphan, tcp
 
 
 def _fail(channel, code, message):
@@ -730,7 +738,7 @@ def _fail(channel, code, message):
 def main():
     _setup_logging()
     try:
-        path, secret, orphan_limit = _channel_settings()
+        path, secret, orphan_limit, tcp = _channel_settings()
     except ValueError as exc:
         log.error("%s", exc)  # nobody to tell but the log
         return EXIT_BAD_CONFIG
@@ -738,7 +746,11 @@ def main():
     # startup still ends the process (through the shutdown timer or the orphan watch).
     jvm_output = LogTail()
     driver = Driver(None, jvm_output)
-    channel = Channel(path, secret, driver.handle_command, driver.last_run)
+    try:
+        channel = Channel(path, secret, driver.handle_command, driver.last_run, tcp)
+    except OSError as exc:
+        log.error("cannot open the channel: %s", exc)  # nobody to tell but the log
+        return EXIT_BAD_CONFIG
     driver.channel = channel
     threading.Thread(
         target=driver.watch_orphaned, args=(orphan_limit,), name="orphan-watch", daemon=True

@@ -1,5 +1,6 @@
-//! epoxy's end of a driver's channel: the Unix socket the driver listens on (frames and the
-//! reason the driver listens are in `python/epoxy_driver/channel.py`). A challenge handshake
+//! epoxy's end of a driver's channel: the Unix socket the driver listens on, or its TCP port
+//! for a driver on another host (frames and the reason the driver listens are in
+//! `python/epoxy_driver/channel.py`). Over TCP the frames are authenticated, not encrypted. A challenge handshake
 //! proves to each side that the other holds the session's secret, which never crosses the
 //! socket; events carry sequence numbers and the driver keeps them until acknowledged. The
 //! handshake also carries the controller's ownership epoch: the driver refuses an epoch lower
@@ -11,11 +12,12 @@ use super::driver::DriverEvent;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::net::{TcpStream, UnixStream};
 
 /// The protocol version the driver's `hello` must name (2: the handshake carries an epoch).
 pub const PROTOCOL: u32 = 2;
@@ -70,6 +72,9 @@ pub struct Welcome {
     pub pid: u32,
     /// The controller's epoch, echoed (and covered by the proof).
     epoch: u64,
+    /// The port of the driver's TCP listener, if it has one.
+    #[serde(default)]
+    pub tcp: Option<u16>,
 }
 
 /// The driver's answer to a controller whose epoch is lower than one it accepted before.
@@ -212,24 +217,61 @@ pub async fn read_line(
     Ok(line)
 }
 
-/// An authenticated connection to a driver.
-pub struct Connection {
-    pub reader: BufReader<OwnedReadHalf>,
-    pub writer: OwnedWriteHalf,
+/// Where a driver's channel is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Its Unix socket, on this host.
+    Unix(PathBuf),
+    /// `host:port` of its TCP listener (a driver on another host).
+    Tcp(String),
 }
 
-/// Connects to the driver at `socket` and runs the handshake as a controller of `epoch`;
+/// How long a TCP channel may be silent before keepalive probes start, the time between
+/// probes, and how many may go unanswered: a driver host that vanished is noticed in ~25 s.
+const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(10), Duration::from_secs(5), 3);
+
+pub type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An authenticated connection to a driver.
+pub struct Connection {
+    pub reader: Reader,
+    pub writer: Writer,
+}
+
+async fn connect(endpoint: &Endpoint) -> std::io::Result<(Reader, Writer)> {
+    match endpoint {
+        Endpoint::Unix(path) => {
+            let (read, write) = UnixStream::connect(path).await?.into_split();
+            Ok((BufReader::new(Box::new(read)), Box::new(write)))
+        }
+        Endpoint::Tcp(address) => {
+            let stream = TcpStream::connect(address.as_str()).await?;
+            stream.set_nodelay(true)?;
+            let (idle, interval, retries) = KEEPALIVE;
+            socket2::SockRef::from(&stream).set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(idle)
+                    .with_interval(interval)
+                    .with_retries(retries),
+            )?;
+            let (read, write) = stream.into_split();
+            Ok((BufReader::new(Box::new(read)), Box::new(write)))
+        }
+    }
+}
+
+/// Connects to the driver at `endpoint` and runs the handshake as a controller of `epoch`;
 /// `acked` is the last event this side has processed (the driver replays what follows it).
 pub async fn attach(
-    socket: &Path,
+    endpoint: &Endpoint,
     secret: &str,
     epoch: u64,
     acked: u64,
     limit: Duration,
 ) -> Result<(Connection, Welcome), ChannelError> {
     let handshake = async {
-        let (read, mut writer) = UnixStream::connect(socket).await?.into_split();
-        let mut reader = BufReader::new(read);
+        let (mut reader, mut writer) = connect(endpoint).await?;
         let theirs = parse_hello(&read_line(&mut reader, MAX_HANDSHAKE_BYTES).await?)?;
         let ours = hex::encode(crate::sessions::credentials::random_bytes(32));
         let auth = hex::encode(
@@ -324,7 +366,23 @@ mod tests {
             7,
         )
         .expect("the right proof");
-        assert_eq!((welcome.last_run, welcome.pid), (Some(3), 42));
+        assert_eq!(
+            (welcome.last_run, welcome.pid, welcome.tcp),
+            (Some(3), 42, None)
+        );
+        let with_port = |port: &str| {
+            let line = welcome_line(&proof("s3cret", "driver", 7), 7)
+                .replace('}', &format!(r#","tcp":{port}}}"#));
+            parse_answer(line.as_bytes(), "s3cret", NONCES, 7)
+        };
+        assert_eq!(with_port("4711").unwrap().tcp, Some(4711));
+        assert_eq!(with_port("null").unwrap().tcp, None);
+        for bad in ["70000", "-1", "\"4711\"", "1.5"] {
+            assert!(
+                matches!(with_port(bad), Err(ChannelError::Malformed(_))),
+                "{bad}"
+            );
+        }
         for bad in [
             proof("other", "driver", 7),
             proof("s3cret", "driver", 6),
@@ -436,6 +494,59 @@ mod tests {
         assert!(matches!(
             read_line(&mut empty, 10).await,
             Err(ChannelError::Closed)
+        ));
+    }
+
+    /// What a TCP peer at a recorded endpoint may do (it need not be the driver): each is
+    /// refused with a typed error, within the attach limit.
+    #[tokio::test]
+    async fn hostile_tcp_peers_are_refused_in_time() {
+        let hello = format!("{{\"hello\":2,\"nonce\":\"{NONCE_A}\"}}\n");
+        type Expected = fn(&ChannelError) -> bool;
+        let cases: Vec<(Vec<u8>, Expected)> = vec![
+            (Vec::new(), |e| matches!(e, ChannelError::Timeout(_))), // silent
+            (vec![b'x'; 10_000], |e| {
+                matches!(e, ChannelError::TooLong(_))
+            }),
+            (b"{\"hello\":1,\"nonce\":\"ab\"}\n".to_vec(), |e| {
+                matches!(e, ChannelError::Protocol(1))
+            }),
+            (b"\xff\xfe\n".to_vec(), |e| {
+                matches!(e, ChannelError::Malformed(_))
+            }),
+            // A hello, then a welcome nobody could prove.
+            (
+                format!("{hello}{}\n", welcome_line(&"00".repeat(32), 0)).into_bytes(),
+                |e| matches!(e, ChannelError::WrongKey),
+            ),
+            // A hello, then a long silence where the answer should be.
+            (hello.clone().into_bytes(), |e| {
+                matches!(e, ChannelError::Timeout(_))
+            }),
+        ];
+        for (sent, expected) in cases {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = Endpoint::Tcp(listener.local_addr().unwrap().to_string());
+            let peer = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let _ = stream.write_all(&sent).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+            let started = std::time::Instant::now();
+            let limit = Duration::from_millis(500);
+            let result = attach(&endpoint, "s3cret", 0, 0, limit).await;
+            let error = result.err().expect("refused");
+            assert!(expected(&error), "{error:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{error:?} took too long"
+            );
+            peer.abort();
+        }
+        let closed = Endpoint::Tcp("127.0.0.1:1".into());
+        assert!(matches!(
+            attach(&closed, "s", 0, 0, Duration::from_secs(1)).await,
+            Err(ChannelError::Io(_))
         ));
     }
 

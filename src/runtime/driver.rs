@@ -1,7 +1,8 @@
 //! One driver process: `python -m epoxy_driver` hosting a SparkSession, started detached (its
 //! own session; stdout and stderr are the session's log) so that it outlives the server, and
 //! spoken to over its channel socket (`channel.rs`). It leads its own process group, so
-//! stopping it takes its JVM too.
+//! stopping it takes its JVM too. A driver adopted from a record of another host is remote:
+//! reached over TCP, alive as long as its channel is, stopped by the Shutdown command only.
 
 use super::channel;
 use crate::metastore::DriverCredential;
@@ -13,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -277,8 +278,14 @@ pub struct DriverHandle {
     /// its process group (`setsid`) are still found and stopped with it.
     token: String,
     socket: PathBuf,
+    /// `host:port` of the driver's TCP listener, if it has one.
+    tcp: Option<String>,
+    /// The machine the driver runs on ([`this_host`] unless remote).
+    host: String,
+    /// The driver runs on another host: reached over `tcp`; its pid means nothing here.
+    remote: bool,
     secret: String,
-    writer: Option<OwnedWriteHalf>,
+    writer: Option<channel::Writer>,
     events: mpsc::Receiver<Incoming>,
     /// The newest event handed out (and so processed once the next is asked for).
     received: u64,
@@ -311,6 +318,100 @@ pub enum AdoptError {
     Superseded { epoch: u64 },
 }
 
+/// `--driver-listen`: drivers also listen on TCP on `ip` (a port the kernel picks), and other
+/// nodes dial them at `advertise`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverListen {
+    pub ip: std::net::IpAddr,
+    pub advertise: String,
+}
+
+/// Why `--driver-listen`/`--driver-advertise-host` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error(
+        "--driver-listen {0} is not an address other hosts can dial; give --driver-advertise-host"
+    )]
+    Unspecified(std::net::IpAddr),
+    #[error("--driver-advertise-host {0:?} is not a host name or IP address")]
+    BadHost(String),
+    #[error("drivers cannot listen on --driver-listen {ip}: {error}")]
+    Bind {
+        ip: std::net::IpAddr,
+        error: std::io::Error,
+    },
+}
+
+impl DriverListen {
+    /// Checked: `ip` can be listened on here, and `advertise` (default: `ip`) names a host.
+    pub fn new(ip: std::net::IpAddr, advertise: Option<String>) -> Result<Self, ListenError> {
+        // Bound once now so that a wrong IP is a start-up error, not every driver's.
+        std::net::TcpListener::bind((ip, 0)).map_err(|error| ListenError::Bind { ip, error })?;
+        let advertise = match advertise {
+            Some(host) if valid_host(&host) => host,
+            Some(host) => return Err(ListenError::BadHost(host)),
+            None if ip.is_unspecified() => return Err(ListenError::Unspecified(ip)),
+            None => ip.to_string(),
+        };
+        Ok(Self { ip, advertise })
+    }
+}
+
+/// A DNS name (letters, digits, hyphens in dot-separated labels) or an IP address.
+fn valid_host(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return !ip.is_unspecified();
+    }
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// How drivers' channels are set up.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// How long a driver may go without a controller before it stops itself.
+    pub orphan_limit: Duration,
+    pub listen: Option<DriverListen>,
+}
+
+/// `host:port`, an IPv6 literal in brackets.
+fn tcp_address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// This machine as driver records name it: `<machine id>/<hostname>`, the id from
+/// `/etc/machine-id`, else the kernel's boot id (a container without a machine id). The
+/// hostname tells apart containers of one machine, whose pids are not each other's. A record
+/// of another host is adopted over TCP; one with no host (written before hosts were recorded)
+/// is this host's.
+pub fn this_host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let id = read("/etc/machine-id")
+            .or_else(|| read("/proc/sys/kernel/random/boot_id"))
+            .unwrap_or_default();
+        let name = read("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{id}/{name}")
+    })
+}
+
 /// The port of `http://host:port[/…]`.
 fn url_port(url: &str) -> Option<u16> {
     let authority = url.split("://").nth(1)?.split('/').next()?;
@@ -338,6 +439,8 @@ pub struct Launch<'a> {
     pub log_path: &'a Path,
     /// How long the driver may go without a controller before it stops itself.
     pub orphan_limit: Duration,
+    /// Also listen on TCP (`--driver-listen`).
+    pub tcp: Option<&'a DriverListen>,
 }
 
 impl DriverHandle {
@@ -362,8 +465,18 @@ impl DriverHandle {
         let started = tokio::time::Instant::now();
         // The driver binds its socket a moment after it starts; until then connects fail.
         loop {
-            match channel::attach(&handle.socket, &handle.secret, 0, 0, ATTACH_LIMIT).await {
-                Ok((connection, _)) => {
+            match channel::attach(&handle.endpoint(), &handle.secret, 0, 0, ATTACH_LIMIT).await {
+                Ok((connection, welcome)) => {
+                    if let Some(listen) = launch.tcp {
+                        let port = welcome.tcp.ok_or_else(|| {
+                            format!(
+                                "the driver opened no TCP listener on {}; see {}",
+                                listen.ip,
+                                launch.log_path.display()
+                            )
+                        })?;
+                        handle.tcp = Some(tcp_address(&listen.advertise, port));
+                    }
                     handle.connect(connection);
                     return Ok(handle);
                 }
@@ -418,6 +531,11 @@ impl DriverHandle {
             // Non-interactive: no display to open windows on; `%matplot` renders with Agg anyway.
             .env("MPLBACKEND", "Agg")
             .env(TOKEN_VAR, &token)
+            // Empty: no TCP (nor one set in the server's own environment).
+            .env(
+                "EPOXY_DRIVER_TCP",
+                launch.tcp.map(|l| l.ip.to_string()).unwrap_or_default(),
+            )
             .envs(&launch.config.env)
             // A SPARK_HOME would make PySpark use another Spark than the pinned one.
             .env_remove("SPARK_HOME")
@@ -464,6 +582,9 @@ impl DriverHandle {
             process,
             token,
             socket,
+            tcp: None,
+            host: this_host().to_string(),
+            remote: false,
             secret,
             writer: None,
             events: mpsc::channel(1).1,
@@ -501,18 +622,33 @@ impl DriverHandle {
             pid: record.pid,
             start_ticks: record.start_ticks,
         };
+        // Another host's driver: its pid and socket mean nothing here, only its TCP port does.
+        let remote = !record.host.is_empty() && record.host != this_host();
         let gone = |why: String| {
-            kill_group(process, &record.token);
+            if !remote {
+                kill_group(process, &record.token);
+            }
             Err(AdoptError::Gone(why))
         };
-        if !process.alive() {
+        let endpoint = match (remote, &record.tcp) {
+            (false, _) => channel::Endpoint::Unix(record.socket.clone()),
+            (true, Some(address)) => channel::Endpoint::Tcp(address.clone()),
+            (true, None) => {
+                return gone(format!(
+                    "the Spark driver runs on another host ({}) and listens on no TCP port \
+                     (its node was started without --driver-listen)",
+                    record.host
+                ));
+            }
+        };
+        if !remote && !process.alive() {
             return gone(format!(
                 "the Spark driver process (pid {}) is gone",
                 record.pid
             ));
         }
         let (connection, welcome) =
-            match channel::attach(&record.socket, &record.secret, epoch, 0, ATTACH_LIMIT).await {
+            match channel::attach(&endpoint, &record.secret, epoch, 0, ATTACH_LIMIT).await {
                 Ok(attached) => attached,
                 Err(channel::ChannelError::Superseded { epoch }) => {
                     return Err(AdoptError::Superseded { epoch });
@@ -537,6 +673,11 @@ impl DriverHandle {
         handle.spark_ui_port = record.spark_ui_port;
         handle.recorded = true;
         handle.epoch = epoch;
+        handle.tcp = record.tcp.clone();
+        if remote {
+            handle.remote = true;
+            handle.host = record.host.clone();
+        }
         Ok((handle, welcome.last_run))
     }
 
@@ -572,7 +713,28 @@ impl DriverHandle {
             token: self.token.clone(),
             spark_ui_port: self.spark_ui_port,
             metastore_user: self.metastore.as_ref().map(|m| m.user_name().to_string()),
+            tcp: self.tcp.clone(),
+            host: self.host.clone(),
         }
+    }
+
+    /// Where this handle attaches: the Unix socket, or TCP for a remote driver.
+    fn endpoint(&self) -> channel::Endpoint {
+        match (&self.tcp, self.remote) {
+            (Some(address), true) => channel::Endpoint::Tcp(address.clone()),
+            _ => channel::Endpoint::Unix(self.socket.clone()),
+        }
+    }
+
+    /// Whether the process may live: checked in `/proc` here; a remote one's only sign of life
+    /// is its channel.
+    fn may_live(&self) -> bool {
+        self.remote || self.process.alive()
+    }
+
+    /// True if the driver runs on another host (adopted over TCP).
+    pub fn is_remote(&self) -> bool {
+        self.remote
     }
 
     pub fn token(&self) -> &str {
@@ -592,9 +754,10 @@ impl DriverHandle {
         }
     }
 
-    /// The port of the driver's Spark UI, reachable on 127.0.0.1.
+    /// The port of the driver's Spark UI, reachable on 127.0.0.1; none for a remote driver
+    /// (its UI is on its own host's loopback; the record keeps the port).
     pub fn spark_ui_port(&self) -> Option<u16> {
-        self.spark_ui_port
+        self.spark_ui_port.filter(|_| !self.remote)
     }
 
     /// Waits for `ready`; on failure, the reason a user can act on.
@@ -658,8 +821,7 @@ impl DriverHandle {
     }
 
     pub async fn send(&mut self, command: &DriverCommand<'_>) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(command).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        let line = command_line(command)?;
         let writer = self.writer.as_mut().ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
@@ -689,7 +851,7 @@ impl DriverHandle {
             let incoming = tokio::select! {
                 incoming = self.events.recv() => incoming,
                 _ = tokio::time::sleep(LIVENESS_POLL) => {
-                    if !self.process.alive() {
+                    if !self.may_live() {
                         self.lost();
                     }
                     continue;
@@ -716,11 +878,11 @@ impl DriverHandle {
     async fn reattach(&mut self, why: &str) {
         self.writer = None;
         for _ in 0..3 {
-            if !self.process.alive() {
+            if !self.may_live() {
                 break;
             }
             let attached = channel::attach(
-                &self.socket,
+                &self.endpoint(),
                 &self.secret,
                 self.epoch,
                 self.received,
@@ -758,6 +920,15 @@ impl DriverHandle {
     }
 
     fn lost(&mut self) {
+        if self.remote {
+            tracing::warn!(host = %self.host, "remote driver's channel closed for good");
+            self.gone = Some(format!(
+                "the Spark driver on another host ({}) stopped answering on its channel {}",
+                self.host,
+                self.tcp.as_deref().unwrap_or_default()
+            ));
+            return;
+        }
         tracing::warn!(pid = self.process.pid, "driver process exited");
         kill_group(self.process, &self.token);
         self.gone = Some(exit_reason(&self.log_path));
@@ -765,7 +936,7 @@ impl DriverHandle {
 
     /// True while the process runs and is ours (the pool uses it to spot dead idle drivers).
     pub fn is_alive(&self) -> bool {
-        self.gone.is_none() && self.process.alive()
+        self.gone.is_none() && self.may_live()
     }
 
     pub fn pid(&self) -> u32 {
@@ -790,12 +961,23 @@ impl DriverHandle {
         self.superseded = true;
     }
 
-    /// Asks the driver to stop Spark and exit; after `grace`, kills its whole process group.
+    /// Asks the driver to stop Spark and exit; after `grace`, kills its whole process group
+    /// (a remote driver is only waited for: it must exit by itself).
     pub async fn shutdown(mut self, grace: Duration) {
         if self.superseded {
             return; // another node's driver now: Drop leaves it alone too
         }
         let _ = self.send(&DriverCommand::Shutdown).await;
+        if self.remote {
+            // Exiting closes its channel: drain events until then.
+            let closed =
+                async { while let Some(Incoming::Event(..)) = self.events.recv().await {} };
+            if tokio::time::timeout(grace, closed).await.is_err() {
+                tracing::warn!(host = %self.host, "remote driver did not exit in time");
+            }
+            self.gone = Some(String::new());
+            return;
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while self.process.alive() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -820,10 +1002,31 @@ impl Drop for DriverHandle {
         if LEAVING.load(Ordering::SeqCst) && self.recorded && self.gone.is_none() {
             return; // the next start re-attaches to it (or kills it)
         }
+        if self.remote {
+            // Nothing here can signal it: ask it to stop, if its channel is still open.
+            if let (Some(mut writer), Ok(runtime), Ok(line)) = (
+                self.writer.take(),
+                tokio::runtime::Handle::try_current(),
+                command_line(&DriverCommand::Shutdown),
+            ) {
+                runtime.spawn(async move {
+                    let _ = writer.write_all(&line).await;
+                    let _ = writer.flush().await;
+                });
+            }
+            return;
+        }
         // The JVM is in the driver's process group: killing the group leaves no orphan behind.
         kill_group(self.process, &self.token);
         let _ = std::fs::remove_file(&self.socket);
     }
+}
+
+/// A command as one JSON line.
+fn command_line(command: &DriverCommand<'_>) -> std::io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(command).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 /// Kills a driver's process group (if the process is still the driver) and every process that
@@ -846,7 +1049,7 @@ pub fn kill_group(process: ProcessId, token: &str) {
 }
 
 /// Reads event frames until the channel closes; malformed frames are logged and dropped.
-async fn read_events(mut reader: BufReader<OwnedReadHalf>, tx: mpsc::Sender<Incoming>) {
+async fn read_events(mut reader: channel::Reader, tx: mpsc::Sender<Incoming>) {
     let why = loop {
         let line = match channel::read_line(&mut reader, channel::MAX_FRAME_BYTES).await {
             Ok(line) => line,
@@ -1055,6 +1258,65 @@ mod tests {
             None
         );
         assert_eq!(driver_token(b"", dir), None);
+    }
+
+    #[test]
+    fn driver_listen_is_checked_at_start() {
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let listen = DriverListen::new(loopback, None).unwrap();
+        assert_eq!(listen.advertise, "127.0.0.1");
+        let any: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        assert!(matches!(
+            DriverListen::new(any, None),
+            Err(ListenError::Unspecified(_))
+        ));
+        let named = DriverListen::new(any, Some("node-7.internal".into())).unwrap();
+        assert_eq!(
+            (named.ip, named.advertise.as_str()),
+            (any, "node-7.internal")
+        );
+        for bad in [
+            "",
+            "a b",
+            "-x",
+            "x-",
+            "a..b",
+            "host:80",
+            "0.0.0.0",
+            "::",
+            "ünï",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    DriverListen::new(loopback, Some(bad.to_string())),
+                    Err(ListenError::BadHost(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(DriverListen::new(loopback, Some("::1".into())).is_ok());
+        // An address of no interface here cannot be listened on.
+        let foreign: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(matches!(
+            DriverListen::new(foreign, None),
+            Err(ListenError::Bind { .. })
+        ));
+    }
+
+    #[test]
+    fn tcp_addresses_bracket_ipv6() {
+        assert_eq!(tcp_address("10.0.0.1", 7), "10.0.0.1:7");
+        assert_eq!(tcp_address("node.internal", 7), "node.internal:7");
+        assert_eq!(tcp_address("fd00::1", 7), "[fd00::1]:7");
+    }
+
+    #[test]
+    fn this_host_names_the_machine_and_the_hostname() {
+        let host = this_host();
+        let (id, name) = host.split_once('/').expect("id/hostname");
+        assert!(!id.is_empty() && !name.is_empty(), "{host}");
+        assert_eq!(host, this_host());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::objects::S3Config;
 use arguments::PythonModules;
 use arguments::SessionArguments;
 use cluster::{ClusterSettings, GlueSizing, SessionSpark};
-use driver::{DriverConfig, DriverHandle, Launch};
+use driver::{ChannelSettings, DriverConfig, DriverHandle, Launch};
 use layers::{LayerError, Layers};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -168,8 +168,8 @@ pub struct DriverRuntime {
     sessions_dir: PathBuf,
     /// Where drivers' channel sockets live.
     sockets_dir: PathBuf,
-    /// How long a driver may go without a controller before it stops itself.
-    orphan_limit: Duration,
+    /// The orphan timer and TCP listener every driver starts with.
+    channel: ChannelSettings,
     warm: usize,
     pool: Mutex<Vec<DriverHandle>>,
     refill: Notify,
@@ -189,7 +189,7 @@ impl DriverRuntime {
         warm: usize,
         metastore: Option<DriverAttachment>,
         s3: S3Config,
-        orphan_limit: Duration,
+        channel: ChannelSettings,
     ) -> Arc<Self> {
         let sessions_dir = runtime.runtime_dir.join("sessions");
         let sockets_dir = runtime.runtime_dir.join("sockets");
@@ -206,7 +206,7 @@ impl DriverRuntime {
             layers,
             sessions_dir,
             sockets_dir,
-            orphan_limit,
+            channel,
             warm,
             pool: Mutex::new(Vec::new()),
             refill: Notify::new(),
@@ -331,7 +331,8 @@ impl DriverRuntime {
             sockets_dir: &self.sockets_dir,
             config: &config,
             log_path,
-            orphan_limit: self.orphan_limit,
+            orphan_limit: self.channel.orphan_limit,
+            tcp: self.channel.listen.as_ref(),
         };
         let started = std::time::Instant::now();
         let mut driver = DriverHandle::start(&launch, START_LIMIT)

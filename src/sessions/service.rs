@@ -10,6 +10,7 @@ use super::now_ms;
 use super::supervisor::{Registry, Supervisor, SupervisorCommand, TaskContext, end_writes};
 use super::token::{Position, TokenSigner};
 use crate::runtime::DriverRuntime;
+use crate::runtime::driver::AdoptError;
 use crate::store::nodes::{Fence, NodeRegistration};
 use crate::store::{NewSession, PageQuery, SessionStore, StatementUpdate, StoreError};
 use std::collections::BTreeMap;
@@ -234,10 +235,18 @@ impl SessionService {
             }
         };
         let adopted = match &record {
-            Some(record) => runtime
+            Some(record) => match runtime
                 .adopt(key, &session.tenant, record, fence.epoch as u64)
                 .await
-                .map_err(|e| e.to_string()),
+            {
+                Err(AdoptError::Superseded { epoch }) => {
+                    // A newer hold than the one just claimed: the store moved on meanwhile
+                    // (this node's lease ran out). Its owner runs it; nothing to write or kill.
+                    tracing::warn!(id = %session.id, epoch, "a session's driver has a newer owner");
+                    return (key, Some(record.token.clone()));
+                }
+                other => other.map_err(|e| e.to_string()),
+            },
             None => Err("no record of its driver was stored".to_string()),
         };
         let previous = session.owner.node.clone();

@@ -134,6 +134,11 @@ pub struct DriverRecord {
     pub spark_ui_port: Option<u16>,
     /// The driver's metastore credential (its `HADOOP_USER_NAME`).
     pub metastore_user: Option<String>,
+    /// `host:port` of the driver's TCP listener (`--driver-listen`), for nodes on other hosts.
+    pub tcp: Option<String>,
+    /// The machine the driver runs on (`runtime::driver::this_host`): pid and socket mean
+    /// something only there. Empty in records from before hosts were recorded (this host's).
+    pub host: String,
 }
 
 /// Never prints the secret.
@@ -147,6 +152,8 @@ impl std::fmt::Debug for DriverRecord {
             .field("token", &self.token)
             .field("spark_ui_port", &self.spark_ui_port)
             .field("metastore_user", &self.metastore_user)
+            .field("tcp", &self.tcp)
+            .field("host", &self.host)
             .finish()
     }
 }

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_catalog.sql"),
     include_str!("../../migrations/0004_objects.sql"),
     include_str!("../../migrations/0005_driver_records.sql"),
+    include_str!("../../migrations/0006_driver_endpoints.sql"),
     include_str!("../../migrations/0007_nodes.sql"),
 ];
 
@@ -354,7 +355,7 @@ impl SessionStore for SqliteStore {
         self.read(|conn| {
             let row = conn
                 .query_row(
-                    "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user FROM driver_records WHERE session = ?1",
+                    "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, tcp, host FROM driver_records WHERE session = ?1",
                     [key],
                     |row| {
                         Ok((
@@ -365,11 +366,13 @@ impl SessionStore for SqliteStore {
                             row.get::<_, String>(4)?,
                             row.get::<_, Option<i64>>(5)?,
                             row.get::<_, Option<String>>(6)?,
+                            row.get::<_, Option<String>>(7)?,
+                            row.get::<_, String>(8)?,
                         ))
                     },
                 )
                 .optional()?;
-            let Some((pid, start, socket, secret, token, port, user)) = row else {
+            let Some((pid, start, socket, secret, token, port, user, tcp, host)) = row else {
                 return Ok(None);
             };
             let corrupt = |what: &str| StoreError::Corrupt(format!("driver record of session {key}: {what}"));
@@ -381,6 +384,8 @@ impl SessionStore for SqliteStore {
                 token,
                 spark_ui_port: port.map(u16::try_from).transpose().map_err(|_| corrupt("Spark UI port"))?,
                 metastore_user: user,
+                tcp,
+                host,
             }))
         })
     }
@@ -740,8 +745,8 @@ fn driver_record_on(
     match record {
         None => conn.execute("DELETE FROM driver_records WHERE session = ?1", [key])?,
         Some(r) => conn.execute(
-            "INSERT OR REPLACE INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM sessions WHERE rowid = ?1)",
+            "INSERT OR REPLACE INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms, tcp, host) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE EXISTS (SELECT 1 FROM sessions WHERE rowid = ?1)",
             params![
                 key,
                 r.pid,
@@ -752,7 +757,9 @@ fn driver_record_on(
                 r.token,
                 r.spark_ui_port,
                 r.metastore_user,
-                at_ms
+                at_ms,
+                r.tcp,
+                r.host
             ],
         )?,
     };

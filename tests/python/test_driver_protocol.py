@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import queue
+import random
 import secrets
 import socket
 import subprocess
@@ -57,7 +58,7 @@ class Driver:
     """A driver process with this test as its controller, as epoxy does it: started with a
     socket path and a secret, its stdout and stderr on a file; events are acknowledged."""
 
-    def __init__(self, master="local[2]", conf=None, config=None, orphan_seconds=None):
+    def __init__(self, master="local[2]", conf=None, config=None, orphan_seconds=None, tcp=None):
         self.app_name = f"epoxy-test-{uuid.uuid4().hex[:12]}"
         if config is None:
             config = {
@@ -74,6 +75,8 @@ class Driver:
         env["EPOXY_DRIVER_SECRET"] = self.secret
         if orphan_seconds is not None:
             env["EPOXY_DRIVER_ORPHAN_SECONDS"] = str(orphan_seconds)
+        env["EPOXY_DRIVER_TCP"] = tcp or ""
+        self.tcp_host = tcp
         self.log = tempfile.NamedTemporaryFile(prefix="epoxy-driver-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [RUNTIME_PYTHON, "-u", "-m", "epoxy_driver"],
@@ -90,22 +93,31 @@ class Driver:
         self.eof = None
         self.attach()
 
-    def handshake(self, secret=None, ack=None, epoch=None, auth=None):
-        """Connects and authenticates as a controller of `epoch` (this one's by default);
-        `auth` replaces the auth frame. Returns a Handshake."""
+    def connect(self, tcp=False):
+        """A connection to the driver's Unix socket (or, with `tcp`, its TCP port)."""
+        if tcp:
+            return socket.create_connection((self.tcp_host, self.welcome["tcp"]), timeout=30)
         deadline = time.monotonic() + 30
         while True:
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 conn.connect(self.socket_path)
-                break
+                return conn
             except OSError:
                 conn.close()
                 assert self.proc.poll() is None or time.monotonic() < deadline, "no socket"
                 assert time.monotonic() < deadline, "the driver never listened"
                 time.sleep(0.05)
+
+    def handshake(self, secret=None, ack=None, epoch=None, auth=None, tcp=False):
+        """Connects (by TCP with `tcp`) and authenticates as a controller of `epoch` (this
+        one's by default); `auth` replaces the auth frame. Returns a Handshake."""
+        conn = self.connect(tcp)
         reader = conn.makefile("rb")
-        hello = json.loads(reader.readline())
+        line = reader.readline()
+        if not line:
+            return Handshake(conn, reader, None, None, None)  # closed before the hello
+        hello = json.loads(line)
         assert hello["hello"] == 2 and len(hello["nonce"]) == 64, hello
         nonce = secrets.token_hex(32)
         epoch = self.epoch if epoch is None else epoch
@@ -124,10 +136,10 @@ class Driver:
             assert answer["welcome"] == expected and answer["epoch"] == epoch, answer
         return Handshake(conn, reader, answer, nonce, hello["nonce"])
 
-    def attach(self, epoch=None):
+    def attach(self, epoch=None, tcp=False):
         """Becomes the driver's controller (of `epoch`, if given, from now on)."""
         self.conn = None  # the replaced connection's EOF is no driver's EOF
-        shake = self.handshake(epoch=epoch)
+        shake = self.handshake(epoch=epoch, tcp=tcp)
         assert shake.answer is not None and "welcome" in shake.answer, shake.answer
         self.epoch = shake.answer["epoch"]
         self.welcome, self.conn, self.eof = shake.answer, shake.conn, threading.Event()
@@ -234,7 +246,7 @@ def java_processes_of(app_name):
 
 @pytest.fixture(scope="module")
 def driver():
-    drv = Driver(conf={"spark.sql.shuffle.partitions": "4"})
+    drv = Driver(conf={"spark.sql.shuffle.partitions": "4"}, tcp="127.0.0.1")
     try:
         ready = drv.next_event(READY_TIMEOUT)
         assert ready["event"] == "ready", ready
@@ -646,3 +658,94 @@ def test_a_lower_epoch_is_refused_as_superseded(driver):
     # The attached controller is still the driver's.
     assert not driver.eof.is_set()
     assert driver.run("'still mine'")["text"] == "'still mine'"
+
+
+def test_a_controller_attaches_over_tcp_with_the_secret(driver):
+    port = driver.welcome["tcp"]
+    assert isinstance(port, int) and port > 0, driver.welcome
+    replaced = driver.eof
+    driver.attach(tcp=True)
+    assert replaced.wait(10)
+    assert driver.welcome["tcp"] == port
+    assert driver.run("'over tcp'")["text"] == "'over tcp'"
+    shake = driver.handshake(secret=secrets.token_hex(32), tcp=True)
+    assert shake.answer is None, "a TCP controller without the secret was welcomed"
+    shake.conn.close()
+    assert driver.run("1+1")["text"] == "2"  # still the attached controller
+    driver.attach()  # back on the Unix socket
+
+
+def test_garbage_on_the_tcp_port_is_refused_and_the_driver_keeps_serving(driver, tmp_path):
+    marker = tmp_path / "ran"
+    frames = [
+        b"not json\n",
+        b'{"auth": "00", "nonce": "x", "ack": 0, "epoch": 0}\n',
+        b"\xff" * 5000,
+        b"x" * 100_000,  # no newline, far over the handshake limit
+        json.dumps({"op": "run", "id": 999, "code": f"open({str(marker)!r}, 'w')"}).encode()
+        + b"\n",
+        b"",  # nothing at all, then close
+    ]
+    # And random frames, raw or JSON-shaped (fixed seed: a failure replays).
+    rng = random.Random(12)
+    for _ in range(30):
+        raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 600)))
+        fields = {"auth": raw.hex()[:64], "nonce": raw.hex()[-64:], "ack": rng.randrange(9)}
+        fields["epoch"] = rng.choice([0, -1, "0", None, 2**64, [], {}])
+        frames.append(rng.choice([raw + b"\n", json.dumps(fields).encode() + b"\n"]))
+    for frame in frames:
+        raw = driver.connect(tcp=True)
+        reader = raw.makefile("rb")
+        assert json.loads(reader.readline())["hello"] == 2
+        try:
+            raw.sendall(frame)
+            if not frame:
+                raw.shutdown(socket.SHUT_WR)
+            assert reader.readline() == b"", frame[:40]  # closed, no welcome
+        except ConnectionResetError:
+            pass  # closed while we still wrote: refused just the same
+        raw.close()
+    assert not marker.exists(), "a command ran before authentication"
+    assert driver.run("'still serving'")["text"] == "'still serving'"
+
+
+def test_tcp_handshakes_are_capped_and_do_not_block_the_socket(driver):
+    # Silent TCP peers hold handshake slots; beyond the cap they are closed at once, and the
+    # Unix socket (the owner's) is never blocked by them.
+    # Those let in are closed after the handshake timeout (10 s) of silence.
+    opened = time.monotonic()
+    silent = [driver.connect(tcp=True) for _ in range(40)]
+    try:
+        held = []
+        for conn in silent:
+            conn.settimeout(5)
+            reader = conn.makefile("rb")
+            if reader.readline() != b"":
+                held.append((conn, reader))
+        assert len(held) <= 16, f"{len(held)} of 40 silent connections were let in"
+        replaced = driver.eof
+        driver.attach()
+        assert replaced.wait(10)
+        assert driver.run("3*3")["text"] == "9"
+        for conn, reader in held:
+            conn.settimeout(20)
+            assert reader.readline() == b"", "a silent connection was kept past the timeout"
+        waited = time.monotonic() - opened
+        assert 9 < waited < 20, f"silent connections were closed after {waited:.1f} s"
+    finally:
+        for conn in silent:
+            conn.close()
+    # Their slots free again once they go: a TCP handshake completes (at a lower epoch, so
+    # that it is refused as superseded and the attached controller stays).
+    if driver.epoch == 0:
+        driver.attach(epoch=1)
+    deadline = time.monotonic() + 10
+    while True:
+        shake = driver.handshake(tcp=True, epoch=driver.epoch - 1)
+        if shake.answer is not None or time.monotonic() > deadline:
+            break
+        shake.conn.close()
+        time.sleep(0.2)
+    assert shake.answer is not None and shake.answer["refused"] == "superseded", shake.answer
+    shake.conn.close()
+    assert driver.run("4*4")["text"] == "16"

@@ -2,6 +2,8 @@
 sessions' drivers running, and the next start on the same data dir re-attaches to them. A
 statement running across the restart finishes and is reported, new statements run, no driver is
 lost or duplicated; a driver that died while epoxy was down fails only its own session.
+Drivers also listen on TCP (--driver-listen): a controller holding only the stored record (as
+an epoxy node on another host would) attaches over TCP with a higher epoch and is served.
 
 One server (a fixed --listen port, as a deployment has it, so the drivers' AWS endpoint stays
 valid; the metastore on its default port 0, which a restart binds again from the data dir) and
@@ -10,9 +12,14 @@ two sessions for the module; the tests run in file order.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import signal
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
@@ -53,7 +60,7 @@ def driver_tokens(data_dir: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def srv():
-    server = R.spark_server(warm_pool=0)
+    server = R.spark_server("--driver-listen", "127.0.0.1", warm_pool=0)
     server.args[server.args.index("--listen") + 1] = f"127.0.0.1:{free_port()}"
     with server:
         glue = server.glue()
@@ -128,3 +135,56 @@ def test_a_driver_killed_while_epoxy_was_down_fails_only_its_session(srv):
     assert glue.get_session(Id=A)["Session"]["Status"] == "READY"
     assert R.run_ok(glue, A, "x") == "41"
     assert list(driver_tokens(srv.data_dir).values()) == [pid_of(glue, A)]
+
+
+def _mac(secret: str, role: str, *parts) -> str:
+    message = ":".join([role, *map(str, parts)]).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.timeout(300)
+def test_a_driver_is_adopted_over_tcp_from_its_stored_record(srv):
+    """What a node on another host does at adoption, with only the store: epoxy is gone, the
+    record names the driver's TCP endpoint and secret; a controller of a higher epoch attaches
+    there, finds the session's state, runs a statement and stops the driver by command."""
+    glue = srv.glue()
+    pid = pid_of(glue, A)
+    srv.crash()
+    with sqlite3.connect(srv.data_dir / "epoxy.db") as db:
+        tcp, secret, host, recorded_pid, owner_epoch = db.execute(
+            "SELECT d.tcp, d.secret, d.host, d.pid, s.owner_epoch FROM driver_records d "
+            "JOIN sessions s ON s.rowid = d.session WHERE s.id = ?",
+            (A,),
+        ).fetchone()
+    assert recorded_pid == pid
+    assert host.endswith("/" + Path("/proc/sys/kernel/hostname").read_text().strip()), host
+    address, port = tcp.rsplit(":", 1)
+    assert address == "127.0.0.1", tcp
+
+    conn = socket.create_connection((address, int(port)), timeout=30)
+    reader = conn.makefile("rb")
+    hello = json.loads(reader.readline())
+    assert hello["hello"] == 2, hello
+    # As a node that took the session over would: its claim raised the owner epoch by one.
+    nonce, epoch = secrets.token_hex(32), owner_epoch + 1
+    auth = _mac(secret, "controller", hello["nonce"], nonce, epoch)
+    frame = {"auth": auth, "nonce": nonce, "ack": 0, "epoch": epoch}
+    conn.sendall(json.dumps(frame).encode() + b"\n")
+    welcome = json.loads(reader.readline())
+    assert welcome["welcome"] == _mac(secret, "driver", nonce, hello["nonce"], epoch), welcome
+    assert (welcome["pid"], welcome["tcp"]) == (pid, int(port)), welcome
+
+    conn.sendall(json.dumps({"op": "run", "id": 10_000, "code": "x + 100"}).encode() + b"\n")
+    while True:
+        event = json.loads(reader.readline())
+        conn.sendall(json.dumps({"op": "ack", "seq": event["seq"]}).encode() + b"\n")
+        if event["event"] == "result" and event["id"] == 10_000:
+            break
+    assert (event["status"], event["text"]) == ("ok", "141"), event
+
+    conn.sendall(b'{"op": "shutdown"}\n')
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "the driver did not stop on the TCP shutdown"
+    conn.close()

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_catalog.sql"),
     include_str!("../../../migrations/postgres/0004_objects.sql"),
     include_str!("../../../migrations/postgres/0005_driver_records.sql"),
+    include_str!("../../../migrations/postgres/0006_driver_endpoints.sql"),
     include_str!("../../../migrations/postgres/0007_nodes.sql"),
 ];
 
@@ -443,7 +444,7 @@ impl SessionStore for PostgresStore {
         self.run(async |c| {
             let Some(row) = row(
                 &*c,
-                "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user FROM driver_records WHERE session = $1",
+                "SELECT pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, tcp, host FROM driver_records WHERE session = $1",
                 &[&key],
             )
             .await?
@@ -464,6 +465,8 @@ impl SessionStore for PostgresStore {
                     .transpose()
                     .map_err(|_| corrupt("Spark UI port"))?,
                 metastore_user: row.get(6),
+                tcp: row.get(7),
+                host: row.get(8),
             }))
         })
     }

@@ -86,13 +86,13 @@ pub(super) async fn driver_record_on(
     let port = r.spark_ui_port.map(i32::from);
     exec(
         c,
-        "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
+        "INSERT INTO driver_records (session, pid, start_ticks, socket, secret, token, spark_ui_port, metastore_user, recorded_ms, tcp, host) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM sessions WHERE key = $1) \
          ON CONFLICT (session) DO UPDATE SET pid = EXCLUDED.pid, start_ticks = EXCLUDED.start_ticks, \
          socket = EXCLUDED.socket, secret = EXCLUDED.secret, token = EXCLUDED.token, \
          spark_ui_port = EXCLUDED.spark_ui_port, metastore_user = EXCLUDED.metastore_user, \
-         recorded_ms = EXCLUDED.recorded_ms",
-        &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms],
+         recorded_ms = EXCLUDED.recorded_ms, tcp = EXCLUDED.tcp, host = EXCLUDED.host",
+        &[&key, &pid, &start_ticks, &socket, &r.secret, &r.token, &port, &r.metastore_user, &at_ms, &r.tcp, &r.host],
     )
     .await?;
     Ok(())
