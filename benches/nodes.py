@@ -11,7 +11,10 @@ Every node is a real `epoxy serve` on a fresh database of one throw-away Postgre
             acknowledged write looked up afterwards. (b) a --burst-seconds burst over both nodes
             with a kill -9 of node B after --kill-after seconds; B's clients then go to A, as a
             load balancer would send them. Every write acknowledged before or after the kill
-            must be in the database afterwards: counted, and the lost ones listed.
+            must be in the database afterwards: counted, and the lost ones listed. (c) with
+            $EPOXY_TEST_RUNTIME_PYTHON: the same for RunStatement on two PySpark sessions, one
+            on each node: every acknowledged statement must be stored and answer `2` (B's
+            session's after A adopted it).
   adoption  N live PySpark sessions (--sessions, e.g. 8,4,1, largest first) on one node, kill -9
             of it, and each session's `1+1` sent at once to the survivor (queued there while the
             owner is dead): seconds from the kill until each one's answer, per session, next to
@@ -32,6 +35,7 @@ The binary is `$EPOXY_BIN`, else target/debug/epoxy. Every driver is a JVM: 8 ne
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import random
 import statistics
@@ -40,6 +44,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "python"))
@@ -52,6 +58,7 @@ import reattach  # noqa: E402
 import runtime_support as R  # noqa: E402
 
 log = lambda msg: print(msg, flush=True)  # noqa: E731
+CONF = {"--conf": "spark.driver.memory=512m"}  # DefaultArguments of the benches' sessions
 
 
 # -- (a) load -----------------------------------------------------------------------------------
@@ -67,44 +74,113 @@ def levels_on(urls: list[str], pids: list[int], levels, requests, time_cap):
     return rows, [load.check_writes(url, ledger) for url in urls]
 
 
-def burst_with_kill(cluster, clients: int, seconds: float, kill_after: float) -> dict:
-    """Clients spread over A and B; kill -9 of B after `kill_after` s; B's clients fail over."""
+def kill_mid_burst(cluster, clients: int, seconds: float, kill_after: float, worker, lock, acked):
+    """Runs worker(i, deadline) on `clients` threads and kill -9 of node B after `kill_after` s;
+    returns (wall seconds, `acked()` read under `lock` at the kill)."""
+    deadline = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=worker, args=(i, deadline), daemon=True) for i in range(clients)
+    ]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(kill_after)
+    with lock:
+        cluster.kill9(cluster["B"])
+        before = acked()
+    for t in threads:
+        t.join(timeout=seconds + 120)
+    return time.monotonic() - t0, before
+
+
+def control_burst(cluster, clients: int, seconds: float, kill_after: float) -> dict:
+    """load.py's control-plane mix from clients spread over A and B; B is killed mid-burst and
+    its clients move to A (a load balancer's move); then every acknowledged write is looked up."""
     a, b = cluster["A"], cluster["B"]
     known = load.preload(a.url, 200)
     ledger, stats = load.WriteLedger(), load.Stats()
-    deadline = time.monotonic() + seconds
-    ready = threading.Barrier(clients + 1)
 
-    def worker(i: int):
+    def worker(i: int, deadline: float):
         client = load.Client((a.url, b.url)[i % 2], f"K{i}", ledger, known)
         rng = random.Random(i)
-        ready.wait()
         try:
             while time.monotonic() < deadline:
                 op, status, took, detail = client.request(load.pick(rng, load.CONTROL_MIX))
                 stats.record(op, took, status, detail)
-                if status is None and client.url == b.url:  # B is gone: the balancer's move
+                if status is None and client.url == b.url:
                     client.conn.close()
                     client.url = a.url
                     client.conn = H.RawGlue(a.url, timeout=60)
         finally:
             client.close()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    ready.wait()
-    t0 = time.monotonic()
-    time.sleep(kill_after)
-    with ledger.lock:
-        cluster.kill9(b)
-        acked_before = len(ledger.created) + sum(map(len, ledger.tags.values()))
-    for t in threads:
-        t.join(timeout=seconds + 120)
-    wall = time.monotonic() - t0
+    def acked():
+        return len(ledger.created) + sum(map(len, ledger.tags.values()))
+
+    wall, before = kill_mid_burst(cluster, clients, seconds, kill_after, worker, ledger.lock, acked)
     out = stats.summary(wall)
-    out["acknowledged_writes_before_kill"] = acked_before
+    out["acknowledged_writes_before_kill"] = before
     out["writes"] = load.check_writes(a.url, ledger)
+    return out
+
+
+def statement_burst(cluster, clients: int, seconds: float, kill_after: float) -> dict:
+    """RunStatement `1+1` every 0.2 s per client, clients spread over A and B, on two sessions:
+    one whose driver A runs, one B's. B is killed mid-burst; then every acknowledged statement
+    must be stored and run (B's session's after A adopted it, the ones queued meanwhile too)."""
+    a, b = cluster["A"], cluster["B"]
+    sessions = ["burst-a", "burst-b"]
+    for sid, node in zip(sessions, (a, b)):
+        node.glue().create_session(**H.create_args(sid, DefaultArguments=CONF))
+    for sid in sessions:
+        R.wait_ready(a.glue(), sid, timeout=900)
+    homes = [cluster.home_of(nodes_cluster.driver_pid(a.glue(), sid)).name for sid in sessions]
+    assert homes == ["A", "B"], f"drivers on {homes}, want one on each node"
+    stats, acked, lock = load.Stats(), [], threading.Lock()
+
+    def worker(i: int, deadline: float):
+        url = (a.url, b.url)[i % 2]
+        conn, rng = H.RawGlue(url, timeout=60), random.Random(i)
+        try:
+            while time.monotonic() < deadline:
+                sid = rng.choice(sessions)
+                started = time.perf_counter()
+                try:
+                    r = conn.send("RunStatement", {"SessionId": sid, "Code": "1+1"})
+                except (OSError, http.client.HTTPException) as e:
+                    stats.record("RunStatement", time.perf_counter() - started, None, str(e))
+                    conn.close()
+                    url = a.url  # only B dies
+                    conn = H.RawGlue(url, timeout=60)
+                    continue
+                took = time.perf_counter() - started
+                stats.record("RunStatement", took, r.status, r.body[:160].decode(errors="replace"))
+                if r.status == 200:
+                    with lock:
+                        acked.append((sid, r.json()["Id"]))
+                time.sleep(0.2)
+        finally:
+            conn.close()
+
+    wall, before = kill_mid_burst(
+        cluster, clients, seconds, kill_after, worker, lock, acked.__len__
+    )
+    out = stats.summary(wall)
+    out["acknowledged_before_kill"] = before
+    glue, lost, not_ok = a.glue(), [], []
+    drain = time.monotonic() + 300
+    for sid, stmt in acked:
+        try:
+            st, _ = R.wait_statement(glue, sid, stmt, timeout=max(1.0, drain - time.monotonic()))
+        except ClientError as e:
+            lost.append(f"{sid}/{stmt}: {H.error_of(e)[0]}")
+            continue
+        except R.StatementTimeout:
+            not_ok.append(f"{sid}/{stmt}: never ran")
+            continue
+        if (st["State"], st["Output"]["Data"]["TextPlain"]) != ("AVAILABLE", "2"):
+            not_ok.append(f"{sid}/{stmt}: {st['State']} {st['Output']}")
+    out.update(acknowledged=len(acked), lost=lost, not_run_ok=not_ok)
     return out
 
 
@@ -130,7 +206,7 @@ def run_load(args) -> dict:
                 f"{w['lost_creates_count']} creates, {w['lost_tags_count']} tags"
             )
     with nodes_cluster.NodesCluster(2, runtime="none") as cluster:
-        out["burst"] = burst = burst_with_kill(
+        out["burst"] = burst = control_burst(
             cluster, args.burst_clients, args.burst_seconds, args.kill_after
         )
     w = burst["writes"]
@@ -142,6 +218,18 @@ def run_load(args) -> dict:
         f"({burst['acknowledged_writes_before_kill']} before the kill); lost "
         f"{w['lost_creates_count']} creates, {w['lost_tags_count']} tags"
     )
+    if not R.RUNTIME_PYTHON:
+        log(f"no statement burst: {R.SKIP_REASON}")
+        return out
+    with nodes_cluster.NodesCluster(2, capacities=[2, 2]) as cluster:
+        out["statements"] = st = statement_burst(cluster, 4, args.burst_seconds, args.kill_after)
+    log(
+        f"RunStatement burst over 2 nodes, 4 clients, kill -9 of B at {args.kill_after} s: "
+        f"{st['requests']} requests, errors {st['errors']} (transport {st['transport_errors']}, "
+        f"5xx {st['http_5xx']}); {st['acknowledged']} statements acknowledged "
+        f"({st['acknowledged_before_kill']} before the kill); lost {len(st['lost'])}, "
+        f"not run or not `2`: {len(st['not_run_ok'])} {(st['lost'] + st['not_run_ok'])[:5]}"
+    )
     return out
 
 
@@ -151,12 +239,12 @@ def load_failed(res: dict) -> bool:
     bad = any(r["errors"] for run in runs for r in run["levels"])
     writes = [w for run in runs for w in run["writes"]] + [res["burst"]["writes"]]
     bad |= any(w["lost_creates_count"] or w["lost_tags_count"] for w in writes)
-    return bad or bool(res["burst"]["http_5xx"])
+    bad |= bool(res["burst"]["http_5xx"])
+    st = res.get("statements")
+    return bad or bool(st and (st["http_5xx"] or st["lost"] or st["not_run_ok"]))
 
 
 # -- (b) adoption -------------------------------------------------------------------------------
-
-CONF = {"--conf": "spark.driver.memory=512m"}
 
 
 def answers_after(glue, ids: list[str], t0: float) -> list[float]:
@@ -236,15 +324,15 @@ def run_adoption(args) -> dict:
     single = single_node_rounds(counts)
     lease = nodes_cluster.LEASE_S
     print(
-        f"\n| live sessions | single node: kill -9 → restart → all answered | 2 nodes (lease {lease} s): "
-        "kill -9 → all answered at the survivor | … median session | … slowest minus the lease |"
+        f"\n| live sessions | single node: kill -9, restart, all answered | 2 nodes (lease {lease} s): "
+        "kill -9, all answered at the survivor | … median session | … slowest − fastest |"
     )
     print("|---|---|---|---|---|")
     for n in counts:
         t = adopted[n]
         print(
             f"| {n} | {single[n]['answered_s']:.2f} s (re-attach {single[n]['reattach_ms']} ms) "
-            f"| {max(t):.2f} s | {statistics.median(t):.2f} s | {max(t) - lease:.2f} s |"
+            f"| {max(t):.2f} s | {statistics.median(t):.2f} s | {max(t) - min(t):.2f} s |"
         )
     return {"adoption_s": adopted, "single_node": single, "lease_s": lease}
 

@@ -4,10 +4,10 @@ Two clusters for the module (nodes_cluster.py), each on a fresh database of one 
 
   * `plane`: three `--runtime none` nodes A, B, C: ListSessions pages and tokens are the same
     whichever node answers; CreateSession of one Id raced at two nodes has exactly one winner.
-  * `fleet`: two PySpark nodes, A (`--capacity 5`) and B (`--capacity 3`), lease 3 s, drivers on
-    TCP too. Sessions go to the node with the most free slots, so S1 (created at A) and S2 (created
-    at B) both run on A. The tests then run in file order, as one story: statements and logs
-    through B; kill -9 of A (B adopts, a statement queued while A was dead runs, Spark state and
+  * `fleet`: two PySpark nodes, A (`--capacity 6`) and B (`--capacity 3`), lease 3 s, drivers on
+    TCP too. Sessions go to the node with the most free slots, so S1 (created at A), S2 and S4
+    (created at B) all run on A. The tests then run in file order, as one story: statements,
+    logs, a cancel and a stop through B; kill -9 of A (B adopts, a statement queued while A was dead runs, Spark state and
     drivers kept, a session caught PROVISIONING starts again); A back, then B frozen past its lease
     (A adopts; B, woken, is fenced and writes nothing); every node restarted; lastly a driver that
     dies with its node fails only its own session.
@@ -37,7 +37,7 @@ if not binary_has_nodes():
 # 2-core machine. The figure is printed; the bound only catches "never" or "much later".
 ADOPTION_BOUND_S = LEASE_S + 20
 
-S1, S2, S3 = "nodes-s1", "nodes-s2", "nodes-s3"
+S1, S2, S3, S4 = "nodes-s1", "nodes-s2", "nodes-s3", "nodes-s4"
 PIDS: dict[str, int] = {}  # session → its driver's pid, as first seen
 
 
@@ -120,21 +120,22 @@ def test_concurrent_create_of_one_id_at_two_nodes_has_one_winner(plane, uid):
 def fleet():
     if not R.RUNTIME_PYTHON:
         pytest.skip(R.SKIP_REASON)
-    with NodesCluster(2, capacities=[5, 3]) as cluster:
+    with NodesCluster(2, capacities=[6, 3]) as cluster:
         a, b = cluster["A"], cluster["B"]
         H.create_session(a.glue(), S1)
         H.create_session(b.glue(), S2)
-        for sid in (S1, S2):
+        H.create_session(b.glue(), S4)
+        for sid in (S1, S2, S4):
             R.wait_ready(b.glue(), sid)
         yield cluster
 
 
 def test_sessions_start_on_the_node_with_most_free_slots(fleet):
     gb = fleet["B"].glue()
-    for sid in (S1, S2):
+    for sid in (S1, S2, S4):
         PIDS[sid] = driver_pid(gb, sid)
         home = fleet.home_of(PIDS[sid])
-        assert home is fleet["A"], f"{sid}'s driver was started by {home}, want A (5 free > 3)"
+        assert home is fleet["A"], f"{sid}'s driver was started by {home}, want A (more free)"
 
 
 def test_statements_at_either_node_reach_the_owner(fleet):
@@ -162,7 +163,7 @@ def test_statements_at_either_node_reach_the_owner(fleet):
 def test_driver_log_from_the_node_that_does_not_have_it(fleet):
     a, b = fleet["A"], fleet["B"]
     # The log file is on A's disk; B fetches it from A.
-    assert len(list((a.data_dir / "logs").glob("session-*.log"))) == 2
+    assert len(list((a.data_dir / "logs").glob("session-*.log"))) == 3
     assert not list((b.data_dir / "logs").glob("session-*.log")), "B has session logs"
     assert R.driver_pid(b, b.glue(), S1) == PIDS[S1]
     url = R.system_logs_url(b, b.glue(), S1)
@@ -172,12 +173,26 @@ def test_driver_log_from_the_node_that_does_not_have_it(fleet):
     assert R.driver_pid(a, a.glue(), S2) == R.driver_pid(b, b.glue(), S2) == PIDS[S2]
 
 
+def test_cancel_and_stop_at_the_node_that_does_not_own_the_session(fleet):
+    ga, gb = fleet["A"].glue(), fleet["B"].glue()
+    long = R.submit(gb, S1, "import time\ntime.sleep(60)")
+    R.wait_statement(ga, S1, long, states=("RUNNING",))
+    gb.cancel_statement(SessionId=S1, Id=long)
+    st, _ = R.wait_statement(ga, S1, long, timeout=30)
+    assert st["State"] == "CANCELLED", st
+    assert R.run_ok(gb, S1, "x") == "41"
+    gb.stop_session(Id=S4)
+    H.wait_for_status(ga, S4, ("STOPPED",), timeout=60)
+    R.assert_group_gone(PIDS.pop(S4), "S4, stopped at B")
+    wait_held(fleet, {"A": 2, "B": 0}, timeout=15)
+
+
 @pytest.mark.timeout(600)
 def test_kill_9_of_the_owner_the_survivor_adopts_its_sessions(fleet):
     a, b = fleet["A"], fleet["B"]
     ga, gb = a.glue(), b.glue()
     assert R.run_ok(gb, S1, "x") == "41"
-    # S3 lands on A too (3 free each: the tie goes to the node asked) and is still starting.
+    # S3 lands on A too (4 free against 3) and is still starting.
     H.create_session(ga, S3)
     deadline = time.monotonic() + 30
     while len(fleet.drivers()["A"]) < 3:
@@ -217,11 +232,16 @@ def wait_held(fleet, want: dict[str, int], timeout=ADOPTION_BOUND_S) -> None:
         time.sleep(0.2)
 
 
-def ownership_lines(node) -> list[str]:
-    """What a node logged about taking sessions or letting them go (for the record)."""
-    pattern = re.compile(r"taking over|took this session over|letting it go|superseded", re.I)
+def log_lines(node, pattern: str) -> list[str]:
+    """The lines of a node's log (since its last start) that match `pattern`."""
     text = node.stderr_path.read_text(errors="replace")
-    return [line for line in text.splitlines() if pattern.search(line)]
+    return [line for line in text.splitlines() if re.search(pattern, line, re.I)]
+
+
+# How a node logs taking a session over or giving one up (for the record), and a re-attach after
+# its driver closed the channel (which a zombie controller stealing the driver would cause).
+OWNERSHIP = r"taking over|taken over|giving it up|letting it go"
+CHANNEL_CLOSED = r"driver channel closed"
 
 
 @pytest.mark.timeout(600)
@@ -249,7 +269,8 @@ def test_a_node_frozen_past_its_lease_is_fenced_when_it_wakes(fleet):
         (s, i): ga.get_statement(SessionId=s, Id=i)["Statement"]
         for s, i in ((S1, running), (S2, queued))
     }
-    log_before = len(ownership_lines(b))
+    said_before = len(log_lines(b, OWNERSHIP))
+    closed_before = len(log_lines(a, CHANNEL_CLOSED))
     fleet.resume(b)
     time.sleep(LEASE_S + 3)  # B's timers fire: its heartbeat, its drivers' closed channels
     assert b.proc.poll() is None, f"B exited after SIGCONT\n{b.describe()}"
@@ -263,10 +284,13 @@ def test_a_node_frozen_past_its_lease_is_fenced_when_it_wakes(fleet):
     assert R.run_ok(gb, S3, "z + 1") == "4"
     assert R.run_ok(ga, S2, "y") == "'two'"
     assert {s: driver_pid(gb, s) for s in (S1, S2, S3)} == PIDS
-    # B gave the sessions up: it runs no task for them any more; A runs them all.
+    # B gave the sessions up: it runs no task for them any more; A runs them all, and the
+    # drivers refused B (an older epoch): A's channels to them were never taken away.
     wait_held(fleet, {"A": 3, "B": 0})
-    said = ownership_lines(b)[log_before:]
+    said = log_lines(b, OWNERSHIP)[said_before:]
     print("B after SIGCONT logged:\n  " + "\n  ".join(said or ["nothing about it"]))
+    stolen = log_lines(a, CHANNEL_CLOSED)[closed_before:]
+    assert not stolen, "B took drivers from A after SIGCONT:\n" + "\n".join(stolen)
 
 
 @pytest.mark.timeout(600)
