@@ -155,32 +155,21 @@ impl Supervisor {
         &mut self,
         writes: impl FnOnce(&dyn SessionStore, &Fence, i64) -> Result<T, StoreError> + Send + 'static,
     ) -> Option<T> {
-        let store = Arc::clone(&self.store);
         let fence = self.fence.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            crate::metrics::timed_store(|| writes(&*store, &fence, now_ms()))
+        let done = db(&self.store, move |s| match writes(s, &fence, now_ms()) {
+            Err(StoreError::Fenced) => Ok(None),
+            other => other.map(Some),
         })
         .await;
-        match done {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(StoreError::Fenced)) => {
-                tracing::warn!(
-                    session_key = self.key,
-                    epoch = self.fence.epoch,
-                    "another node took this session over; letting it go"
-                );
-                self.lost = true;
-                None
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "store call failed in a session task");
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "store call panicked in a session task");
-                None
-            }
+        if let Some(None) = done {
+            tracing::warn!(
+                session_key = self.key,
+                epoch = self.fence.epoch,
+                "another node took this session over; letting it go"
+            );
+            self.lost = true;
         }
+        done.flatten()
     }
 
     async fn resume(&mut self, mut driver: DriverHandle, _slot: Slot, last_run: Option<i64>) {
