@@ -173,6 +173,23 @@ def test_driver_log_from_the_node_that_does_not_have_it(fleet):
     assert R.driver_pid(a, a.glue(), S2) == R.driver_pid(b, b.glue(), S2) == PIDS[S2]
 
 
+def test_the_catalog_is_one_whichever_node_is_asked(fleet, uid):
+    """A database made through B's Glue API is in the Spark catalog of a driver on A (its
+    metastore port is A's, its store the shared one), and a table Spark makes there is seen
+    through B's Glue API."""
+    gb = fleet["B"].glue()
+    db = f"nodes_db_{uid}".replace("-", "_")
+    gb.create_database(DatabaseInput={"Name": db})
+    shown = R.run_ok(
+        gb, S2, f"sorted(r[0] for r in spark.sql('SHOW DATABASES').collect() if r[0] == '{db}')"
+    )
+    assert shown == repr([db]), shown
+    R.run_ok(gb, S2, f"spark.sql('CREATE TABLE {db}.t (i INT) USING parquet')\n1")
+    names = [t["Name"] for t in fleet["A"].glue().get_tables(DatabaseName=db)["TableList"]]
+    assert names == ["t"], names
+    assert [t["Name"] for t in gb.get_tables(DatabaseName=db)["TableList"]] == ["t"]
+
+
 def test_cancel_and_stop_at_the_node_that_does_not_own_the_session(fleet):
     ga, gb = fleet["A"].glue(), fleet["B"].glue()
     long = R.submit(gb, S1, "import time\ntime.sleep(60)")
