@@ -75,6 +75,16 @@ impl Db {
         }
     }
 
+    /// `n` more stores on this PostgreSQL database, as `n` nodes would open it.
+    fn nodes(&self, n: usize) -> Vec<PostgresStore> {
+        let Backend::Postgres(name) = &self.backend else {
+            panic!("nodes share a PostgreSQL database")
+        };
+        (0..n)
+            .map(|_| PostgresStore::open(&pg::url_of(name)).expect("open"))
+            .collect()
+    }
+
     /// Closes the store and opens the same database again.
     fn reopen(self) -> Self {
         let Self { backend, store } = self;
@@ -1933,20 +1943,28 @@ mod nodes {
             .expect("register");
     }
 
+    /// Inserts session `id` for `node` to run, refused past `live_limit` live sessions.
+    fn insert_owned(
+        store: &dyn Store,
+        t: &Tenant,
+        id: &str,
+        node: &str,
+        live_limit: Option<usize>,
+    ) -> Result<Session, StoreError> {
+        store.insert_session(NewSession {
+            tenant: t,
+            id,
+            spec: &spec(id),
+            timeout: 10,
+            tags: &BTreeMap::new(),
+            created_ms: 1,
+            owner: Some(node),
+            live_limit,
+        })
+    }
+
     fn owned_by(db: &Db, t: &Tenant, id: &str, node: &str) -> Session {
-        let session = db
-            .store
-            .insert_session(NewSession {
-                tenant: t,
-                id,
-                spec: &spec(id),
-                timeout: 10,
-                tags: &BTreeMap::new(),
-                created_ms: 1,
-                owner: Some(node),
-                live_limit: None,
-            })
-            .expect("insert");
+        let session = insert_owned(&*db.store, t, id, node, None).expect("insert");
         assert_eq!(
             session.owner,
             Owner {
@@ -2198,16 +2216,7 @@ mod nodes {
         id: &str,
         limit: usize,
     ) -> Result<Session, StoreError> {
-        store.insert_session(NewSession {
-            tenant: t,
-            id,
-            spec: &spec(id),
-            timeout: 10,
-            tags: &BTreeMap::new(),
-            created_ms: 1,
-            owner: Some("a"),
-            live_limit: Some(limit),
-        })
+        insert_owned(store, t, id, "a", Some(limit))
     }
 
     pub fn the_live_limit_counts_provisioning_and_ready_only(kind: Kind) {
@@ -2231,12 +2240,7 @@ mod nodes {
     /// Nodes admitting at once count in turn: the limit holds across stores on one database.
     pub fn the_live_limit_holds_across_racing_nodes() {
         let db = Db::new(Kind::Postgres);
-        let Backend::Postgres(name) = &db.backend else {
-            unreachable!()
-        };
-        let nodes: Vec<PostgresStore> = (0..4)
-            .map(|_| PostgresStore::open(&pg::url_of(name)).expect("open"))
-            .collect();
+        let nodes = db.nodes(4);
         let t = alice();
         let admitted: usize = std::thread::scope(|scope| {
             let racers: Vec<_> = nodes
@@ -2388,12 +2392,7 @@ fn the_live_limit_holds_across_racing_postgres_nodes() {
 #[test]
 fn racing_postgres_stores_keep_the_invariants() {
     let db = Db::new(Kind::Postgres);
-    let Backend::Postgres(name) = &db.backend else {
-        unreachable!()
-    };
-    let nodes: Vec<PostgresStore> = (0..4)
-        .map(|_| PostgresStore::open(&pg::url_of(name)).expect("open"))
-        .collect();
+    let nodes = db.nodes(4);
     let t = alice();
     let winners: usize = std::thread::scope(|scope| {
         let racers: Vec<_> = nodes

@@ -101,39 +101,51 @@ impl SessionService {
             return;
         };
         for session in orphans {
-            if !self.taking().insert(session.key) {
-                continue;
+            self.claim_and_take_over(&runtime, session).await;
+        }
+    }
+
+    /// Claims `session` as it was read (compare-and-swap on its hold) and takes it over in a
+    /// task of its own; nothing if a take-over of it runs here already or another node (or a
+    /// change of the session) came first.
+    async fn claim_and_take_over(
+        self: &Arc<Self>,
+        runtime: &Arc<crate::runtime::DriverRuntime>,
+        session: Session,
+    ) {
+        let key = session.key;
+        if !self.taking().insert(key) {
+            return;
+        }
+        let (held, me, lease_ms) = (
+            session.owner.clone(),
+            self.config.node.id.clone(),
+            self.config.node.lease_ms(),
+        );
+        match self
+            .db(move |s| s.claim_session(key, &held, &me, lease_ms))
+            .await
+        {
+            Ok(Some(fence)) => {
+                tracing::warn!(
+                    id = %session.id,
+                    from = session.owner.node.as_deref().unwrap_or("no node"),
+                    epoch = fence.epoch,
+                    "taking over a session"
+                );
+                let service = Arc::clone(self);
+                let runtime = Arc::clone(runtime);
+                tokio::spawn(async move {
+                    service.take_over(&runtime, session, fence).await;
+                    service.taking().remove(&key);
+                });
             }
-            let (key, held, me) = (
-                session.key,
-                session.owner.clone(),
-                self.config.node.id.clone(),
-            );
-            match self
-                .db(move |s| s.claim_session(key, &held, &me, lease_ms))
-                .await
-            {
-                Ok(Some(fence)) => {
-                    tracing::warn!(
-                        id = %session.id,
-                        from = session.owner.node.as_deref().unwrap_or("no node"),
-                        epoch = fence.epoch,
-                        "taking over a session of a node whose lease ran out"
-                    );
-                    let service = Arc::clone(self);
-                    let runtime = Arc::clone(&runtime);
-                    tokio::spawn(async move {
-                        service.take_over(&runtime, session, fence).await;
-                        service.taking().remove(&key);
-                    });
-                }
-                Ok(None) => {
-                    self.taking().remove(&key);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not claim a session to take it over");
-                    self.taking().remove(&key);
-                }
+            Ok(None) => {
+                self.taking().remove(&key);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim a session to take it over");
+                self.taking().remove(&key);
             }
         }
     }
@@ -233,27 +245,7 @@ impl SessionService {
             }
             return;
         }
-        if !self.taking().insert(key) {
-            return;
-        }
-        let (held, me, lease_ms) = (
-            session.owner.clone(),
-            self.config.node.id.clone(),
-            self.config.node.lease_ms(),
-        );
-        if let Ok(Some(fence)) = self
-            .db(move |s| s.claim_session(key, &held, &me, lease_ms))
-            .await
-        {
-            let service = Arc::clone(self);
-            let runtime = Arc::clone(runtime);
-            tokio::spawn(async move {
-                service.take_over(&runtime, session, fence).await;
-                service.taking().remove(&key);
-            });
-        } else {
-            self.taking().remove(&key);
-        }
+        self.claim_and_take_over(runtime, session).await;
     }
 
     /// The node a new session runs on: the live one with the most free driver slots, this

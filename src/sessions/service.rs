@@ -227,7 +227,7 @@ impl SessionService {
             );
             return (key, None);
         }
-        let record = match self.store.driver_record(key) {
+        let record = match self.db(move |s| s.driver_record(key)).await {
             Ok(record) => record,
             Err(e) => {
                 tracing::warn!(error = %e, id = %session.id, "could not read a driver record to take a session over");
@@ -280,7 +280,8 @@ impl SessionService {
                     message.clone(),
                     Vec::new(),
                 );
-                self.end_taken(&fence, SessionStatus::Failed, Some(&message), &output);
+                self.end_taken(fence, SessionStatus::Failed, Some(message), output)
+                    .await;
                 (key, None)
             }
             (_, adopted) => {
@@ -294,7 +295,8 @@ impl SessionService {
                     "The session was stopped".into(),
                     Vec::new(),
                 );
-                self.end_taken(&fence, SessionStatus::Stopped, None, &output);
+                self.end_taken(fence, SessionStatus::Stopped, None, output)
+                    .await;
                 (key, None)
             }
         }
@@ -302,18 +304,25 @@ impl SessionService {
 
     /// Ends a session this node took over without a driver. Not fatal on failure (a full disk
     /// must not keep the server from starting; the next start or re-scan tries again).
-    fn end_taken(
+    async fn end_taken(
         &self,
-        fence: &Fence,
+        fence: Fence,
         to: SessionStatus,
-        message: Option<&str>,
-        output: &StatementOutput,
+        message: Option<String>,
+        output: StatementOutput,
     ) {
+        let key = fence.key;
         let ended = self
-            .store
-            .owner_writes(fence, now_ms(), &end_writes(to, message, output));
+            .db(move |s| {
+                s.owner_writes(
+                    &fence,
+                    now_ms(),
+                    &end_writes(to, message.as_deref(), &output),
+                )
+            })
+            .await;
         if let Err(e) = ended {
-            tracing::warn!(error = %e, session_key = fence.key, "could not record the end of a session taken over");
+            tracing::warn!(error = %e, session_key = key, "could not record the end of a session taken over");
         }
     }
 

@@ -55,7 +55,6 @@ pub enum SupervisorCommand {
 pub type Registry = Arc<Mutex<HashMap<i64, mpsc::UnboundedSender<SupervisorCommand>>>>;
 
 pub struct Supervisor {
-    key: i64,
     store: Arc<dyn SessionStore>,
     runtime: Arc<DriverRuntime>,
     commands: mpsc::UnboundedReceiver<SupervisorCommand>,
@@ -110,7 +109,6 @@ impl Supervisor {
             .unwrap_or_else(|e| e.into_inner())
             .insert(fence.key, tx);
         Supervisor {
-            key: fence.key,
             store: context.store,
             runtime: context.runtime,
             commands,
@@ -163,7 +161,7 @@ impl Supervisor {
         .await;
         if let Some(None) = done {
             tracing::warn!(
-                session_key = self.key,
+                session_key = self.fence.key,
                 epoch = self.fence.epoch,
                 "another node took this session over; letting it go"
             );
@@ -174,7 +172,7 @@ impl Supervisor {
 
     async fn resume(&mut self, mut driver: DriverHandle, _slot: Slot, last_run: Option<i64>) {
         driver.set_epoch(self.fence.epoch as u64);
-        let key = self.key;
+        let key = self.fence.key;
         let Some(unfinished) = db(&self.store, move |s| unfinished_statement(s, key)).await else {
             self.driver_died("could not read the session's statements after a restart".into())
                 .await;
@@ -216,7 +214,7 @@ impl Supervisor {
         self.registry
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+            .remove(&self.fence.key);
     }
 
     async fn run(mut self, session: Session, ticket: Ticket) {
@@ -262,7 +260,7 @@ impl Supervisor {
             SessionArguments::parse(&spec.default_arguments).map_err(|e| e.to_string())?;
         let workspace = self
             .runtime
-            .workspace(self.key)
+            .workspace(self.fence.key)
             .map_err(|e| format!("could not create the session's directories: {e}"))?;
         Ok((spec, arguments, workspace))
     }
@@ -422,7 +420,7 @@ impl Supervisor {
     /// Sends the oldest WAITING statement to the driver; its id, or None when the queue is empty.
     async fn start_next(&mut self, driver: &mut DriverHandle) -> Option<i64> {
         loop {
-            let key = self.key;
+            let key = self.fence.key;
             let statement = db(&self.store, move |s| s.next_waiting(key)).await??;
             let id = statement.id;
             let claimed = self
