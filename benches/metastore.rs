@@ -7,7 +7,7 @@ use epoxy::catalog::CatalogService;
 use epoxy::catalog::model::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
 use epoxy::metastore::codec::{LIMITS, Reader, Scan, Scanner, Writer};
 use epoxy::metastore::rpc::Connection;
-use epoxy::metastore::{DriverAttachment, Metastore, Registry, server};
+use epoxy::metastore::{Metastore, Registry, server};
 use epoxy::sessions::model::Tenant;
 use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
@@ -156,11 +156,7 @@ fn main() {
     let credential = registry.issue();
     credential.bind(&tenant);
     let user = credential.user_name().to_string();
-    let metastore = Arc::new(Metastore::new(
-        Arc::clone(&catalog),
-        Arc::clone(&registry),
-        DriverAttachment::unbound_warehouse(dir.path()),
-    ));
+    let metastore = Arc::new(Metastore::new(Arc::clone(&catalog), Arc::clone(&registry)));
     let names: Vec<String> = (0..CALLS)
         .map(|i| format!("table_{:05}", (i * 7919) % tables))
         .collect();

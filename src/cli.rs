@@ -152,8 +152,9 @@ pub struct ServeArgs {
     /// and other nodes on the same --store take its sessions over.
     #[arg(long, env = "EPOXY_NODE_LEASE_SECONDS", default_value_t = 15.0, value_parser = lease_seconds)]
     pub node_lease_seconds: f64,
-    /// Hive Metastore (Thrift) address for the drivers' Spark catalog; loopback only, port 0
-    /// picks a free one.
+    /// Hive Metastore (Thrift) address for the drivers' Spark catalog; port 0 picks a free one.
+    /// Loopback unless several hosts' nodes share a --store (then one the others reach; an
+    /// unspecified address is advertised with the --advertise-url's host).
     #[arg(long, env = "EPOXY_METASTORE_LISTEN", default_value = "127.0.0.1:0")]
     pub metastore_listen: SocketAddr,
     /// Use this external S3 (AWS, MinIO: http(s)://host[:port]) for sessions instead of the

@@ -120,19 +120,30 @@ fn previous_metastore_addr(
     (previous.ip() == asked.ip() && previous.port() != 0).then_some(previous)
 }
 
+/// Where other nodes' drivers reach this node's metastore: its address, or, bound to every
+/// interface, the `--advertise-url`'s host with its port.
+fn metastore_advertised(addr: std::net::SocketAddr, advertise_url: &str) -> String {
+    if !addr.ip().is_unspecified() {
+        return addr.to_string();
+    }
+    let authority = advertise_url
+        .split_once("://")
+        .map_or(advertise_url, |(_, rest)| rest);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    format!("{host}:{}", addr.port())
+}
+
 /// Starts the Hive Metastore door on the catalog; what drivers need to use it.
 async fn start_metastore(
     args: &ServeArgs,
+    store: &Arc<dyn Store>,
     catalog: &Arc<CatalogService>,
 ) -> anyhow::Result<DriverAttachment> {
-    let registry = Registry::new();
-    let unbound_warehouse =
-        DriverAttachment::unbound_warehouse(&std::path::absolute(&args.runtime.data_dir)?);
-    let handler = Metastore::new(
-        Arc::clone(catalog),
-        Arc::clone(&registry),
-        unbound_warehouse.clone(),
-    );
+    let registry = Registry::shared(Arc::clone(store)).context("cannot read the store's secret")?;
+    let handler = Metastore::new(Arc::clone(catalog), Arc::clone(&registry));
     let handler = Arc::new(handler);
     let remembered = args.runtime.data_dir.join(METASTORE_ADDR_FILE);
     let addr = match previous_metastore_addr(args.metastore_listen, &remembered) {
@@ -155,11 +166,7 @@ async fn start_metastore(
         tracing::warn!(path = %remembered.display(), error = %e, "cannot remember the metastore's port");
     }
     tracing::info!(%addr, "hive metastore serving");
-    Ok(DriverAttachment {
-        registry,
-        addr,
-        unbound_warehouse,
-    })
+    Ok(DriverAttachment::new(registry, addr))
 }
 
 /// `--s3-endpoint` must be a plain http(s) base URL drivers can be pointed at.
@@ -234,7 +241,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(_) => None,
     };
     let catalog = Arc::new(catalog_service(&args, &store, objects.as_ref())?);
-    let metastore = start_metastore(&args, &catalog).await?;
+    let metastore = start_metastore(&args, &store, &catalog).await?;
+    let metastore_addr = metastore.addr;
     let cluster = ClusterSettings::new(
         &args.spark_master,
         args.dpu_preset,
@@ -271,6 +279,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .capacity
         .unwrap_or_else(|| default_capacity(args.warm_pool))
         .max(1);
+    let advertise_url = args
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let config = ServiceConfig {
         minute: Duration::from_secs_f64(args.minute_seconds),
         max_live_sessions: args.max_live_sessions.unwrap_or(capacity * 4).max(1),
@@ -278,10 +290,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         endpoint_url: drivers_url,
         node: NodeConfig {
             id: node_id(data_dir)?,
-            advertise_url: args
-                .advertise_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+            metastore: Some(metastore_advertised(metastore_addr, &advertise_url)),
+            advertise_url,
             lease: Duration::from_secs_f64(args.node_lease_seconds),
         },
     };
@@ -379,6 +389,20 @@ fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::previous_metastore_addr;
+
+    #[test]
+    fn a_metastore_on_every_interface_is_advertised_at_the_nodes_host() {
+        use super::metastore_advertised;
+        let at = |a: &str, url: &str| metastore_advertised(a.parse().unwrap(), url);
+        assert_eq!(at("127.0.0.1:9083", "http://node-a:4747"), "127.0.0.1:9083");
+        assert_eq!(at("10.0.0.5:9083", "http://node-a:4747"), "10.0.0.5:9083");
+        assert_eq!(at("0.0.0.0:9083", "http://node-a:4747"), "node-a:9083");
+        assert_eq!(
+            at("0.0.0.0:9083", "https://node-a.example"),
+            "node-a.example:9083"
+        );
+        assert_eq!(at("[::]:9083", "http://[fd00::7]:4747"), "[fd00::7]:9083");
+    }
 
     #[test]
     fn a_port_zero_metastore_binds_its_last_port_again() {

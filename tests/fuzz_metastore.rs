@@ -4,7 +4,7 @@
 //! go out on a bound connection, write calls on a warm-pool (read-only) one.
 
 use epoxy::catalog::CatalogService;
-use epoxy::metastore::{DriverAttachment, DriverCredential, Metastore, Registry, server};
+use epoxy::metastore::{DriverCredential, Metastore, Registry, server};
 use epoxy::sessions::model::Tenant;
 use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
@@ -196,15 +196,12 @@ fn fixture() -> &'static Fixture {
             };
             catalog.create_table(&tenant, "db", t).await.unwrap();
         });
-        let registry = Registry::new();
+        // Shared over the store as `serve` has it: an unknown credential is looked up there.
+        let registry = Registry::shared(Arc::clone(&store) as _).unwrap();
         let bound = registry.issue();
         bound.bind(&tenant);
         let unbound = registry.issue();
-        let metastore = Metastore::new(
-            catalog,
-            Arc::clone(&registry),
-            DriverAttachment::unbound_warehouse(dir.path()),
-        );
+        let metastore = Metastore::new(catalog, Arc::clone(&registry));
         let addr = rt
             .block_on(server::start(
                 "127.0.0.1:0".parse().unwrap(),
@@ -344,8 +341,14 @@ fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 fn check(bytes: &[u8], write: bool) -> Result<(), TestCaseError> {
     let fx = fixture();
-    let before = snapshot(&fx.db_path);
     let user = if write { &fx.unbound } else { &fx.bound }.user_name();
+    check_as(user, bytes)
+}
+
+/// Sends `bytes` as `user`: the server survives and the catalog is unchanged.
+fn check_as(user: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
+    let fx = fixture();
+    let before = snapshot(&fx.db_path);
     fx.rt.block_on(exchange(fx.addr, user, bytes));
     prop_assert!(!PANICKED.load(Ordering::SeqCst), "the server panicked");
     prop_assert!(fx.rt.block_on(still_serving(fx.addr, fx.bound.user_name())));
@@ -366,6 +369,23 @@ proptest! {
     fn mutated_write_calls_on_a_read_only_connection(seed in 0..6usize, mutations in proptest::collection::vec(mutation(), 0..4)) {
         let bytes = apply(write_seeds()[seed].clone(), &mutations);
         check(&bytes, true)?;
+    }
+
+    /// A credential near the bound one (a character changed, cut short, lengthened, another
+    /// store's signature) is no credential: write calls made with it change nothing.
+    #[test]
+    fn forged_credentials_write_nothing(seed in 0..6usize, at in any::<prop::sample::Index>(), byte in 0x21u8..0x7f, how in 0..4u8) {
+        let fx = fixture();
+        let real = fx.bound.user_name();
+        let i = at.index(real.len());
+        let forged = match how {
+            0 => format!("{}{}{}", &real[..i], byte as char, &real[i + 1..]),
+            1 => real[..i].to_string(),
+            2 => format!("{real}{}", byte as char),
+            _ => Registry::new().issue().user_name().to_string(),
+        };
+        prop_assume!(forged != real);
+        check_as(&forged, &write_seeds()[seed])?;
     }
 
     #[test]

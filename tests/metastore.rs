@@ -5,7 +5,7 @@
 
 use epoxy::catalog::model as glue;
 use epoxy::catalog::{CatalogService, PageRequest};
-use epoxy::metastore::{DriverAttachment, DriverCredential, Metastore, Registry, server};
+use epoxy::metastore::{DriverCredential, Metastore, Registry, server};
 use epoxy::sessions::model::Tenant;
 use epoxy::store::SessionStore;
 use epoxy::store::sqlite::SqliteStore;
@@ -304,10 +304,11 @@ impl Client {
 
 struct Fixture {
     addr: SocketAddr,
+    store: Arc<SqliteStore>,
     catalog: Arc<CatalogService>,
     registry: Arc<Registry>,
     warehouse: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn tenant(account: &str) -> Tenant {
@@ -328,17 +329,14 @@ impl Fixture {
             store.secret().unwrap(),
         ));
         let registry = Registry::new();
-        let unbound = DriverAttachment::unbound_warehouse(dir.path());
-        let metastore = Metastore::new(Arc::clone(&catalog), Arc::clone(&registry), unbound);
-        let addr = server::start("127.0.0.1:0".parse().unwrap(), Arc::new(metastore))
-            .await
-            .unwrap();
+        let addr = serve(&catalog, &registry).await;
         Self {
             addr,
+            store,
             catalog,
             registry,
             warehouse,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -354,6 +352,14 @@ impl Fixture {
     async fn client(&self, credential: &DriverCredential) -> Client {
         Client::login(self.addr, credential.user_name()).await
     }
+}
+
+/// A metastore on `catalog` answering for `registry`'s drivers (one node's).
+async fn serve(catalog: &Arc<CatalogService>, registry: &Arc<Registry>) -> SocketAddr {
+    let metastore = Metastore::new(Arc::clone(catalog), Arc::clone(registry));
+    server::start("127.0.0.1:0".parse().unwrap(), Arc::new(metastore))
+        .await
+        .unwrap()
 }
 
 /// (database, name) args: get_table, get_function, drop_function…
@@ -791,6 +797,118 @@ async fn connections_see_only_their_sessions_catalog() {
         .unwrap();
     let names: Vec<String> = page.items.into_iter().map(|d| d.name).collect();
     assert_eq!(names, vec!["default"]);
+}
+
+/// Two nodes' metastores on one store: B serves a driver A started. Its unbound credential is
+/// known by the store's signature (read-only, empty catalog); once the driver's session is live
+/// in the store B binds it to that session's tenant; once the session ended, it is unbound again
+/// (after B's few seconds of trust).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_nodes_driver_is_served_as_the_store_has_it() {
+    use epoxy::sessions::model::{SessionSpec, SessionStatus};
+    use epoxy::store::{DriverRecord, NewSession};
+    let fx = Fixture::start().await;
+    let (store, catalog) = (&fx.store, &fx.catalog);
+    let a = Registry::shared(Arc::clone(store) as _).unwrap();
+    let b = Registry::shared(Arc::clone(store) as _).unwrap();
+    let (_at_a, at_b) = (serve(catalog, &a).await, serve(catalog, &b).await);
+    let alice = tenant("111111111111");
+    catalog
+        .create_database(
+            &alice,
+            glue::DatabaseInput {
+                name: "sales".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let driver = a.issue();
+    driver.bind(&alice);
+    let mut c = Client::login(at_b, driver.user_name()).await;
+    let dbs = || async { Client::login(at_b, driver.user_name()).await };
+    assert_eq!(
+        c.call("get_all_databases", &[]).await.ok().strs(),
+        vec!["default"],
+        "not yet in the store: a signed pool credential, unbound"
+    );
+    assert!(
+        c.call("create_database", &create_db("x", None))
+            .await
+            .exception(3)
+            .contains("not bound")
+    );
+
+    let spec: SessionSpec = serde_json::from_str(
+        r#"{"Role": "arn:aws:iam::123456789012:role/Glue", "Command": {"Name": "glueetl"},
+            "IdleTimeout": 5, "MaxCapacity": 5.0, "GlueVersion": "5.0", "SessionType": "LIVY"}"#,
+    )
+    .unwrap();
+    let session = store
+        .insert_session(NewSession {
+            tenant: &alice,
+            id: "s1",
+            spec: &spec,
+            timeout: 10,
+            tags: &BTreeMap::new(),
+            created_ms: 1,
+            owner: Some("a"),
+            live_limit: None,
+        })
+        .unwrap();
+    store
+        .transition(session.key, SessionStatus::Ready, None, 2)
+        .unwrap();
+    let record = DriverRecord {
+        pid: 7,
+        start_ticks: 7,
+        socket: fx.dir.path().join("7.sock"),
+        secret: "ab".repeat(32),
+        token: "t".into(),
+        spark_ui_port: None,
+        metastore_user: Some(driver.user_name().into()),
+        tcp: None,
+        host: "h/a".into(),
+    };
+    store
+        .set_driver_record(session.key, Some(&record), 3)
+        .unwrap();
+    assert_eq!(
+        c.call("get_all_databases", &[]).await.ok().strs(),
+        vec!["default", "sales"],
+        "the same open connection, now the session's"
+    );
+    let spark_default = "file:/epoxy-unbound-warehouse/made_at_b.db";
+    let made = c
+        .call(
+            "create_database",
+            &create_db("made_at_b", Some(spark_default)),
+        )
+        .await;
+    assert_eq!(made.kind, 2, "{made:?}");
+    let made = catalog.get_database(&alice, "made_at_b").await.unwrap();
+    let location = made.location_uri.unwrap_or_default();
+    assert!(
+        location.ends_with("/warehouse/111111111111/made_at_b.db"),
+        "Spark's unbound default became the tenant's: {location}"
+    );
+
+    store
+        .transition(session.key, SessionStatus::Stopping, None, 4)
+        .unwrap();
+    store
+        .transition(session.key, SessionStatus::Stopped, None, 5)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5_300)).await;
+    assert_eq!(
+        dbs().await.call("get_all_databases", &[]).await.ok().strs(),
+        vec!["default"],
+        "an ended session's driver keeps no catalog at another node"
+    );
+    // A made-up credential gets nothing at either node.
+    let mut guess = Client::login(at_b, "epoxy-0123abcd-00-00").await;
+    guess.call("get_all_databases", &[]).await.exception(1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

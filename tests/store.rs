@@ -942,6 +942,61 @@ fn driver_records_follow_their_session(kind: Kind) {
     assert!(db.store.driver_record(s.key).unwrap().is_none());
 }
 
+/// Any node's metastore finds a driver by its credential: the tenant of its session while that
+/// is live, nothing once it ended, for another tenant's session or an unknown credential.
+fn drivers_are_found_by_their_metastore_credential(kind: Kind) {
+    let db = Db::new(kind);
+    let record = |user: &str| DriverRecord {
+        pid: 7,
+        start_ticks: 7_000,
+        socket: PathBuf::from("/data/runtime/sockets/7.sock"),
+        secret: "cd".repeat(32),
+        token: "token-7".into(),
+        spark_ui_port: None,
+        metastore_user: Some(user.into()),
+        tcp: None,
+        host: "machine/node".into(),
+    };
+    let (a, b) = (
+        db.session_in(Ready, "a1"),
+        db.session_in(Provisioning, "b1"),
+    );
+    let bob_tenant = Tenant {
+        account: "222222222222".into(),
+        region: "eu-west-1".into(),
+    };
+    let bob = db.insert(&bob_tenant, "b1", 5, &[]);
+    db.store
+        .set_driver_record(a.key, Some(&record("epoxy-a")), 10)
+        .unwrap();
+    db.store
+        .set_driver_record(b.key, Some(&record("epoxy-b")), 10)
+        .unwrap();
+    db.store
+        .set_driver_record(bob.key, Some(&record("epoxy-bob")), 10)
+        .unwrap();
+    let found = |user: &str| db.store.driver_tenant(user).unwrap();
+    assert_eq!(found("epoxy-a"), Some(alice()));
+    assert_eq!(
+        found("epoxy-b"),
+        Some(alice()),
+        "a PROVISIONING session's driver"
+    );
+    assert_eq!(found("epoxy-bob"), Some(bob_tenant));
+    assert_eq!(found("epoxy-nobody"), None);
+    assert_eq!(found(""), None);
+    db.move_to(a.key, Stopping, 11).unwrap();
+    assert_eq!(found("epoxy-a"), Some(alice()), "still live while STOPPING");
+    db.move_to(a.key, Stopped, 12).unwrap();
+    assert_eq!(
+        found("epoxy-a"),
+        None,
+        "an ended session's driver has no catalog"
+    );
+    db.store.delete_session(bob.key).unwrap();
+    assert_eq!(found("epoxy-bob"), None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // session credentials
 
@@ -1939,6 +1994,7 @@ mod nodes {
                 advertise_url: &format!("http://{node}:4747"),
                 capacity,
                 started_ms: 1,
+                metastore: (node != "b").then(|| format!("{node}:9083")).as_deref(),
             })
             .expect("register");
     }
@@ -2000,6 +2056,12 @@ mod nodes {
             .map(|n| (n.node_id.as_str(), n.capacity, n.live_sessions))
             .collect();
         assert_eq!(load, [("a", 4, 2), ("b", 2, 0)]);
+        let metastores: Vec<Option<&str>> = nodes.iter().map(|n| n.metastore.as_deref()).collect();
+        assert_eq!(
+            metastores,
+            [Some("a:9083"), None],
+            "each node's metastore, if it has one"
+        );
         assert_eq!(
             db.store.node_url("b").unwrap().as_deref(),
             Some("http://b:4747")
@@ -2365,6 +2427,7 @@ on_both_stores! {
     super::finish_pending_ends_only_unfinished_statements => finish_pending_ends_only_unfinished_statements,
     super::deleting_a_session_deletes_its_tags_and_statements => deleting_a_session_deletes_its_tags_and_statements,
     super::driver_records_follow_their_session => driver_records_follow_their_session,
+    super::drivers_are_found_by_their_metastore_credential => drivers_are_found_by_their_metastore_credential,
     super::a_credential_is_stored_with_its_session_tenancy => a_credential_is_stored_with_its_session_tenancy,
     super::credentials_are_minted_for_live_sessions_only => credentials_are_minted_for_live_sessions_only,
     super::a_session_end_ends_its_credentials => a_session_end_ends_its_credentials,

@@ -187,9 +187,6 @@ const DEFAULT_DB: &str = "default";
 pub struct Metastore {
     catalog: Arc<CatalogService>,
     registry: Arc<Registry>,
-    /// The warehouse drivers are configured with before a session takes them; a location
-    /// under it is Spark's default, replaced by the tenant's.
-    unbound_warehouse: String,
 }
 
 fn required(value: Option<String>, what: &str) -> Result<String, RpcError> {
@@ -224,20 +221,12 @@ fn now_seconds() -> i64 {
 }
 
 impl Metastore {
-    pub fn new(
-        catalog: Arc<CatalogService>,
-        registry: Arc<Registry>,
-        unbound_warehouse: String,
-    ) -> Self {
-        Self {
-            catalog,
-            registry,
-            unbound_warehouse,
-        }
+    pub fn new(catalog: Arc<CatalogService>, registry: Arc<Registry>) -> Self {
+        Self { catalog, registry }
     }
 
     async fn caller(&self, conn: &mut Connection) -> Result<Caller, RpcError> {
-        match self.registry.access(conn.user.as_deref()) {
+        match self.registry.access(conn.user.as_deref()).await {
             Access::Refused => Err(meta(
                 "not an epoxy driver: this metastore serves only the Spark drivers of live sessions",
             )),
@@ -285,7 +274,7 @@ impl Metastore {
         Database {
             name: Some(DEFAULT_DB.into()),
             description: Some("Default Hive database".into()),
-            location_uri: Some(self.unbound_warehouse.clone()),
+            location_uri: Some(super::UNBOUND_WAREHOUSE.to_string()),
             parameters: Some(Params::new()),
             ..Default::default()
         }
@@ -298,7 +287,7 @@ impl Metastore {
     /// Spark defaults a location to its own warehouse dir, which for a pool driver is not the
     /// tenant's: such a location is dropped so the catalog service fills the tenant's.
     fn own_location(&self, location: Option<String>) -> Option<String> {
-        let base = self.unbound_warehouse.trim_end_matches('/');
+        let base = super::UNBOUND_WAREHOUSE;
         location.filter(|l| !(l == base || l.starts_with(&format!("{base}/"))))
     }
 
@@ -396,7 +385,7 @@ impl Metastore {
         let user = required(a.user_name, "user_name")?;
         conn.user = Some(user.clone());
         conn.default_checked = None;
-        if self.registry.access(Some(&user)) == Access::Refused {
+        if self.registry.access(Some(&user)).await == Access::Refused {
             tracing::warn!("metastore: a connection presented an unknown credential");
         }
         let mut groups = vec![user];

@@ -250,6 +250,14 @@ impl DriverRuntime {
         DriverHandle::adopt(record, self.log_path(session_key), credential, epoch).await
     }
 
+    /// The metastores (`host:port`) of the live nodes, this one's included or not: the drivers
+    /// started from now on list them after this node's.
+    pub fn set_metastore_peers(&self, peers: Vec<String>) {
+        if let Some(m) = &self.metastore {
+            *m.peers.lock().unwrap_or_else(|e| e.into_inner()) = peers;
+        }
+    }
+
     /// A re-attached session's directories (they survived the restart).
     pub fn existing_workspace(&self, session_key: i64) -> Workspace {
         Workspace::existing(&self.sessions_dir, session_key)

@@ -53,6 +53,7 @@ impl SessionService {
             tokio::select! {
                 _ = heartbeat.tick() => {
                     self.heartbeat().await;
+                    self.refresh_metastore_peers().await;
                     self.adopt_orphans().await;
                 }
                 _ = rescan.tick() => self.rescan().await,
@@ -76,17 +77,30 @@ impl SessionService {
                 if s.heartbeat(&node.id)? {
                     return Ok(());
                 }
-                s.register_node(crate::store::nodes::NodeRegistration {
-                    node_id: &node.id,
-                    advertise_url: &node.advertise_url,
-                    capacity,
-                    started_ms: now_ms(),
-                })
+                s.register_node(node.registration(capacity))
             })
             .await;
         if let Err(e) = renewed {
             // Other nodes may take this node's sessions over; its writes are then refused.
             tracing::warn!(error = %e, "could not renew this node's lease");
+        }
+    }
+
+    /// Tells the runtime the other live nodes' metastores, which drivers it starts from now on
+    /// list after this node's own.
+    pub(super) async fn refresh_metastore_peers(&self) {
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        let lease_ms = self.config.node.lease_ms();
+        match self.db(move |s| s.live_nodes(lease_ms)).await {
+            Ok(nodes) => runtime.set_metastore_peers(
+                nodes
+                    .into_iter()
+                    .filter_map(|n| n.metastore)
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => tracing::debug!(error = %e, "could not read the live nodes"),
         }
     }
 

@@ -46,11 +46,24 @@ pub struct NodeConfig {
     pub advertise_url: String,
     /// A node whose heartbeat is older than this (on the store's clock) is dead.
     pub lease: Duration,
+    /// Where drivers reach this node's metastore (`host:port`).
+    pub metastore: Option<String>,
 }
 
 impl NodeConfig {
     pub fn lease_ms(&self) -> i64 {
         self.lease.as_millis() as i64
+    }
+
+    /// This node as it registers, with `capacity` driver slots.
+    pub fn registration(&self, capacity: usize) -> NodeRegistration<'_> {
+        NodeRegistration {
+            node_id: &self.id,
+            advertise_url: &self.advertise_url,
+            capacity,
+            started_ms: now_ms(),
+            metastore: self.metastore.as_deref(),
+        }
     }
 }
 
@@ -97,17 +110,16 @@ impl SessionService {
             tokens: TokenSigner::new(secret),
             config,
         });
-        let registered = service.store.register_node(NodeRegistration {
-            node_id: &service.config.node.id,
-            advertise_url: &service.config.node.advertise_url,
-            capacity: service.config.capacity,
-            started_ms: now_ms(),
-        });
+        let registered = service
+            .store
+            .register_node(service.config.node.registration(service.config.capacity));
         if let Err(e) = registered {
             // Not fatal (a full or read-only disk must not keep the server from serving
             // reads); the heartbeat registers the node once it can write.
             tracing::warn!(error = %e, "could not register this node");
         }
+        // Before any driver starts, so that the first ones list the other nodes' metastores.
+        service.refresh_metastore_peers().await;
         match &service.runtime {
             Some(runtime) => service.recover(runtime).await?,
             None => service.finish_interrupted(),

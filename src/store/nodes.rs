@@ -6,7 +6,9 @@
 //! holds, so a node that lost a session (paused past its lease, say) changes nothing.
 
 use super::{DriverRecord, StatementUpdate, StoreError};
-use crate::sessions::model::{Owner, Session, SessionStatus, StatementOutput, StatementState};
+use crate::sessions::model::{
+    Owner, Session, SessionStatus, StatementOutput, StatementState, Tenant,
+};
 
 /// A node as it registers.
 pub struct NodeRegistration<'a> {
@@ -16,6 +18,8 @@ pub struct NodeRegistration<'a> {
     /// Session drivers it runs at once.
     pub capacity: usize,
     pub started_ms: i64,
+    /// Where drivers reach its metastore (`host:port`).
+    pub metastore: Option<&'a str>,
 }
 
 /// A live node and the live sessions it owns (for placing new sessions).
@@ -25,6 +29,8 @@ pub struct NodeLoad {
     pub advertise_url: String,
     pub capacity: i64,
     pub live_sessions: i64,
+    /// Where drivers reach its metastore (`host:port`).
+    pub metastore: Option<String>,
 }
 
 impl NodeLoad {
@@ -89,6 +95,9 @@ pub trait NodeStore {
     fn heartbeat(&self, node_id: &str) -> Result<bool, StoreError>;
     /// Nodes whose lease holds, with the live sessions each owns.
     fn live_nodes(&self, lease_ms: i64) -> Result<Vec<NodeLoad>, StoreError>;
+    /// The tenant of the live session whose recorded driver presents `metastore_user` as its
+    /// metastore credential: what a node's metastore asks of a driver another node started.
+    fn driver_tenant(&self, metastore_user: &str) -> Result<Option<Tenant>, StoreError>;
     /// How to reach a node, alive or not.
     fn node_url(&self, node_id: &str) -> Result<Option<String>, StoreError>;
     /// Live sessions owned by no node or by one whose lease ran out: to be taken over.

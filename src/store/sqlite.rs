@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_driver_records.sql"),
     include_str!("../../migrations/0006_driver_endpoints.sql"),
     include_str!("../../migrations/0007_nodes.sql"),
+    include_str!("../../migrations/0008_shared_metastore.sql"),
 ];
 
 const READERS: usize = 4;
@@ -888,17 +889,18 @@ impl NodeStore for SqliteStore {
         let capacity = i64::try_from(node.capacity).unwrap_or(i64::MAX);
         self.write(|conn| {
             conn.execute(
-                "INSERT INTO nodes (node_id, advertise_url, capacity, started_ms, heartbeat_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO nodes (node_id, advertise_url, capacity, started_ms, heartbeat_ms, metastore)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (node_id) DO UPDATE SET advertise_url = excluded.advertise_url,
                    capacity = excluded.capacity, started_ms = excluded.started_ms,
-                   heartbeat_ms = excluded.heartbeat_ms",
+                   heartbeat_ms = excluded.heartbeat_ms, metastore = excluded.metastore",
                 params![
                     node.node_id,
                     node.advertise_url,
                     capacity,
                     node.started_ms,
-                    clock_ms()
+                    clock_ms(),
+                    node.metastore
                 ],
             )?;
             Ok(())
@@ -919,7 +921,8 @@ impl NodeStore for SqliteStore {
             let mut stmt = conn.prepare_cached(
                 "SELECT n.node_id, n.advertise_url, n.capacity,
                         (SELECT COUNT(*) FROM sessions s WHERE s.owner_node = n.node_id
-                           AND s.status IN ('PROVISIONING', 'READY', 'STOPPING'))
+                           AND s.status IN ('PROVISIONING', 'READY', 'STOPPING')),
+                        n.metastore
                  FROM nodes n WHERE n.heartbeat_ms > ?1 - ?2 ORDER BY n.node_id",
             )?;
             let rows = stmt.query_map(params![clock_ms(), lease_ms], |r| {
@@ -928,9 +931,28 @@ impl NodeStore for SqliteStore {
                     advertise_url: r.get(1)?,
                     capacity: r.get(2)?,
                     live_sessions: r.get(3)?,
+                    metastore: r.get(4)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn driver_tenant(&self, metastore_user: &str) -> Result<Option<Tenant>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT s.account, s.region FROM driver_records d JOIN sessions s ON s.rowid = d.session
+                     WHERE d.metastore_user = ?1 AND s.status IN ('PROVISIONING', 'READY', 'STOPPING')",
+                    [metastore_user],
+                    |r| {
+                        Ok(Tenant {
+                            account: r.get(0)?,
+                            region: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?)
         })
     }
 

@@ -54,6 +54,7 @@ impl Server {
                 id: "0".repeat(32),
                 advertise_url: "http://127.0.0.1:4747".into(),
                 lease: Duration::from_secs(15),
+                metastore: None,
             },
         };
         let catalog = Arc::new(CatalogService::new(

@@ -39,6 +39,7 @@ ADOPTION_BOUND_S = LEASE_S + 20
 
 S1, S2, S3, S4 = "nodes-s1", "nodes-s2", "nodes-s3", "nodes-s4"
 PIDS: dict[str, int] = {}  # session → its driver's pid, as first seen
+CATALOG_DB: list[str] = []  # the database the catalog test made (the kill -9 test reads it)
 
 
 # -- the control plane on three nodes -------------------------------------------------------------
@@ -174,11 +175,12 @@ def test_driver_log_from_the_node_that_does_not_have_it(fleet):
 
 
 def test_the_catalog_is_one_whichever_node_is_asked(fleet, uid):
-    """A database made through B's Glue API is in the Spark catalog of a driver on A (its
-    metastore port is A's, its store the shared one), and a table Spark makes there is seen
+    """A database made through B's Glue API is in the Spark catalog of a driver on A (whichever
+    node's metastore it uses, they share the store), and a table Spark makes there is seen
     through B's Glue API."""
     gb = fleet["B"].glue()
     db = f"nodes_db_{uid}".replace("-", "_")
+    CATALOG_DB.append(db)
     gb.create_database(DatabaseInput={"Name": db})
     shown = R.run_ok(
         gb, S2, f"sorted(r[0] for r in spark.sql('SHOW DATABASES').collect() if r[0] == '{db}')"
@@ -229,6 +231,25 @@ def test_kill_9_of_the_owner_the_survivor_adopts_its_sessions(fleet):
     assert R.run_ok(gb, S1, "x") == "41"
     assert R.run_ok(gb, S2, "y + '!'") == "'two!'"
     assert {s: driver_pid(gb, s) for s in (S1, S2)} == {s: PIDS[s] for s in (S1, S2)}
+    # Their Spark catalog outlives A's metastore: the drivers list every node's and B's
+    # answers them (a table made before the kill, a new database and table, written and read).
+    shown = R.run_ok(
+        gb, S2, f"[r.tableName for r in spark.sql('SHOW TABLES IN {CATALOG_DB[0]}').collect()]"
+    )
+    assert shown == "['t']", shown
+    db2 = f"{CATALOG_DB[0]}_after"
+    made = R.run_ok(
+        gb,
+        S2,
+        f"spark.sql('CREATE DATABASE {db2}')\n"
+        f"spark.sql('CREATE TABLE {db2}.u (i INT) USING parquet')\n"
+        f"spark.sql('INSERT INTO {db2}.u VALUES (7)')\n"
+        f"spark.table('{db2}.u').collect()[0].i",
+    )
+    assert made == "7", made
+    table = gb.get_table(DatabaseName=db2, Name="u")["Table"]
+    location = table["StorageDescriptor"]["Location"]
+    assert "unbound" not in location and location.endswith(f"/{db2}.db/u"), location
     # The session caught PROVISIONING starts again on the survivor.
     R.wait_ready(gb, S3)
     assert R.run_ok(gb, S3, "z = 3\nspark.range(z).count()") == "3"

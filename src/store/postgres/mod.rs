@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_driver_records.sql"),
     include_str!("../../../migrations/postgres/0006_driver_endpoints.sql"),
     include_str!("../../../migrations/postgres/0007_nodes.sql"),
+    include_str!("../../../migrations/postgres/0008_shared_metastore.sql"),
 ];
 
 /// Held while migrating, so nodes starting together apply each migration once.

@@ -6,7 +6,9 @@
 use super::{
     LIVE, PostgresStore, SESSION_COLUMNS, exec, json, row, rows, session_from_row, sessions_from,
 };
-use crate::sessions::model::{Owner, Session, SessionStatus, StatementOutput, StatementState};
+use crate::sessions::model::{
+    Owner, Session, SessionStatus, StatementOutput, StatementState, Tenant,
+};
 use crate::store::nodes::{
     Fence, NodeLoad, NodeRegistration, NodeStore, OwnedSession, OwnerWrite, Wakeups, channel_name,
     parse_wakeup,
@@ -220,16 +222,17 @@ impl NodeStore for PostgresStore {
         self.run(async |c| {
             exec(
                 &*c,
-                "INSERT INTO nodes (node_id, advertise_url, capacity, started_ms, heartbeat_at)
-                 VALUES ($1, $2, $3, $4, now())
+                "INSERT INTO nodes (node_id, advertise_url, capacity, started_ms, heartbeat_at, metastore)
+                 VALUES ($1, $2, $3, $4, now(), $5)
                  ON CONFLICT (node_id) DO UPDATE SET advertise_url = EXCLUDED.advertise_url,
                    capacity = EXCLUDED.capacity, started_ms = EXCLUDED.started_ms,
-                   heartbeat_at = now()",
+                   heartbeat_at = now(), metastore = EXCLUDED.metastore",
                 &[
                     &node.node_id,
                     &node.advertise_url,
                     &capacity,
                     &node.started_ms,
+                    &node.metastore,
                 ],
             )
             .await?;
@@ -256,7 +259,8 @@ impl NodeStore for PostgresStore {
                 &format!(
                     "SELECT n.node_id, n.advertise_url, n.capacity::bigint,
                             (SELECT COUNT(*) FROM sessions s WHERE s.owner_node = n.node_id
-                               AND s.status IN {LIVE})
+                               AND s.status IN {LIVE}),
+                            n.metastore
                      FROM nodes n
                      WHERE n.heartbeat_at > now() - make_interval(secs => $1::bigint / 1000.0)
                      ORDER BY n.node_id"
@@ -273,9 +277,32 @@ impl NodeStore for PostgresStore {
                     advertise_url: r.try_get(1)?,
                     capacity: r.try_get(2)?,
                     live_sessions: r.try_get(3)?,
+                    metastore: r.try_get(4)?,
                 })
             })
             .collect()
+    }
+
+    fn driver_tenant(&self, metastore_user: &str) -> Result<Option<Tenant>, StoreError> {
+        self.run(async |c| {
+            row(
+                &*c,
+                &format!(
+                    "SELECT s.account, s.region FROM driver_records d
+                     JOIN sessions s ON s.key = d.session
+                     WHERE d.metastore_user = $1 AND s.status IN {LIVE}"
+                ),
+                &[&metastore_user],
+            )
+            .await?
+            .map(|r| {
+                Ok(Tenant {
+                    account: r.try_get(0)?,
+                    region: r.try_get(1)?,
+                })
+            })
+            .transpose()
+        })
     }
 
     fn node_url(&self, node_id: &str) -> Result<Option<String>, StoreError> {
