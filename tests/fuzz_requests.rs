@@ -4014,3 +4014,36 @@ fn fuzz_log_peer_proofs() {
         prop_assert!(reply.status == 404, "{} {:?}", reply.status, reply.text());
     });
 }
+
+/// The node-to-node Spark UI door (`/console/peer/sparkui/<key>/…`): any proof, session key,
+/// prefix or path that is not a live proof for a driver of this node is a 403 or 404, never a
+/// page, a 5xx or a hang.
+#[test]
+fn fuzz_spark_ui_peer_requests() {
+    let h = Harness::new();
+    let tokens: Vec<String> = h.open.issued.iter().map(|i| i.token.clone()).collect();
+    let proof = prop_oneof![
+        "[ -~]{0,120}",
+        proptest::sample::select(tokens.clone()),
+        proptest::sample::select(tokens).prop_map(|t| format!("{t}.{t}")),
+    ];
+    let key = prop_oneof!["-?[0-9]{1,20}", "[ -~&&[^/?#]]{1,20}"];
+    let prefix = prop_oneof![
+        Just("/console/sessions/s1/sparkui".to_string()),
+        "[ -~]{0,60}",
+    ];
+    let rest = prop_oneof![Just(String::new()), "/[a-z/]{0,20}", "/[ -~&&[^?#]]{0,40}"];
+    proptest!(ProptestConfig::with_cases(200), |(proof in proof, key in key, prefix in prefix, rest in rest, with_proof in prop::bool::weighted(0.9))| {
+        let mut request = http::Request::get(format!("/console/peer/sparkui/{key}{rest}"))
+            .header("x-forwarded-context", prefix.as_str());
+        if with_proof {
+            request = request.header("x-epoxy-peer", proof.as_str());
+        }
+        let Ok(request) = request.body(axum::body::Body::empty()) else { return Ok(()) };
+        let reply = h.open.send(request);
+        prop_assert!(
+            matches!(reply.status.as_u16(), 403 | 404) && reply.text().contains("Spark UI"),
+            "{} {:?}", reply.status, reply.text()
+        );
+    });
+}

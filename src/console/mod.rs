@@ -16,7 +16,9 @@ use crate::api::error::{ApiError, ErrorCode};
 use crate::auth::Authenticator;
 use crate::catalog::CatalogService;
 use crate::objects::ObjectService;
+use crate::protocol::peer::{PEER_HEADER, node_authority};
 use crate::sessions::model::{Session, SessionStatus, Statement, StatementState};
+use crate::sessions::nodes::SparkUiAt;
 use crate::sessions::{SessionService, now_ms};
 use auth::Viewer;
 use axum::Router;
@@ -164,6 +166,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/sessions/{id}/sparkui", get(spark_ui))
         .route("/console/sessions/{id}/sparkui/", get(spark_ui))
         .route("/console/sessions/{id}/sparkui/{*rest}", get(spark_ui))
+        .route("/console/peer/sparkui/{key}", get(peer_spark_ui))
+        .route("/console/peer/sparkui/{key}/", get(peer_spark_ui))
+        .route("/console/peer/sparkui/{key}/{*rest}", get(peer_spark_ui))
         .with_state(console)
 }
 
@@ -762,20 +767,82 @@ async fn spark_ui(
     if rest.is_empty() {
         return Redirect::to(&format!("{prefix}/")).into_response();
     }
-    let port = match console.service.spark_ui_port(&viewer.tenant, id).await {
-        Ok(Some(port)) => port,
-        Ok(None) => {
-            return console.error(ApiError::not_found(format!(
-                "Session {id} has no live Spark UI (it runs only while the session is READY)"
-            )));
-        }
-        Err(e) => return console.error(e),
-    };
     let path_and_query = match uri.query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
     };
-    sparkui::proxy(port, &prefix, &path_and_query, &headers).await
+    match console.service.spark_ui(&viewer.tenant, id).await {
+        Ok(Some(SparkUiAt::Local(port))) => {
+            let authority = format!("127.0.0.1:{port}");
+            let upstream = sparkui::Upstream {
+                authority: &authority,
+                path_and_query,
+                peer_proof: None,
+            };
+            sparkui::proxy(upstream, &prefix, &headers).await
+        }
+        // Another node runs the driver: it answers from its own (with the same prefix).
+        Ok(Some(SparkUiAt::Node { url, key, proof })) => match node_authority(&url) {
+            Ok(authority) => {
+                let upstream = sparkui::Upstream {
+                    authority,
+                    path_and_query: format!("/console/peer/sparkui/{key}{path_and_query}"),
+                    peer_proof: Some(&proof),
+                };
+                sparkui::proxy(upstream, &prefix, &headers).await
+            }
+            Err(why) => (StatusCode::BAD_GATEWAY, format!("{why}\n")).into_response(),
+        },
+        Ok(None) => console.error(ApiError::not_found(format!(
+            "Session {id} has no live Spark UI (it runs only while the session is READY)"
+        ))),
+        Err(e) => console.error(e),
+    }
+}
+
+/// Another node's console asking for the Spark UI of a driver this node runs, on a signed-in
+/// viewer's behalf (its proof says so); the prefix the viewer's links need comes along.
+async fn peer_spark_ui(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    // From the raw path: the rest goes to Spark as the viewer's browser spelled it.
+    let tail = uri
+        .path()
+        .strip_prefix("/console/peer/sparkui/")
+        .unwrap_or("");
+    let (key, rest) = tail
+        .split_once('/')
+        .map_or((tail, "/"), |(k, _)| (k, &tail[k.len()..]));
+    let proof = headers.get(PEER_HEADER).and_then(|v| v.to_str().ok());
+    let prefix = headers
+        .get(sparkui::FORWARDED_CONTEXT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| p.starts_with("/console/sessions/") && p.ends_with("/sparkui"));
+    let (Some(proof), Some(prefix), Ok(key)) = (proof, prefix, key.parse::<i64>()) else {
+        return (
+            StatusCode::FORBIDDEN,
+            "a node-to-node Spark UI request needs its proof, prefix and session\n",
+        )
+            .into_response();
+    };
+    let Some(port) = console.service.peer_spark_ui_port(key, proof).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no live Spark UI of that session here, or the proof is not good\n",
+        )
+            .into_response();
+    };
+    let upstream = sparkui::Upstream {
+        authority: &format!("127.0.0.1:{port}"),
+        path_and_query: match uri.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        },
+        peer_proof: None,
+    };
+    sparkui::proxy(upstream, prefix, &headers).await
 }
 
 fn back_to(id: &str) -> Response {

@@ -8,6 +8,9 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 
+/// The header Spark builds its links from (and another node takes the prefix from).
+pub const FORWARDED_CONTEXT: &str = "x-forwarded-context";
+
 /// Request headers passed on to Spark (never the console's cookie).
 const FORWARDED_REQUEST_HEADERS: [header::HeaderName; 3] = [
     header::ACCEPT,
@@ -39,17 +42,28 @@ pub fn rewrite_location(location: &str, prefix: &str) -> String {
     }
 }
 
-/// Sends `path_and_query` to the Spark UI on 127.0.0.1:`port`, streaming its answer back.
-pub async fn proxy(port: u16, prefix: &str, path_and_query: &str, headers: &HeaderMap) -> Response {
+/// Where a Spark UI request is sent.
+pub struct Upstream<'a> {
+    /// `host:port`: the driver's UI on loopback, or the node that runs the driver.
+    pub authority: &'a str,
+    pub path_and_query: String,
+    /// To another node: the proof that this node asks on a signed-in viewer's behalf.
+    pub peer_proof: Option<&'a str>,
+}
+
+/// Sends the request to `upstream` (the UI's links and redirects kept under `prefix`),
+/// streaming its answer back.
+pub async fn proxy(upstream: Upstream<'_>, prefix: &str, headers: &HeaderMap) -> Response {
+    let authority = upstream.authority;
     let unavailable = |why: String| {
-        tracing::debug!(port, error = %why, "Spark UI proxy");
+        tracing::debug!(authority, error = %why, "Spark UI proxy");
         (
             StatusCode::BAD_GATEWAY,
             "the session's Spark UI does not answer\n",
         )
             .into_response()
     };
-    let stream = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+    let stream = match tokio::net::TcpStream::connect(authority).await {
         Ok(s) => s,
         Err(e) => return unavailable(e.to_string()),
     };
@@ -63,9 +77,12 @@ pub async fn proxy(port: u16, prefix: &str, path_and_query: &str, headers: &Head
             tracing::debug!(error = %e, "Spark UI connection ended");
         }
     });
-    let mut request = Request::get(path_and_query)
-        .header(header::HOST, format!("127.0.0.1:{port}"))
-        .header("x-forwarded-context", prefix);
+    let mut request = Request::get(upstream.path_and_query)
+        .header(header::HOST, authority)
+        .header(FORWARDED_CONTEXT, prefix);
+    if let Some(proof) = upstream.peer_proof {
+        request = request.header(crate::protocol::peer::PEER_HEADER, proof);
+    }
     for name in FORWARDED_REQUEST_HEADERS {
         if let Some(value) = headers.get(&name) {
             request = request.header(name, value);

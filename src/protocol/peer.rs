@@ -1,4 +1,5 @@
-//! Fetching what lives on another node's disk (a session's driver log) on a caller's behalf.
+//! Fetching what lives on another node's disk (a session's driver log) on a caller's behalf
+//! (the console's Spark UI proxy asks another node the same way).
 //! The other node is asked for `/logs/<token>` with a proof that this node holds the nodes'
 //! shared secret (the store's), so it answers from its own disk and never passes the request on.
 
@@ -47,17 +48,23 @@ pub async fn read_log(
     }
 }
 
-async fn fetch(url: &str, token: &str, proof: &str) -> Result<Vec<u8>, LogError> {
-    let node = |e: &dyn std::fmt::Display| LogError::Node(e.to_string());
-    let authority = url
+/// The `host:port` to connect to for a node's advertised URL (node-to-node calls speak plain
+/// HTTP only).
+pub fn node_authority(url: &str) -> Result<&str, String> {
+    if url.starts_with("https://") {
+        return Err(format!(
+            "{url} is https, which node-to-node calls do not speak; advertise an http:// URL"
+        ));
+    }
+    Ok(url
         .split_once("://")
         .map_or(url, |(_, rest)| rest)
-        .trim_end_matches('/');
-    if url.starts_with("https://") {
-        return Err(LogError::Node(format!(
-            "{url} is https, which node-to-node fetches do not speak; advertise an http:// URL"
-        )));
-    }
+        .trim_end_matches('/'))
+}
+
+async fn fetch(url: &str, token: &str, proof: &str) -> Result<Vec<u8>, LogError> {
+    let node = |e: &dyn std::fmt::Display| LogError::Node(e.to_string());
+    let authority = node_authority(url).map_err(LogError::Node)?;
     let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| node(&e))?;

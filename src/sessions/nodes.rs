@@ -25,7 +25,8 @@ pub enum LogSource {
     },
 }
 
-/// The scope of the proof one node shows another when it fetches a log on a caller's behalf.
+/// The scope of the proof one node shows another when it fetches a log or a Spark UI page on a
+/// caller's behalf.
 const PEER_SCOPE: &str = "peer-log";
 /// How long such a proof is good for.
 const PEER_PROOF_SECONDS: i64 = 60;
@@ -286,11 +287,7 @@ impl SessionService {
         let key = self.tokens.verify("logs", token)?.c;
         let local = || Some(LogSource::Local(self.runtime.as_ref()?.log_path(key)));
         if let Some(proof) = peer {
-            let position = self.tokens.verify(&peer_scope(token), proof)?;
-            return match (now_ms() / 1000 - position.c).abs() <= PEER_PROOF_SECONDS {
-                true => local(),
-                false => None,
-            };
+            return self.is_peer(token, proof).then(local).flatten();
         }
         let session: Option<Session> = self.db(move |s| s.session_by_key(key)).await.ok()?;
         let home = session?.home_node.filter(|h| *h != self.config.node.id);
@@ -298,19 +295,89 @@ impl SessionService {
             return local();
         };
         let url = self.db(move |s| s.node_url(&home)).await.ok()??;
-        let proof = self.tokens.issue(
-            &peer_scope(token),
+        Some(LogSource::Node {
+            url,
+            proof: self.peer_proof(token),
+        })
+    }
+
+    /// Where a READY session's Spark UI is: the port of this node's driver, or the node that
+    /// runs the driver (asked with a proof); `None` while the driver starts or after it ended.
+    pub async fn spark_ui(
+        &self,
+        tenant: &super::model::Tenant,
+        id: &str,
+    ) -> Result<Option<SparkUiAt>, super::SessionError> {
+        let session = self.session(tenant, id).await?;
+        if let Some(port) = self.local_spark_ui_port(session.key).await {
+            return Ok(Some(SparkUiAt::Local(port)));
+        }
+        let owner = match session.owner.node {
+            Some(owner)
+                if owner != self.config.node.id && session.status == SessionStatus::Ready =>
+            {
+                owner
+            }
+            _ => return Ok(None),
+        };
+        let Some(url) = self.db(move |s| s.node_url(&owner)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SparkUiAt::Node {
+            url,
+            key: session.key,
+            proof: self.peer_proof(&spark_ui_subject(session.key)),
+        }))
+    }
+
+    /// The Spark UI port of session `key`'s driver on this node, for another node that shows
+    /// a proof.
+    pub async fn peer_spark_ui_port(&self, key: i64, proof: &str) -> Option<u16> {
+        if !self.is_peer(&spark_ui_subject(key), proof) {
+            return None;
+        }
+        self.local_spark_ui_port(key).await
+    }
+
+    /// A proof for another node that this one asks about `subject` on a caller's behalf.
+    fn peer_proof(&self, subject: &str) -> String {
+        self.tokens.issue(
+            &peer_scope(subject),
             &super::token::Position {
                 c: now_ms() / 1000,
                 i: self.config.node.id.clone(),
             },
-        );
-        Some(LogSource::Node { url, proof })
+        )
+    }
+
+    /// Whether `proof` is a recent [`Self::peer_proof`] of a node of this store for `subject`.
+    fn is_peer(&self, subject: &str, proof: &str) -> bool {
+        self.tokens
+            .verify(&peer_scope(subject), proof)
+            .is_some_and(|p| (now_ms() / 1000 - p.c).abs() <= PEER_PROOF_SECONDS)
     }
 }
 
-fn peer_scope(token: &str) -> String {
-    format!("{PEER_SCOPE}\0{token}")
+/// Where the Spark UI of a session is served from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SparkUiAt {
+    /// This node's driver, on this loopback port.
+    Local(u16),
+    /// Another node's driver: ask that node (`url`) for session `key`'s UI with `proof`.
+    Node {
+        url: String,
+        key: i64,
+        proof: String,
+    },
+}
+
+/// What a Spark UI proof is about (log tokens never hold a NUL, so the two never meet).
+fn spark_ui_subject(key: i64) -> String {
+    format!("sparkui\0{key}")
+}
+
+fn peer_scope(subject: &str) -> String {
+    format!("{PEER_SCOPE}\0{subject}")
 }
 
 /// The next wake-up, or never without a listener.

@@ -825,24 +825,19 @@ impl SessionService {
         }
     }
 
-    /// The loopback port of a live session's Spark UI, in the caller's tenancy; `None` while
-    /// the driver starts, after it ended, or without a runtime.
-    pub async fn spark_ui_port(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-    ) -> Result<Option<u16>, SessionError> {
-        let key = self.session(tenant, id).await?.key;
+    /// The loopback port of the Spark UI of session `key`'s driver if this node runs it; `None`
+    /// while the driver starts, after it ended, or without a runtime.
+    pub(super) async fn local_spark_ui_port(&self, key: i64) -> Option<u16> {
         let (tx, rx) = oneshot::channel();
         if !self.send(key, SupervisorCommand::SparkUi(tx)) {
-            return Ok(None);
+            return None;
         }
         // A driver still starting never answers: its task only listens for a stop then.
-        Ok(tokio::time::timeout(Duration::from_secs(2), rx)
+        tokio::time::timeout(Duration::from_secs(2), rx)
             .await
             .ok()
             .and_then(Result::ok)
-            .flatten())
+            .flatten()
     }
 
     /// What a `/metrics` scrape reports from the store (one grouped query) and the registry.

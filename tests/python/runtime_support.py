@@ -151,10 +151,15 @@ def system_logs_url(server: H.EpoxyServer, glue, session_id) -> str:
 
 def http_get(url, timeout=10) -> tuple[int, str, bytes]:
     """GET without any proxy from the environment: (status, content type, body)."""
+    return http_get_with(url, {}, timeout)
+
+
+def http_get_with(url, headers: dict[str, str], timeout=10) -> tuple[int, str, bytes]:
+    """`http_get` with these request headers."""
     u = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
-        conn.request("GET", u.path + (f"?{u.query}" if u.query else ""))
+        conn.request("GET", u.path + (f"?{u.query}" if u.query else ""), headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.getheader("Content-Type", ""), resp.read()
     finally:

@@ -174,6 +174,25 @@ def test_driver_log_from_the_node_that_does_not_have_it(fleet):
     assert R.driver_pid(a, a.glue(), S2) == R.driver_pid(b, b.glue(), S2) == PIDS[S2]
 
 
+def test_spark_ui_through_the_node_that_does_not_run_the_driver(fleet):
+    """The console's Spark UI of S1 (its driver on A) at B too: B asks A with a proof, A
+    proxies its driver's UI; the links stay under the prefix the viewer sees."""
+    prefix = f"/console/sessions/{S1}/sparkui"
+    for node in (fleet["A"], fleet["B"]):
+        status, ctype, body = R.http_get(f"{node.url}{prefix}/jobs/", timeout=30)
+        assert (status, ctype.split(";")[0]) == (200, "text/html"), (node, status, body[:300])
+        assert b"Spark Jobs" in body, body[:500]
+        assert f'href="{prefix}/stages/'.encode() in body, body[:2000]
+    # The node-to-node door opens only to a proof, made for that session, recently.
+    key_path = "/console/peer/sparkui/1/jobs/"
+    assert R.http_get(fleet["A"].url + key_path)[0] == 403
+    status, _, _ = R.http_get_with(
+        fleet["A"].url + key_path,
+        {"x-epoxy-peer": "not-a-proof", "x-forwarded-context": prefix},
+    )
+    assert status == 404
+
+
 def test_the_catalog_is_one_whichever_node_is_asked(fleet, uid):
     """A database made through B's Glue API is in the Spark catalog of a driver on A (whichever
     node's metastore it uses, they share the store), and a table Spark makes there is seen
