@@ -90,18 +90,19 @@ impl SessionService {
     /// Tells the runtime the other live nodes' metastores, which drivers it starts from now on
     /// list after this node's own.
     pub(super) async fn refresh_metastore_peers(&self) {
-        let Some(runtime) = self.runtime.clone() else {
+        if self.runtime.is_none() {
             return;
-        };
+        }
         let lease_ms = self.config.node.lease_ms();
         match self.db(move |s| s.live_nodes(lease_ms)).await {
-            Ok(nodes) => runtime.set_metastore_peers(
-                nodes
-                    .into_iter()
-                    .filter_map(|n| n.metastore)
-                    .collect::<Vec<_>>(),
-            ),
+            Ok(nodes) => self.set_metastore_peers(&nodes),
             Err(e) => tracing::debug!(error = %e, "could not read the live nodes"),
+        }
+    }
+
+    fn set_metastore_peers(&self, nodes: &[crate::store::nodes::NodeLoad]) {
+        if let Some(runtime) = &self.runtime {
+            runtime.set_metastore_peers(nodes.iter().filter_map(|n| n.metastore.clone()).collect());
         }
     }
 
@@ -269,6 +270,7 @@ impl SessionService {
         let me = self.config.node.id.clone();
         let lease_ms = self.config.node.lease_ms();
         let nodes = self.db(move |s| s.live_nodes(lease_ms)).await?;
+        self.set_metastore_peers(&nodes);
         let mine = nodes
             .iter()
             .find(|n| n.node_id == me)

@@ -123,6 +123,9 @@ def fleet():
         pytest.skip(R.SKIP_REASON)
     with NodesCluster(2, capacities=[6, 3]) as cluster:
         a, b = cluster["A"], cluster["B"]
+        # A driver lists the metastores of the nodes its node has seen alive (every heartbeat,
+        # lease / 5): give A's heartbeat the time to see B's.
+        time.sleep(LEASE_S / 5 * 2)
         H.create_session(a.glue(), S1)
         H.create_session(b.glue(), S2)
         H.create_session(b.glue(), S4)
@@ -137,6 +140,9 @@ def test_sessions_start_on_the_node_with_most_free_slots(fleet):
         PIDS[sid] = driver_pid(gb, sid)
         home = fleet.home_of(PIDS[sid])
         assert home is fleet["A"], f"{sid}'s driver was started by {home}, want A (more free)"
+    # Each driver's Spark catalog lists both nodes' metastores, its own node's first.
+    uris = R.run_ok(gb, S1, "spark.conf.get('spark.hadoop.hive.metastore.uris')")
+    assert uris.count("thrift://") == 2, uris
 
 
 def test_statements_at_either_node_reach_the_owner(fleet):
