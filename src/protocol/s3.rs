@@ -115,7 +115,7 @@ impl S3Door {
                         {
                             return error(e);
                         }
-                        req.map(s3s::Body::http_body_unsync)
+                        sigv2_token_as_header(req).map(s3s::Body::http_body_unsync)
                     }
                 };
                 match service.call(req).await {
@@ -196,10 +196,17 @@ fn access_key_and_token(headers: &HeaderMap, uri: &Uri) -> Option<(String, Optio
             .or_else(|| param("AWSAccessKeyId"))?
             .to_owned(),
     };
+    // SigV4 presigning spells the parameter `X-Amz-Security-Token`, SigV2 (boto3's default for
+    // `generate_presigned_url`) `x-amz-security-token`.
     let token = headers
         .get("x-amz-security-token")
         .map(|v| v.as_bytes().to_vec())
-        .or_else(|| param("X-Amz-Security-Token").map(|t| t.as_bytes().to_vec()));
+        .or_else(|| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("X-Amz-Security-Token"))
+                .map(|(_, t)| t.as_bytes().to_vec())
+        });
     Some((key, token))
 }
 
@@ -225,6 +232,30 @@ pub fn signed_for_s3(headers: &HeaderMap, uri: &Uri) -> bool {
     })
 }
 
+/// A SigV2 presigned URL's session token is signed as the `x-amz-security-token` header it
+/// stands for (botocore signs it so and AWS checks it so), but s3s builds the SigV2 string to
+/// sign from headers only: the query's token is given to it as that header too.
+fn sigv2_token_as_header(mut req: Request) -> Request {
+    let Some(query) = req.uri().query() else {
+        return req;
+    };
+    if req.headers().contains_key("x-amz-security-token") {
+        return req;
+    }
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    if !params.iter().any(|(n, _)| n == "AWSAccessKeyId") {
+        return req;
+    }
+    let token = params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token"))
+        .and_then(|(_, t)| http::HeaderValue::from_str(t).ok());
+    if let Some(token) = token {
+        req.headers_mut().insert("x-amz-security-token", token);
+    }
+    req
+}
+
 /// Open mode: the request as s3s sees an anonymous one — no Authorization, no presigning
 /// parameters, and an aws-chunked body reduced to its payload, its trailers (checksums) passed
 /// on in the extensions. Chunk signatures are not checked (nothing to check them with).
@@ -235,7 +266,10 @@ fn unsigned(req: Request) -> http::Request<s3s::Body> {
     if let Some(query) = parts.uri.query() {
         let kept: Vec<&str> = query
             .split('&')
-            .filter(|p| !PRESIGN_PARAMS.contains(&p.split('=').next().unwrap_or_default()))
+            .filter(|p| {
+                let name = p.split('=').next().unwrap_or_default();
+                !PRESIGN_PARAMS.iter().any(|n| n.eq_ignore_ascii_case(name))
+            })
             .collect();
         let path_and_query = if kept.is_empty() {
             parts.uri.path().to_owned()

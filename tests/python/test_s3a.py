@@ -10,6 +10,7 @@ write them as A's assumed role, and B's session is refused.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import boto3
@@ -34,13 +35,17 @@ print(json.dumps({k: os.environ[k] for k in
 """
 
 
-def s3_client(server, key, secret, token=None):
+def s3_client(server, key, secret, token=None, **config):
     return boto3.session.Session(
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         aws_session_token=token,
         region_name=REGION,
-    ).client("s3", endpoint_url=server.url, config=client_config(s3={"addressing_style": "path"}))
+    ).client(
+        "s3",
+        endpoint_url=server.url,
+        config=client_config(s3={"addressing_style": "path"}, **config),
+    )
 
 
 def account_s3(server, account):
@@ -217,6 +222,23 @@ def test_session_key_works_on_s3_only_while_the_session_lives(server, glue):
     live = session_s3(server, env)
     assert BUCKET in [b["Name"] for b in live.list_buckets()["Buckets"]]
     assert "t/_SUCCESS" in keys(live, "t/")
+    # URLs presigned with the session's key: SigV2 (boto3's default for presigning; the token
+    # rides as `x-amz-security-token`) and SigV4 (`X-Amz-Security-Token`). A changed token fails.
+    for version in ("s3", "s3v4"):
+        signer = s3_client(
+            server,
+            env["AWS_ACCESS_KEY_ID"],
+            env["AWS_SECRET_ACCESS_KEY"],
+            env["AWS_SESSION_TOKEN"],
+            signature_version=version,
+        )
+        params = {"Bucket": BUCKET, "Key": "t/_SUCCESS"}
+        url = signer.generate_presigned_url("get_object", Params=params)
+        status, _, body = R.http_get(url)
+        assert status == 200, (version, url, body[:300])
+        forged = re.sub(r"(?i)(x-amz-security-token=)", r"\1x", url)
+        status, _, body = R.http_get(forged)
+        assert (status, b"InvalidToken" in body) == (400, True), (version, body[:300])
     wrong_token = s3_client(
         server, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "not-the-token"
     )
