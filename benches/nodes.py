@@ -258,6 +258,19 @@ def answers_after(glue, ids: list[str], t0: float) -> list[float]:
         return list(pool.map(one, ids))
 
 
+def catalog_after(glue, ids: list[str]) -> list[float]:
+    """A Spark catalog call in every session at once (its Hive client moves to a live node's
+    metastore if its own died); seconds each took."""
+
+    def one(sid):
+        t0 = time.monotonic()
+        assert int(R.run_ok(glue, sid, "spark.sql('SHOW DATABASES').count()", timeout=300)) >= 1
+        return time.monotonic() - t0
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        return list(pool.map(one, ids))
+
+
 def stop_all(glue, ids: list[str]) -> None:
     """Stops the sessions a round does not use (and waits, so no stop is in flight)."""
     for sid in ids:
@@ -285,13 +298,14 @@ def single_node_rounds(counts: list[int]) -> dict[int, dict]:
             stop_all(srv.glue(), ids[n:])
             ids = ids[:n]
             out[n] = reattach.round_trip(srv, ids, "kill -9")
+            out[n]["catalog_s"] = catalog_after(srv.glue(), ids)
             log(f"single node, {n} sessions: {out[n]}")
     return out
 
 
-def adoption_rounds(counts: list[int]) -> dict[int, list[float]]:
+def adoption_rounds(counts: list[int]) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     top = max(counts)
-    out = {}
+    out, catalog = {}, {}
     with nodes_cluster.NodesCluster(2, capacities=[2 * top, top]) as cluster:
         owner, survivor = cluster["A"], cluster["B"]
         glue = owner.glue()
@@ -308,33 +322,38 @@ def adoption_rounds(counts: list[int]) -> dict[int, list[float]]:
             ids = ids[:n]
             t0 = cluster.kill9(owner)
             out[n] = times = answers_after(survivor.glue(), ids, t0)
+            catalog[n] = catalog_after(survivor.glue(), ids)
             after = {sid: nodes_cluster.driver_pid(survivor.glue(), sid) for sid in ids}
             assert after == {sid: pids[sid] for sid in ids}, "a session got a new driver"
             log(
                 f"2 nodes, {n} sessions: kill -9 of {owner.name} → answers at {survivor.name}: {times}"
+                f"; then a catalog call: {catalog[n]}"
             )
             cluster.start_again(owner)
             owner, survivor = survivor, owner
-    return out
+    return out, catalog
 
 
 def run_adoption(args) -> dict:
     counts = sorted({int(x) for x in args.sessions.split(",") if x}, reverse=True)
-    adopted = adoption_rounds(counts)
+    adopted, catalog = adoption_rounds(counts)
     single = single_node_rounds(counts)
     lease = nodes_cluster.LEASE_S
     print(
         f"\n| live sessions | single node: kill -9, restart, all answered | 2 nodes (lease {lease} s): "
-        "kill -9, all answered at the survivor | … median session | … slowest − fastest |"
+        "kill -9, all answered at the survivor | … median session | … slowest − fastest "
+        "| then `SHOW DATABASES`, median / slowest: single node · 2 nodes |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for n in counts:
-        t = adopted[n]
+        t, c, c1 = adopted[n], catalog[n], single[n]["catalog_s"]
         print(
             f"| {n} | {single[n]['answered_s']:.2f} s (re-attach {single[n]['reattach_ms']} ms) "
-            f"| {max(t):.2f} s | {statistics.median(t):.2f} s | {max(t) - min(t):.2f} s |"
+            f"| {max(t):.2f} s | {statistics.median(t):.2f} s | {max(t) - min(t):.2f} s "
+            f"| {statistics.median(c1):.2f} / {max(c1):.2f} s · "
+            f"{statistics.median(c):.2f} / {max(c):.2f} s |"
         )
-    return {"adoption_s": adopted, "single_node": single, "lease_s": lease}
+    return {"adoption_s": adopted, "catalog_s": catalog, "single_node": single, "lease_s": lease}
 
 
 def main(argv=None) -> int:
