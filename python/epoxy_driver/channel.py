@@ -100,6 +100,7 @@ class Channel:
         self._lock = threading.Lock()  # events come from several threads
         self._changed = threading.Condition(self._lock)
         self._pending = []  # [(seq, bytes)] sent or not, not acknowledged yet
+        self._progress_seq = {}  # statement id → seq of its latest progress event
         self._seq = 0
         self._conn = None
         self._epoch = 0  # the highest epoch a controller attached with
@@ -134,6 +135,14 @@ class Channel:
         with self._lock:
             self._seq += 1
             data = _line({"seq": self._seq, "event": event, **fields})
+            if event == "progress":
+                # A statement's newer progress supersedes its older: what waits unacknowledged
+                # (while epoxy is away, say) stays one progress event per statement. Acks are
+                # cumulative, so the gap in sequence numbers is nothing to epoxy.
+                older = self._progress_seq.pop(fields.get("id"), None)
+                if older is not None:
+                    self._pending = [(s, d) for s, d in self._pending if s != older]
+                self._progress_seq[fields.get("id")] = self._seq
             self._pending.append((self._seq, data))
             if self._conn is not None:
                 try:
@@ -162,6 +171,7 @@ class Channel:
     def _ack(self, seq):
         with self._lock:
             self._pending = [(s, d) for s, d in self._pending if s > seq]
+            self._progress_seq = {i: s for i, s in self._progress_seq.items() if s > seq}
             self._changed.notify_all()
 
     # --- controllers -----------------------------------------------------
