@@ -125,14 +125,15 @@ def bulk_create(url: str, ids: list[str], tags_for, threads: int) -> float:
     return time.perf_counter() - started
 
 
-def make_caller(kind: str, url: str, params: dict):
-    """A zero-argument function that sends one ListSessions and returns the response dict."""
+def make_caller(kind: str, url: str, params: dict, op: str = "ListSessions"):
+    """A zero-argument function that sends one `op` (ListSessions) and returns the response."""
     if kind == "boto3":
         glue = H.glue_client(url)
-        return lambda: glue.list_sessions(**params)
+        method = "".join(f"_{c.lower()}" if c.isupper() else c for c in op).lstrip("_")
+        return lambda: getattr(glue, method)(**params)
     u = urllib.parse.urlparse(url)
     body = json.dumps(params).encode()
-    headers = H.sigv4_headers(u.netloc, body, H.glue_headers("ListSessions"), *H.DEV_KEY)
+    headers = H.sigv4_headers(u.netloc, body, H.glue_headers(op), *H.DEV_KEY)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
 
     def call():
@@ -140,7 +141,7 @@ def make_caller(kind: str, url: str, params: dict):
         resp = conn.getresponse()
         data = resp.read()
         if resp.status != 200:
-            raise RuntimeError(f"ListSessions → {resp.status}: {data[:300]!r}")
+            raise RuntimeError(f"{op} → {resp.status}: {data[:300]!r}")
         return json.loads(data)
 
     return call

@@ -6,7 +6,9 @@ For each store, one after the other on the same machine:
      signed HTTP from `--threads` threads (`--runtime none`);
   2. ListSessions: `--requests` sequential `MaxResults=100` first pages over one keep-alive
      connection (a request signed once and re-sent), unfiltered and `Tags={"team": "x"}`;
-  3. RunStatement round trip (only with a PySpark runtime: $EPOXY_TEST_RUNTIME_PYTHON): one
+  3. GetTables: `--tables` (default 5,000) tables in one database, `--requests`/4 first pages of
+     `MaxResults=100`, plain and with an Expression 1% of the names match;
+  4. RunStatement round trip (only with a PySpark runtime: $EPOXY_TEST_RUNTIME_PYTHON): one
      session on `--runtime spark`, `--statements` times RunStatement `1+1` then GetStatement
      polled until AVAILABLE, through boto3 (as benches/runtime.py does).
 
@@ -24,6 +26,8 @@ import argparse
 import os
 import statistics
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +59,31 @@ def control_plane(store: str, args) -> dict:
     return out
 
 
+def catalog_pages(store: str, args) -> dict:
+    """`--tables` tables in one database, then GetTables first pages: plain, and with an
+    Expression that 1% of the names match (the page is read on past many non-matches)."""
+    with H.EpoxyServer(runtime="none", extra_args=store_args(store)) as server:
+        raw = H.RawGlue(server.url)
+        assert raw.send("CreateDatabase", {"DatabaseInput": {"Name": "bench"}}).status == 200
+        local = threading.local()
+
+        def create(i):
+            if not hasattr(local, "raw"):
+                local.raw = H.RawGlue(server.url)
+            body = {"DatabaseName": "bench", "TableInput": {"Name": f"t_{i:06d}"}}
+            r = local.raw.send("CreateTable", body)
+            assert r.status == 200, r
+
+        with ThreadPoolExecutor(max_workers=args.threads) as pool:
+            list(pool.map(create, range(args.tables)))
+        out = {}
+        for key, extra in (("tables", {}), ("tables_expr", {"Expression": "t_.*00"})):
+            params = {"DatabaseName": "bench", "MaxResults": 100, **extra}
+            caller = L.make_caller("raw", server.url, params, op="GetTables")
+            out[key] = L.measure(caller, args.requests // 4, args.warmup, None)
+    return out
+
+
 def round_trips(store: str, args) -> dict:
     with R.spark_server(*store_args(store), warm_pool=0) as server:
         glue = server.glue(read_timeout=120)
@@ -75,6 +104,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--statements", type=int, default=100)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--tables", type=int, default=5000)
     args = ap.parse_args()
     spark = bool(os.environ.get("EPOXY_TEST_RUNTIME_PYTHON"))
 
@@ -82,6 +112,7 @@ def main():
     for store in ("sqlite", "postgres"):
         print(f"… {store}", file=sys.stderr, flush=True)
         results[store] = control_plane(store, args)
+        results[store].update(catalog_pages(store, args))
         if spark:
             results[store]["stmt"] = round_trips(store, args)
 
@@ -94,6 +125,10 @@ def main():
         f" {p['create_per_s'] / s['create_per_s']:>9.2f}×"
     )
     for key, name in (("list", "ListSessions"), ("list_tagged", "ListSessions team=x")):
+        for stat, unit in (("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")):
+            a, b = s[key][stat], p[key][stat]
+            print(f"  {name + ' ' + unit:<40} {a:>12,.2f} {b:>12,.2f} {b / a:>9.2f}×")
+    for key, name in (("tables", "GetTables"), ("tables_expr", "GetTables Expression=1%")):
         for stat, unit in (("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")):
             a, b = s[key][stat], p[key][stat]
             print(f"  {name + ' ' + unit:<40} {a:>12,.2f} {b:>12,.2f} {b / a:>9.2f}×")

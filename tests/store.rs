@@ -1527,6 +1527,67 @@ mod catalog {
         assert_eq!(s.table_versions(&t, "d", "t", None, 10).unwrap().len(), 1);
     }
 
+    /// Listings longer than a store's read batch: pages are full, in order and complete, and a
+    /// selective filter finds matches far apart (tables, partitions, functions).
+    pub(super) fn long_listings_page_across_read_batches(kind: Kind) {
+        let db = Db::new(kind);
+        let t = tenant("111111111111");
+        let s = &db.store;
+        populated(&db, &t);
+        let names: Vec<String> = (0..700).map(|i| format!("n{i:04}")).collect();
+        let parts: Vec<Partition> = names.iter().map(|n| partition(&[n, "x"])).collect();
+        assert!(
+            s.insert_partitions(&t, "d", "t", &parts)
+                .unwrap()
+                .iter()
+                .all(|i| *i == Insert::Done)
+        );
+        for n in &names {
+            assert_eq!(
+                s.insert_table(&t, "d", &table(n, "v")).unwrap(),
+                Insert::Done
+            );
+            assert_eq!(
+                s.insert_function(&t, "d", &function(n)).unwrap(),
+                Insert::Done
+            );
+        }
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = s.tables(&t, "d", after.as_deref(), 97, &|_| true).unwrap();
+            assert!(page.len() == 97 || page.len() < 97 && paged.len() + page.len() == 701);
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            paged.extend(page.into_iter().map(|x| x.name));
+        }
+        let mut want = names.clone();
+        want.push("t".into());
+        assert_eq!(paged, want, "every table once, in order");
+        let rare = |n: &str| n.ends_with("00");
+        let tables = s.tables(&t, "d", None, 3, &rare).unwrap();
+        let got: Vec<&str> = tables.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(got, ["n0000", "n0100", "n0200"]);
+        let tail = s.tables(&t, "d", Some("n0200"), 10, &rare).unwrap();
+        assert_eq!(tail.len(), 4, "n0300 … n0600");
+        let functions = s.functions(&t, Some("d"), None, 3, &rare).unwrap();
+        let got: Vec<&str> = functions
+            .iter()
+            .filter_map(|f| f.function_name.as_deref())
+            .collect();
+        assert_eq!(got, ["n0000", "n0100", "n0200"]);
+        let rare_parts = s
+            .partitions(&t, "d", "t", None, 5, &|v| v[0].ends_with("50"))
+            .unwrap();
+        let got: Vec<&str> = rare_parts
+            .iter()
+            .map(|(_, p)| p.values.as_ref().unwrap()[0].as_str())
+            .collect();
+        assert_eq!(got, ["n0050", "n0150", "n0250", "n0350", "n0450"]);
+        let all = s.partitions(&t, "d", "t", None, 1000, &|_| true).unwrap();
+        assert_eq!(all.len(), 702, "700 and the two populated() made");
+    }
+
     pub(super) fn partitions_by_values(kind: Kind) {
         let db = Db::new(kind);
         let t = tenant("111111111111");
@@ -2436,6 +2497,7 @@ on_both_stores! {
     super::catalog::databases_are_per_tenant_paged_and_cascade_on_delete => catalog_databases_are_per_tenant_paged_and_cascade_on_delete,
     super::catalog::tables_keep_versions_and_check_the_expected_one => catalog_tables_keep_versions_and_check_the_expected_one,
     super::catalog::partitions_by_values => catalog_partitions_by_values,
+    super::catalog::long_listings_page_across_read_batches => catalog_long_listings_page_across_read_batches,
     super::catalog::functions_across_databases_and_everything_after_reopen => catalog_functions_across_databases_and_everything_after_reopen,
     super::nodes::live_nodes_count_their_live_sessions => nodes_live_nodes_count_their_live_sessions,
     super::nodes::an_expired_lease_orphans_live_sessions_only => nodes_an_expired_lease_orphans_live_sessions_only,

@@ -2,13 +2,13 @@
 //! objects' wire JSON, as in SQLite; a write that reads before it writes locks what it read
 //! (`FOR UPDATE`), since other nodes write the same rows.
 
-use super::{PostgresStore, exec, limit_sql, row, rows};
+use super::{Params, PostgresStore, exec, limit_sql, row, rows};
 use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
-    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_by_name,
-    kept_partitions, partition_key, partition_records, versioned,
+    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_records,
+    partition_key, partition_records, versioned,
 };
 use deadpool_postgres::GenericClient;
 use serde::de::DeserializeOwned;
@@ -61,6 +61,36 @@ fn record<T: DeserializeOwned>(found: Option<Row>) -> Result<Option<T>, StoreErr
     found
         .map(|r| decode(&r.try_get::<_, String>(0)?))
         .transpose()
+}
+
+/// Rows a listing reads from its cursor at first; each further read takes twice as many (a
+/// selective filter reads on through many rows), up to [`MAX_BATCH`].
+const BATCH: i32 = 256;
+const MAX_BATCH: i32 = 16_384;
+
+/// The first `limit` `(key, record)` rows of `sql` (in its order) whose key `keep` accepts,
+/// decoded; read through a portal in growing batches, so a page stops reading where it is full
+/// instead of reading everything after its cursor.
+async fn kept_rows<T: DeserializeOwned>(
+    c: &mut deadpool_postgres::Client,
+    sql: &str,
+    params: &Params<'_>,
+    limit: usize,
+    keep: impl Fn(&str) -> Result<bool, StoreError>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let tx = c.transaction().await?;
+    let stmt = tx.prepare_cached(sql).await?;
+    let portal = tx.bind(&stmt, params).await?;
+    let (mut out, mut size) = (Vec::new(), BATCH);
+    while out.len() < limit {
+        let batch = tx.query_portal(&portal, size).await?;
+        out.extend(kept_records(key_records(&batch), limit - out.len(), &keep)?);
+        if batch.len() < size as usize {
+            break;
+        }
+        size = (size * 2).min(MAX_BATCH);
+    }
+    Ok(out)
 }
 
 /// `(key, record)` rows as [`crate::store::catalog::kept_records`] takes them.
@@ -214,15 +244,17 @@ impl CatalogStore for PostgresStore {
     ) -> Result<Vec<Table>, StoreError> {
         let after = after.unwrap_or("");
         let found = self.run(async |c| {
-            rows(
-                &*c,
+            kept_rows::<Table>(
+                c,
                 "SELECT t.name, t.record FROM catalog_tables t JOIN catalog_databases d ON t.database = d.key \
                  WHERE d.account = $1 AND d.region = $2 AND d.name = $3 AND t.name > $4 ORDER BY t.name",
                 &[&tenant.account, &tenant.region, &db, &after],
+                limit,
+                |name| Ok(keep(name)),
             )
             .await
         })?;
-        kept_by_name(key_records(&found), limit, keep)
+        Ok(found.into_iter().map(|(_, t)| t).collect())
     }
 
     fn update_table(
@@ -374,18 +406,19 @@ impl CatalogStore for PostgresStore {
         keep: ValuesFilter<'_>,
     ) -> Result<Vec<(String, Partition)>, StoreError> {
         let after = after.unwrap_or("");
-        let found = self.run(async |c| {
+        self.run(async |c| {
             let Some((key, _)) = table_key(&*c, tenant, db, table, "").await? else {
                 return Ok(Vec::new());
             };
-            rows(
-                &*c,
+            kept_rows(
+                c,
                 "SELECT key, record FROM catalog_partitions WHERE tbl = $1 AND key > $2 ORDER BY key",
                 &[&key, &after],
+                limit,
+                |pkey| Ok(keep(&decode::<Vec<String>>(pkey)?)),
             )
             .await
-        })?;
-        kept_partitions(key_records(&found), limit, keep)
+        })
     }
 
     fn replace_partition(
@@ -507,16 +540,18 @@ impl CatalogStore for PostgresStore {
     ) -> Result<Vec<UserDefinedFunction>, StoreError> {
         let (after_db, after_name) = after.unwrap_or(("", ""));
         let found = self.run(async |c| {
-            rows(
-                &*c,
+            kept_rows::<UserDefinedFunction>(
+                c,
                 "SELECT f.name, f.record FROM catalog_functions f JOIN catalog_databases d ON f.database = d.key \
                  WHERE d.account = $1 AND d.region = $2 AND ($3::text IS NULL OR d.name = $3) \
                    AND (d.name, f.name) > ($4, $5) ORDER BY d.name, f.name",
                 &[&tenant.account, &tenant.region, &db, &after_db, &after_name],
+                limit,
+                |name| Ok(keep(name)),
             )
             .await
         })?;
-        kept_by_name(key_records(&found), limit, keep)
+        Ok(found.into_iter().map(|(_, f)| f).collect())
     }
 
     fn replace_function(
