@@ -114,10 +114,41 @@ impl ObjectAdmin {
                 })
                 .await?;
             if blobs.is_empty() {
-                return Ok(deleted);
+                break;
             }
             deleted += blobs.len();
             self.blobs.remove(blobs).await;
+        }
+        self.abort_uploads_under(bucket, key).await?;
+        Ok(deleted)
+    }
+
+    /// Aborts the multipart uploads in progress to `key` and under `key/` (their parts'
+    /// files with them), so nothing of a dropped tree is left to complete or to take space.
+    async fn abort_uploads_under(&self, bucket: &str, key: &str) -> Result<(), AdminError> {
+        loop {
+            let (name, key) = (bucket.to_owned(), key.to_owned());
+            let blobs = self
+                .db(move |s| {
+                    // Uploads to `key` itself sort first among those with `key` as prefix.
+                    let subtree = format!("{key}/");
+                    let mut batch: Vec<_> = s
+                        .uploads(&name, &key, DELETE_BATCH)?
+                        .into_iter()
+                        .take_while(|u| u.key == key)
+                        .collect();
+                    batch.extend(s.uploads(&name, &subtree, DELETE_BATCH)?);
+                    let mut blobs = Vec::new();
+                    for upload in &batch {
+                        blobs.extend(s.abort_upload(&upload.id)?.into_iter().flatten());
+                    }
+                    Ok((!batch.is_empty()).then_some(blobs))
+                })
+                .await?;
+            match blobs {
+                Some(blobs) => self.blobs.remove(blobs).await,
+                None => return Ok(()),
+            }
         }
     }
 }
@@ -145,6 +176,13 @@ mod tests {
         path
     }
 
+    fn admin_in(dir: &std::path::Path) -> ObjectAdmin {
+        ObjectAdmin {
+            store: Arc::new(SqliteStore::open(&dir.join("epoxy.db")).unwrap()),
+            blobs: BlobDir::open(dir).unwrap(),
+        }
+    }
+
     fn keys(admin: &ObjectAdmin, bucket: &str) -> Vec<String> {
         let page = admin
             .store
@@ -168,10 +206,7 @@ mod tests {
     #[tokio::test]
     async fn warehouse_bucket_is_the_first_accounts_and_drops_delete_only_the_tree() {
         let dir = tempfile::tempdir().unwrap();
-        let admin = ObjectAdmin {
-            store: Arc::new(SqliteStore::open(&dir.path().join("epoxy.db")).unwrap()),
-            blobs: BlobDir::open(dir.path()).unwrap(),
-        };
+        let admin = admin_in(dir.path());
         admin.ensure_bucket("111", "us-east-1", "wh").await.unwrap();
         admin.ensure_bucket("111", "us-east-1", "wh").await.unwrap();
         let other = admin.ensure_bucket("222", "us-east-1", "wh").await;
@@ -212,5 +247,55 @@ mod tests {
             "their files are gone too"
         );
         assert_eq!(admin.delete_tree("111", "missing", "k").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_tree_takes_its_uploads_in_progress_along() {
+        use crate::store::objects::{Part, Upload};
+        let dir = tempfile::tempdir().unwrap();
+        let admin = admin_in(dir.path());
+        admin.ensure_bucket("111", "us-east-1", "wh").await.unwrap();
+        let start = |id: &str, key: &str| {
+            let upload = Upload {
+                id: id.into(),
+                bucket: "wh".into(),
+                key: key.into(),
+                content_type: None,
+                metadata: Default::default(),
+                created_ms: 0,
+            };
+            assert!(admin.store.create_upload(&upload).unwrap());
+            let blob = format!("part-{id}");
+            let path = admin.blobs.path(&blob);
+            std::fs::write(&path, b"x").unwrap();
+            let part = Part {
+                number: 1,
+                blob,
+                size: 1,
+                etag: "e".into(),
+                modified_ms: 0,
+            };
+            admin.store.put_part(id, &part).unwrap();
+            path
+        };
+        let mut gone: Vec<_> = (0..DELETE_BATCH + 3)
+            .map(|i| start(&format!("u{i}"), &format!("d.db/t/part-{i}")))
+            .collect();
+        gone.push(start("exact", "d.db/t"));
+        let kept = [start("k1", "d.db/t2/x"), start("k2", "d.db/t_")];
+        admin.delete_tree("111", "wh", "d.db/t").await.unwrap();
+        let left: Vec<String> = admin
+            .store
+            .uploads("wh", "", 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.key)
+            .collect();
+        assert_eq!(left, ["d.db/t2/x", "d.db/t_"]);
+        assert!(
+            gone.iter().all(|p| !p.exists()),
+            "the parts' files are gone"
+        );
+        assert!(kept.iter().all(|p| p.exists()));
     }
 }
