@@ -7,8 +7,8 @@ use crate::catalog::model::{Database, Partition, Table, UserDefinedFunction};
 use crate::sessions::model::Tenant;
 use crate::store::StoreError;
 use crate::store::catalog::{
-    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_records,
-    partition_key, partition_records, versioned,
+    CatalogStore, Insert, NameFilter, TableWrite, ValuesFilter, decode, encode, kept_by_name,
+    kept_partitions, partition_key, partition_records, versioned,
 };
 use deadpool_postgres::GenericClient;
 use serde::de::DeserializeOwned;
@@ -68,23 +68,24 @@ fn record<T: DeserializeOwned>(found: Option<Row>) -> Result<Option<T>, StoreErr
 const BATCH: i32 = 256;
 const MAX_BATCH: i32 = 16_384;
 
-/// The first `limit` `(key, record)` rows of `sql` (in its order) whose key `keep` accepts,
-/// decoded; read through a portal in growing batches, so a page stops reading where it is full
-/// instead of reading everything after its cursor.
-async fn kept_rows<T: DeserializeOwned>(
+/// What `take` keeps of the `(key, record)` rows of `sql` (in its order), up to `limit` items:
+/// the rows are read through a portal in growing batches, so a page stops reading where it is
+/// full instead of reading everything after its cursor. `take` is one of the stores' shared
+/// listings ([`kept_by_name`], [`kept_partitions`]) over a batch, with the room left.
+async fn kept_rows<T>(
     c: &mut deadpool_postgres::Client,
     sql: &str,
     params: &Params<'_>,
     limit: usize,
-    keep: impl Fn(&str) -> Result<bool, StoreError>,
-) -> Result<Vec<(String, T)>, StoreError> {
+    take: impl Fn(&[Row], usize) -> Result<Vec<T>, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     let tx = c.transaction().await?;
     let stmt = tx.prepare_cached(sql).await?;
     let portal = tx.bind(&stmt, params).await?;
     let (mut out, mut size) = (Vec::new(), BATCH);
     while out.len() < limit {
         let batch = tx.query_portal(&portal, size).await?;
-        out.extend(kept_records(key_records(&batch), limit - out.len(), &keep)?);
+        out.extend(take(&batch, limit - out.len())?);
         if batch.len() < size as usize {
             break;
         }
@@ -243,18 +244,17 @@ impl CatalogStore for PostgresStore {
         keep: NameFilter<'_>,
     ) -> Result<Vec<Table>, StoreError> {
         let after = after.unwrap_or("");
-        let found = self.run(async |c| {
-            kept_rows::<Table>(
+        self.run(async |c| {
+            kept_rows(
                 c,
                 "SELECT t.name, t.record FROM catalog_tables t JOIN catalog_databases d ON t.database = d.key \
                  WHERE d.account = $1 AND d.region = $2 AND d.name = $3 AND t.name > $4 ORDER BY t.name",
                 &[&tenant.account, &tenant.region, &db, &after],
                 limit,
-                |name| Ok(keep(name)),
+                |rows, room| kept_by_name(key_records(rows), room, keep),
             )
             .await
-        })?;
-        Ok(found.into_iter().map(|(_, t)| t).collect())
+        })
     }
 
     fn update_table(
@@ -415,7 +415,7 @@ impl CatalogStore for PostgresStore {
                 "SELECT key, record FROM catalog_partitions WHERE tbl = $1 AND key > $2 ORDER BY key",
                 &[&key, &after],
                 limit,
-                |pkey| Ok(keep(&decode::<Vec<String>>(pkey)?)),
+                |rows, room| kept_partitions(key_records(rows), room, keep),
             )
             .await
         })
@@ -539,19 +539,18 @@ impl CatalogStore for PostgresStore {
         keep: NameFilter<'_>,
     ) -> Result<Vec<UserDefinedFunction>, StoreError> {
         let (after_db, after_name) = after.unwrap_or(("", ""));
-        let found = self.run(async |c| {
-            kept_rows::<UserDefinedFunction>(
+        self.run(async |c| {
+            kept_rows(
                 c,
                 "SELECT f.name, f.record FROM catalog_functions f JOIN catalog_databases d ON f.database = d.key \
                  WHERE d.account = $1 AND d.region = $2 AND ($3::text IS NULL OR d.name = $3) \
                    AND (d.name, f.name) > ($4, $5) ORDER BY d.name, f.name",
                 &[&tenant.account, &tenant.region, &db, &after_db, &after_name],
                 limit,
-                |name| Ok(keep(name)),
+                |rows, room| kept_by_name(key_records(rows), room, keep),
             )
             .await
-        })?;
-        Ok(found.into_iter().map(|(_, f)| f).collect())
+        })
     }
 
     fn replace_function(
