@@ -196,18 +196,20 @@ fn access_key_and_token(headers: &HeaderMap, uri: &Uri) -> Option<(String, Optio
             .or_else(|| param("AWSAccessKeyId"))?
             .to_owned(),
     };
-    // SigV4 presigning spells the parameter `X-Amz-Security-Token`, SigV2 (boto3's default for
-    // `generate_presigned_url`) `x-amz-security-token`.
     let token = headers
         .get("x-amz-security-token")
         .map(|v| v.as_bytes().to_vec())
-        .or_else(|| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("X-Amz-Security-Token"))
-                .map(|(_, t)| t.as_bytes().to_vec())
-        });
+        .or_else(|| query_token(&params).map(|t| t.as_bytes().to_vec()));
     Some((key, token))
+}
+
+/// A presigned URL's session token: SigV4 spells the parameter `X-Amz-Security-Token`, SigV2
+/// (boto3's default for `generate_presigned_url`) `x-amz-security-token`.
+fn query_token(params: &[(String, String)]) -> Option<&str> {
+    params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("X-Amz-Security-Token"))
+        .map(|(_, t)| t.as_str())
 }
 
 pub fn signed_for_s3(headers: &HeaderMap, uri: &Uri) -> bool {
@@ -246,10 +248,7 @@ fn sigv2_token_as_header(mut req: Request) -> Request {
     if !params.iter().any(|(n, _)| n == "AWSAccessKeyId") {
         return req;
     }
-    let token = params
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token"))
-        .and_then(|(_, t)| http::HeaderValue::from_str(t).ok());
+    let token = query_token(&params).and_then(|t| http::HeaderValue::from_str(t).ok());
     if let Some(token) = token {
         req.headers_mut().insert("x-amz-security-token", token);
     }
