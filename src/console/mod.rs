@@ -767,25 +767,21 @@ async fn spark_ui(
     if rest.is_empty() {
         return Redirect::to(&format!("{prefix}/")).into_response();
     }
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest.to_string(),
-    };
+    let path_and_query = with_query(rest, &uri);
     match console.service.spark_ui(&viewer.tenant, id).await {
         Ok(Some(SparkUiAt::Local(port))) => {
-            let authority = format!("127.0.0.1:{port}");
-            let upstream = sparkui::Upstream {
-                authority: &authority,
-                path_and_query,
-                peer_proof: None,
-            };
-            sparkui::proxy(upstream, &prefix, &headers).await
+            sparkui::proxy(
+                sparkui::Upstream::driver(port, path_and_query),
+                &prefix,
+                &headers,
+            )
+            .await
         }
         // Another node runs the driver: it answers from its own (with the same prefix).
         Ok(Some(SparkUiAt::Node { url, key, proof })) => match node_authority(&url) {
             Ok(authority) => {
                 let upstream = sparkui::Upstream {
-                    authority,
+                    authority: authority.to_owned(),
                     path_and_query: format!("/console/peer/sparkui/{key}{path_and_query}"),
                     peer_proof: Some(&proof),
                 };
@@ -834,15 +830,16 @@ async fn peer_spark_ui(
         )
             .into_response();
     };
-    let upstream = sparkui::Upstream {
-        authority: &format!("127.0.0.1:{port}"),
-        path_and_query: match uri.query() {
-            Some(q) => format!("{rest}?{q}"),
-            None => rest.to_string(),
-        },
-        peer_proof: None,
-    };
+    let upstream = sparkui::Upstream::driver(port, with_query(rest, &uri));
     sparkui::proxy(upstream, prefix, &headers).await
+}
+
+/// `path` with the request's query, if it has one.
+fn with_query(path: &str, uri: &Uri) -> String {
+    match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
 }
 
 fn back_to(id: &str) -> Response {

@@ -45,16 +45,27 @@ pub fn rewrite_location(location: &str, prefix: &str) -> String {
 /// Where a Spark UI request is sent.
 pub struct Upstream<'a> {
     /// `host:port`: the driver's UI on loopback, or the node that runs the driver.
-    pub authority: &'a str,
+    pub authority: String,
     pub path_and_query: String,
     /// To another node: the proof that this node asks on a signed-in viewer's behalf.
     pub peer_proof: Option<&'a str>,
 }
 
+impl Upstream<'_> {
+    /// The UI of a driver of this node, on its loopback `port`.
+    pub fn driver(port: u16, path_and_query: String) -> Self {
+        Self {
+            authority: format!("127.0.0.1:{port}"),
+            path_and_query,
+            peer_proof: None,
+        }
+    }
+}
+
 /// Sends the request to `upstream` (the UI's links and redirects kept under `prefix`),
 /// streaming its answer back.
 pub async fn proxy(upstream: Upstream<'_>, prefix: &str, headers: &HeaderMap) -> Response {
-    let authority = upstream.authority;
+    let authority = upstream.authority.as_str();
     let unavailable = |why: String| {
         tracing::debug!(authority, error = %why, "Spark UI proxy");
         (
