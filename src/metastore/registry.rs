@@ -115,7 +115,10 @@ impl Registry {
             return Access::Bound(tenant);
         }
         if let Some(tenant) = self.stored_binding(user).await {
-            lock(&self.shared).insert(user.to_string(), (tenant.clone(), Instant::now()));
+            let mut shared = lock(&self.shared);
+            // Bindings past their trust are read again anyway: drop them (drivers that are gone).
+            shared.retain(|_, (_, read)| read.elapsed() < SHARED_TTL);
+            shared.insert(user.to_string(), (tenant.clone(), Instant::now()));
             return Access::Bound(tenant);
         }
         lock(&self.shared).remove(user);
