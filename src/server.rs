@@ -123,17 +123,11 @@ fn previous_metastore_addr(
 /// Where other nodes' drivers reach this node's metastore: its address, or, bound to every
 /// interface, the `--advertise-url`'s host with its port.
 fn metastore_advertised(addr: std::net::SocketAddr, advertise_url: &str) -> String {
-    if !addr.ip().is_unspecified() {
-        return addr.to_string();
+    let uri = advertise_url.parse::<http::Uri>();
+    match uri.as_ref().ok().and_then(http::Uri::host) {
+        Some(host) if addr.ip().is_unspecified() => format!("{host}:{}", addr.port()),
+        _ => addr.to_string(),
     }
-    let authority = advertise_url
-        .split_once("://")
-        .map_or(advertise_url, |(_, rest)| rest);
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    };
-    format!("{host}:{}", addr.port())
 }
 
 /// Starts the Hive Metastore door on the catalog; what drivers need to use it.
