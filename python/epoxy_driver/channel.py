@@ -170,9 +170,13 @@ class Channel:
 
     def _ack(self, seq):
         with self._lock:
-            self._pending = [(s, d) for s, d in self._pending if s > seq]
-            self._progress_seq = {i: s for i, s in self._progress_seq.items() if s > seq}
+            self._acked_locked(seq)
             self._changed.notify_all()
+
+    def _acked_locked(self, seq):
+        """Forgets the events up to `seq` (acks are cumulative); the lock is held."""
+        self._pending = [(s, d) for s, d in self._pending if s > seq]
+        self._progress_seq = {i: s for i, s in self._progress_seq.items() if s > seq}
 
     # --- controllers -----------------------------------------------------
 
@@ -260,7 +264,7 @@ class Channel:
             conn.settimeout(None)
             self._epoch = epoch
             old, self._conn = self._conn, conn
-            self._pending = [(s, d) for s, d in self._pending if s > frame["ack"]]
+            self._acked_locked(frame["ack"])
             conn.sendall(_line(welcome))
             for _, data in self._pending:
                 conn.sendall(data)
